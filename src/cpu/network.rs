@@ -1,0 +1,218 @@
+//! The whole model on the CPU: stacked LSTM layers, the dense head, the
+//! loss, and the backward pass through all of them.
+//!
+//! Shapes for a batch of `B` sequences of `T` timesteps (`C` channels,
+//! `I0 = frame·C` inputs, `L` layers, `H` hidden):
+//! - input `x[T, B, I0]`, targets and predictions `[T, B, C]`
+//! - initial and final states `h, c[L, B, H]`
+//! - everything between as described in `cpu::lstm` and `cpu::dense`.
+
+use super::activation::{activate, activate_backward};
+use super::dense::{dense_backward, dense_forward};
+use super::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape};
+use crate::model::ModelConfig;
+use crate::real::Real;
+
+/// Activations kept from forward for backward, reused across steps so a
+/// training step allocates nothing once warmed up.
+#[derive(Clone, Debug, Default)]
+pub struct Workspace<T> {
+    t: usize,
+    b: usize,
+    pub lstm: Vec<LstmCache<T>>,
+    /// Output of the top LSTM layer after `lstm_output_activation`, `[T·B, H]`.
+    top: Vec<T>,
+    /// Outputs of every dense layer after its activation; the last is the prediction.
+    dense: Vec<Vec<T>>,
+    // Backward scratch.
+    da: Vec<T>,
+    dh: Vec<T>,
+    dx: Vec<T>,
+    dy: Vec<Vec<T>>,
+}
+
+impl<T: Real> Workspace<T> {
+    /// The predictions of the last forward pass, `[T, B, C]`.
+    pub fn prediction(&self) -> &[T] {
+        self.dense.last().map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    /// The final states of the last forward pass, written as `[L, B, H]` each.
+    pub fn final_state(&self, cfg: &ModelConfig, h: &mut [T], c: &mut [T]) {
+        let bh = self.b * cfg.hidden;
+        for (k, cache) in self.lstm.iter().enumerate() {
+            let (hk, ck) = cache.final_state(&shape(cfg, k, self.t, self.b));
+            h[k * bh..(k + 1) * bh].copy_from_slice(hk);
+            c[k * bh..(k + 1) * bh].copy_from_slice(ck);
+        }
+    }
+}
+
+pub fn shape(cfg: &ModelConfig, layer: usize, t: usize, b: usize) -> LstmShape {
+    LstmShape {
+        t,
+        b,
+        i: cfg.layer_input(layer),
+        h: cfg.hidden,
+        cell: cfg.cell_activation,
+        gate: cfg.gate_activation,
+    }
+}
+
+/// Forward pass of the whole model; the predictions end up in `ws.prediction()`.
+#[allow(clippy::too_many_arguments)]
+pub fn forward<T: Real>(
+    cfg: &ModelConfig,
+    params: &[T],
+    t: usize,
+    b: usize,
+    x: &[T],
+    h0: &[T],
+    c0: &[T],
+    ws: &mut Workspace<T>,
+) {
+    let layout = cfg.layout();
+    let bh = b * cfg.hidden;
+    ws.t = t;
+    ws.b = b;
+    ws.lstm.resize_with(cfg.layers, LstmCache::default);
+    for k in 0..cfg.layers {
+        let s = shape(cfg, k, t, b);
+        let (below, rest) = ws.lstm.split_at_mut(k);
+        let input = if k == 0 {
+            x
+        } else {
+            below[k - 1].output(&shape(cfg, k - 1, t, b))
+        };
+        lstm_forward(
+            &s,
+            params,
+            &layout.lstm[k],
+            input,
+            &h0[k * bh..(k + 1) * bh],
+            &c0[k * bh..(k + 1) * bh],
+            &mut rest[0],
+        );
+    }
+    let slope = T::from_f64_lossy(cfg.leaky_slope);
+    let top_shape = shape(cfg, cfg.layers - 1, t, b);
+    ws.top.clear();
+    ws.top
+        .extend_from_slice(ws.lstm[cfg.layers - 1].output(&top_shape));
+    activate(cfg.lstm_output_activation, slope, &mut ws.top);
+
+    let rows = t * b;
+    let n_dense = layout.dense.len();
+    ws.dense.resize_with(n_dense, Vec::new);
+    for (j, off) in layout.dense.iter().enumerate() {
+        let (before, rest) = ws.dense.split_at_mut(j);
+        let input = if j == 0 { &ws.top } else { &before[j - 1] };
+        let y = &mut rest[0];
+        y.resize(rows * off.output, T::zero());
+        dense_forward(rows, off, params, input, y);
+        let act = if j + 1 == n_dense {
+            cfg.output_activation
+        } else {
+            crate::model::Activation::LeakyRelu
+        };
+        activate(act, slope, y);
+    }
+}
+
+/// Backward pass of the whole model from `dpred = ∂L/∂prediction` (`[T, B, C]`).
+/// Adds parameter gradients into `grads` and overwrites `dh0`, `dc0` (`[L, B, H]`).
+pub fn backward<T: Real>(
+    cfg: &ModelConfig,
+    params: &[T],
+    x: &[T],
+    dpred: &[T],
+    ws: &mut Workspace<T>,
+    grads: &mut [T],
+    dh0: &mut [T],
+    dc0: &mut [T],
+) {
+    let layout = cfg.layout();
+    let (t, b) = (ws.t, ws.b);
+    let rows = t * b;
+    let bh = b * cfg.hidden;
+    let slope = T::from_f64_lossy(cfg.leaky_slope);
+    let n_dense = layout.dense.len();
+
+    // Head, last layer first. dy[j] = ∂L/∂(output of dense layer j before its activation).
+    ws.dy.resize_with(n_dense, Vec::new);
+    ws.dy[n_dense - 1].clear();
+    ws.dy[n_dense - 1].extend_from_slice(dpred);
+    for j in (0..n_dense).rev() {
+        let off = &layout.dense[j];
+        let act = if j + 1 == n_dense {
+            cfg.output_activation
+        } else {
+            crate::model::Activation::LeakyRelu
+        };
+        let (lower, upper) = ws.dy.split_at_mut(j);
+        let dy = &mut upper[0];
+        activate_backward(act, slope, &ws.dense[j], dy);
+        let input = if j == 0 { &ws.top } else { &ws.dense[j - 1] };
+        let dx = if j == 0 {
+            ws.dh.resize(rows * cfg.hidden, T::zero());
+            &mut ws.dh
+        } else {
+            let d = &mut lower[j - 1];
+            d.resize(rows * off.input, T::zero());
+            d
+        };
+        dense_backward(rows, off, params, input, dy, grads, Some(dx));
+    }
+    activate_backward(cfg.lstm_output_activation, slope, &ws.top, &mut ws.dh);
+
+    // LSTM layers, top first; each layer's input gradient is the next one's dh.
+    for k in (0..cfg.layers).rev() {
+        let s = shape(cfg, k, t, b);
+        let input = if k == 0 {
+            x
+        } else {
+            ws.lstm[k - 1].output(&shape(cfg, k - 1, t, b))
+        };
+        let dx = if k == 0 {
+            None
+        } else {
+            ws.dx.resize(rows * s.i, T::zero());
+            Some(ws.dx.as_mut_slice())
+        };
+        lstm_backward(
+            &s,
+            params,
+            &layout.lstm[k],
+            input,
+            &ws.lstm[k],
+            &ws.dh,
+            &mut ws.da,
+            LstmGrads {
+                params: grads,
+                x: dx,
+                h0: &mut dh0[k * bh..(k + 1) * bh],
+                c0: &mut dc0[k * bh..(k + 1) * bh],
+            },
+        );
+        if k > 0 {
+            std::mem::swap(&mut ws.dh, &mut ws.dx);
+        }
+    }
+}
+
+/// Mean squared error over all elements, and its gradient `2(y - target)/n`.
+/// The sum runs in element order (in f64 for f32 inputs) so it is reproducible.
+pub fn mse_loss<T: Real>(pred: &[T], target: &[T], dpred: &mut Vec<T>) -> f64 {
+    assert_eq!(pred.len(), target.len(), "mse_loss: shapes");
+    let n = pred.len().max(1);
+    let scale = T::from_f64_lossy(2.0 / n as f64);
+    dpred.clear();
+    let mut sum = 0.0f64;
+    for (&p, &y) in pred.iter().zip(target) {
+        let e = p - y;
+        let e64 = e.to_f64().unwrap_or(f64::NAN);
+        sum += e64 * e64;
+        dpred.push(scale * e);
+    }
+    sum / n as f64
+}

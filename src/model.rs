@@ -1,0 +1,253 @@
+//! The model: its configuration and where every parameter lives.
+//!
+//! # Architecture
+//! `layers` stacked LSTM layers of `hidden` units, then a dense head applied
+//! to every timestep: `head` hidden widths with LeakyReLU between them, and a
+//! final layer to `channels` outputs (the next sample of every channel).
+//!
+//! One timestep's input is the `frame` most recent samples of every channel,
+//! oldest first, channel fastest: `x[f * channels + ch]`, so layer 0 has
+//! `input = frame · channels` inputs.
+//!
+//! # Parameter layout
+//! All parameters live in one flat buffer, in this order, with PyTorch's
+//! `nn.LSTM` / `nn.Linear` names, shapes and row-major layouts:
+//!
+//! | name | shape |
+//! |---|---|
+//! | `weight_ih_l{k}` | `[4H, I_k]` (`I_0 = frame·channels`, `I_k = H` above) |
+//! | `weight_hh_l{k}` | `[4H, H]` |
+//! | `bias_ih_l{k}` | `[4H]` |
+//! | `bias_hh_l{k}` | `[4H]` |
+//! | `head.{j}.weight` | `[out_j, in_j]` |
+//! | `head.{j}.bias` | `[out_j]` |
+//!
+//! The `4H` rows are the gates in PyTorch's order: input `i`, forget `f`,
+//! cell candidate `g`, output `o`. Gradients and Adam's moments use the same
+//! layout, so the optimizer is one loop over one buffer and a device uploads
+//! one buffer.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Activation of the cell candidate `g` and of the cell state before the
+/// output gate (`h = o · act(c)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellActivation {
+    Tanh,
+    /// Keras `activation='linear'`: no squashing at all.
+    Linear,
+}
+
+/// Activation of the gates `i`, `f`, `o`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateActivation {
+    Sigmoid,
+    /// Keras 2.2's `hard_sigmoid`: `clip(0.2·x + 0.5, 0, 1)`.
+    HardSigmoid,
+}
+
+/// Activation applied element-wise after the LSTM or after the last dense layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    Linear,
+    LeakyRelu,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Audio channels: the model's outputs, and inputs per sample.
+    pub channels: usize,
+    /// Samples per channel in one timestep's input window.
+    pub frame: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    /// Hidden widths of the dense head (empty: one linear layer `H → channels`).
+    pub head: Vec<usize>,
+    pub cell_activation: CellActivation,
+    pub gate_activation: GateActivation,
+    /// Applied to the top LSTM layer's `h` before the head.
+    pub lstm_output_activation: Activation,
+    /// Applied to the head's last layer.
+    pub output_activation: Activation,
+    /// Negative slope of every LeakyReLU (Keras' default, 0.3).
+    pub leaky_slope: f64,
+}
+
+impl ModelConfig {
+    pub fn input_size(&self) -> usize {
+        self.frame * self.channels
+    }
+
+    /// Inputs of LSTM layer `k`.
+    pub fn layer_input(&self, k: usize) -> usize {
+        if k == 0 {
+            self.input_size()
+        } else {
+            self.hidden
+        }
+    }
+
+    /// `(in, out)` of every dense layer of the head, in order.
+    pub fn dense_shapes(&self) -> Vec<(usize, usize)> {
+        let mut shapes = Vec::with_capacity(self.head.len() + 1);
+        let mut prev = self.hidden;
+        for &w in self.head.iter().chain(std::iter::once(&self.channels)) {
+            shapes.push((prev, w));
+            prev = w;
+        }
+        shapes
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::config(format!("invalid model: {what}")));
+        if self.channels == 0 {
+            return bad("channels must be at least 1");
+        }
+        if self.frame == 0 {
+            return bad("--frame must be at least 1");
+        }
+        if self.hidden == 0 {
+            return bad("--hidden must be at least 1");
+        }
+        if self.layers == 0 {
+            return bad("--layers must be at least 1");
+        }
+        if self.head.contains(&0) {
+            return bad("--head widths must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.leaky_slope) {
+            // The backward pass reads LeakyReLU's slope off the sign of its
+            // output, which needs a slope in [0, 1).
+            return bad("--leaky-slope must be in [0, 1)");
+        }
+        let n = self.layout().total;
+        if n > (1 << 31) {
+            return bad(&format!("{n} parameters is more than this engine supports"));
+        }
+        Ok(())
+    }
+
+    pub fn layout(&self) -> ParamLayout {
+        ParamLayout::new(self)
+    }
+}
+
+/// One named tensor inside the flat parameter buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamEntry {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Offsets of one LSTM layer's tensors in the flat buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct LstmOffsets {
+    pub input: usize,
+    pub w_ih: usize,
+    pub w_hh: usize,
+    pub b_ih: usize,
+    pub b_hh: usize,
+}
+
+/// Offsets of one dense layer's tensors in the flat buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct DenseOffsets {
+    pub input: usize,
+    pub output: usize,
+    pub weight: usize,
+    pub bias: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct ParamLayout {
+    pub entries: Vec<ParamEntry>,
+    pub lstm: Vec<LstmOffsets>,
+    pub dense: Vec<DenseOffsets>,
+    pub total: usize,
+}
+
+impl ParamLayout {
+    fn new(cfg: &ModelConfig) -> Self {
+        let mut entries = Vec::new();
+        let mut offset = 0;
+        let mut push = |name: String, shape: Vec<usize>| {
+            let len = shape.iter().product();
+            entries.push(ParamEntry {
+                name,
+                shape,
+                offset,
+                len,
+            });
+            offset += len;
+            offset - len
+        };
+        let h4 = 4 * cfg.hidden;
+        let mut lstm = Vec::new();
+        for k in 0..cfg.layers {
+            let input = cfg.layer_input(k);
+            let w_ih = push(format!("weight_ih_l{k}"), vec![h4, input]);
+            let w_hh = push(format!("weight_hh_l{k}"), vec![h4, cfg.hidden]);
+            let b_ih = push(format!("bias_ih_l{k}"), vec![h4]);
+            let b_hh = push(format!("bias_hh_l{k}"), vec![h4]);
+            lstm.push(LstmOffsets {
+                input,
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+            });
+        }
+        let mut dense = Vec::new();
+        for (j, (input, output)) in cfg.dense_shapes().into_iter().enumerate() {
+            let weight = push(format!("head.{j}.weight"), vec![output, input]);
+            let bias = push(format!("head.{j}.bias"), vec![output]);
+            dense.push(DenseOffsets {
+                input,
+                output,
+                weight,
+                bias,
+            });
+        }
+        ParamLayout {
+            entries,
+            lstm,
+            dense,
+            total: offset,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ParamEntry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+}
+
+/// PyTorch's default initialisation, drawn from `rng` in layout order:
+/// every LSTM tensor from U(-1/√H, 1/√H) (`nn.LSTM`), every dense tensor from
+/// U(-1/√in, 1/√in) (`nn.Linear`'s Kaiming-uniform with a = √5 comes to that bound).
+pub fn init_params(cfg: &ModelConfig, rng: &mut crate::rng::SplitMix64) -> Vec<f32> {
+    let layout = cfg.layout();
+    let mut params = vec![0.0f32; layout.total];
+    for e in &layout.entries {
+        let fan = if e.name.starts_with("head.") {
+            layout
+                .dense
+                .iter()
+                .find(|d| d.weight == e.offset || d.bias == e.offset)
+                .map(|d| d.input)
+                .unwrap_or(1)
+        } else {
+            cfg.hidden
+        };
+        let bound = 1.0 / (fan as f64).sqrt();
+        for p in &mut params[e.offset..e.offset + e.len] {
+            *p = (rng.uniform(-bound, bound)) as f32;
+        }
+    }
+    params
+}
