@@ -3,11 +3,19 @@
 //! Data flows one way: CLI → train / predict → engine → ops.
 //! `audio` and `dataset` know nothing of engines.
 
+pub mod atomic;
 pub mod audio;
+pub mod checkpoint;
+pub mod cli;
 pub mod cpu;
+pub mod dataset;
+pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod model;
+pub mod predict;
 pub mod real;
 pub mod rng;
+pub mod train;
 
 pub use error::{Error, Result};

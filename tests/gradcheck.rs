@@ -66,6 +66,7 @@ fn rel_err(a: f64, n: f64) -> f64 {
 }
 
 /// Returns the worst relative error per parameter group, checking every element.
+#[allow(clippy::needless_range_loop)]
 fn check(case: &Case, seed: u64, corrupt: Option<usize>) -> Vec<(String, f64)> {
     let c = &case.cfg;
     c.validate().unwrap();

@@ -1,7 +1,9 @@
 //! The CPU engine: reference math and its fast twins, on rayon.
 
 pub mod activation;
+pub mod adam;
 pub mod dense;
+pub mod engine;
 pub mod lstm;
 pub mod matmul;
 pub mod network;

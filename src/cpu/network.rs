@@ -121,6 +121,7 @@ pub fn forward<T: Real>(
 
 /// Backward pass of the whole model from `dpred = ∂L/∂prediction` (`[T, B, C]`).
 /// Adds parameter gradients into `grads` and overwrites `dh0`, `dc0` (`[L, B, H]`).
+#[allow(clippy::too_many_arguments)]
 pub fn backward<T: Real>(
     cfg: &ModelConfig,
     params: &[T],

@@ -1,0 +1,762 @@
+//! The command line: parses arguments, resolves presets, drives train /
+//! predict / info, and is the only place that prints.
+
+use crate::audio::{self, ChannelMode, SampleFormat};
+use crate::checkpoint::{self, Cursor};
+use crate::cpu::adam::AdamConfig;
+use crate::cpu::engine::CpuEngine;
+use crate::dataset::{DataConfig, Dataset};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::metrics::{score, Score};
+use crate::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use crate::predict::{teacher_forced, Plan};
+use crate::rng::SplitMix64;
+use crate::train::{self, EpochReport, Event, RunConfig, MAX_LANES};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wavelstm",
+    version,
+    about = "Learn raw music waveforms with an LSTM engine written from scratch",
+    long_about = "Learn raw music waveforms with an LSTM engine written from scratch.\n\n\
+    With no command, runs the demo: trains a small model on the bundled piano clip for about a \
+    minute and writes the model, the predicted song and a summary into ./wavelstm-out/."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model on one or more songs (WAV, MP3, FLAC, Ogg Vorbis).
+    Train(Box<TrainArgs>),
+    /// Teacher-forced one-step prediction of a whole song, written as a WAV.
+    Predict(PredictArgs),
+    /// Codec, rate, channels, length and levels of audio files.
+    Info {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// The demo (what running with no command does).
+    Demo {
+        /// Where to write the model, the predicted WAV and the summary.
+        #[arg(long, default_value = "wavelstm-out")]
+        out_dir: PathBuf,
+        /// Training steps (the default takes about a minute on 2 cores).
+        #[arg(long, default_value_t = DEMO_STEPS)]
+        steps: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Device {
+    Cpu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Channels {
+    /// Mix all channels down to one.
+    Mono,
+    /// Two channels as two features of one model, in and out.
+    Stereo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Preset {
+    /// The original Keras notebook's model, without its bugs: frame 3, seq-len 1,
+    /// LSTM(100) with linear cell activation and hard-sigmoid gates, LeakyReLU(0.3)
+    /// after the LSTM and after every dense layer 50-25-12-1, batch 100, 20 epochs,
+    /// Adam lr 1e-3, the first 160,000 frames of each song.
+    Seed,
+}
+
+#[derive(Args, Debug, Clone)]
+struct CommonArgs {
+    /// Compute device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
+    /// Worker threads (default: one per core). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Truncated backpropagation through time: a training sequence is --seq-len \
+timesteps and gradients never flow between sequences. Without --stateful every sequence starts \
+from a zero state (h = c = 0) and sequences are shuffled each epoch (from --seed). With \
+--stateful the training data is dealt into --batch lanes of consecutive sequences; each lane \
+carries h and c over from one step to the next (no gradient crosses), and restarts from zero \
+where it enters a new song. The last --valid-fraction of every song is never trained on."
+)]
+struct TrainArgs {
+    /// Songs to learn (WAV, MP3, FLAC, Ogg Vorbis).
+    #[arg(required_unless_present = "resume")]
+    songs: Vec<PathBuf>,
+    /// Checkpoint to write (safetensors), after every epoch.
+    #[arg(long, short, default_value = "model.safetensors")]
+    out: PathBuf,
+    /// Continue a run exactly where its checkpoint stopped (songs, model and data
+    /// options come from the checkpoint; --epochs and --max-steps may extend it).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Start from the weights of this safetensors file (same names and shapes).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// Epochs to train [default: 1].
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Stop after this many training steps in all.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Seed of initialisation and shuffling [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+
+    /// Mono mixdown or stereo [default: mono].
+    #[arg(long, value_enum)]
+    channels: Option<Channels>,
+    /// Resample every song to this rate [default: the first song's rate].
+    #[arg(long)]
+    sample_rate: Option<u32>,
+    /// Use only the first N frames of each song.
+    #[arg(long)]
+    max_frames: Option<usize>,
+    /// Fraction at the end of each song kept for validation [default: 0.1].
+    #[arg(long)]
+    valid_fraction: Option<f64>,
+    /// Samples per channel each timestep sees (the notebook's look_back) [default: 1].
+    #[arg(long)]
+    frame: Option<usize>,
+    /// Timesteps per training sequence [default: 256].
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// Sequences per step [default: 32].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Carry h and c across consecutive sequences (see below).
+    #[arg(long)]
+    stateful: bool,
+    /// Take sequences in order instead of shuffled.
+    #[arg(long)]
+    no_shuffle: bool,
+
+    /// LSTM layers [default: 1].
+    #[arg(long)]
+    layers: Option<usize>,
+    /// LSTM hidden units [default: 64].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Hidden widths of the dense head, e.g. 50,25,12 ("" for a linear head) [default: ""].
+    #[arg(long)]
+    head: Option<String>,
+    /// Activation of the cell candidate and the cell state [default: tanh].
+    #[arg(long, value_enum)]
+    cell_activation: Option<CellActivation>,
+    /// Activation of the gates [default: sigmoid].
+    #[arg(long, value_enum)]
+    gate_activation: Option<GateActivation>,
+    /// Activation after the LSTM, before the head [default: linear].
+    #[arg(long, value_enum)]
+    lstm_activation: Option<Activation>,
+    /// Activation of the head's output [default: linear].
+    #[arg(long, value_enum)]
+    output_activation: Option<Activation>,
+    /// Negative slope of LeakyReLU [default: 0.3].
+    #[arg(long)]
+    leaky_slope: Option<f64>,
+
+    /// Adam learning rate [default: 1e-3].
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    beta1: Option<f64>,
+    #[arg(long)]
+    beta2: Option<f64>,
+    #[arg(long)]
+    adam_eps: Option<f64>,
+    /// Decoupled weight decay (AdamW) [default: 0].
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Clip the global gradient norm to this (0: off) [default: 1].
+    #[arg(long)]
+    clip: Option<f64>,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+struct PredictArgs {
+    /// A checkpoint written by `wavelstm train`.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// The song to predict.
+    song: PathBuf,
+    /// The predicted WAV to write.
+    #[arg(long, short, default_value = "pred.wav")]
+    out: PathBuf,
+    /// Write 32-bit float instead of 16-bit PCM.
+    #[arg(long)]
+    float: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Steps of the demo: about a minute on 2 cores.
+const DEMO_STEPS: u64 = 1000;
+
+/// Run the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => demo(Path::new("wavelstm-out"), DEMO_STEPS),
+        Some(Command::Demo { out_dir, steps }) => demo(&out_dir, steps),
+        Some(Command::Info { files }) => info(&files),
+        Some(Command::Train(a)) => with_threads(&a.common, || train_cmd(&a).map(|_| ())),
+        Some(Command::Predict(a)) => with_threads(&a.common, || predict_cmd(&a).map(|_| ())),
+    }
+}
+
+fn with_threads<T>(common: &CommonArgs, f: impl FnOnce() -> Result<T> + Send) -> Result<T>
+where
+    T: Send,
+{
+    match common.device {
+        Device::Cpu => {}
+    }
+    match common.threads {
+        None => f(),
+        Some(0) => Err(Error::config("--threads must be at least 1")),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| Error::Other(format!("cannot start {n} threads: {e}")))?
+            .install(f),
+    }
+}
+
+fn info(files: &[PathBuf]) -> Result<()> {
+    let mut first_err = None;
+    for f in files {
+        match audio::info(f) {
+            Ok(i) => {
+                let levels = |v: &[f64]| {
+                    v.iter()
+                        .map(|x| format!("{x:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                };
+                println!(
+                    "{}: {}, {} Hz, {} ch, {} frames, {:.3} s, peak {} dBFS, RMS {} dBFS",
+                    f.display(),
+                    i.codec,
+                    i.sample_rate,
+                    i.channels,
+                    i.frames,
+                    i.duration_secs,
+                    levels(&i.peak_dbfs),
+                    levels(&i.rms_dbfs)
+                );
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(Error::Other(format!(
+            "{} of {} files could not be read ({e})",
+            1,
+            files.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn parse_head(s: &str) -> Result<Vec<usize>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            x.parse::<usize>().map_err(|_| {
+                Error::config(format!(
+                    "--head: `{x}` is not a width (expected e.g. 50,25,12)"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The run configuration from the arguments: explicit flags, then the preset, then defaults.
+fn resolve(a: &TrainArgs, sample_rate: u32, channels: usize) -> Result<(RunConfig, Option<usize>)> {
+    let seed_preset = a.preset == Some(Preset::Seed);
+    let p = |seed: usize, default: usize| if seed_preset { seed } else { default };
+    let head = match &a.head {
+        Some(h) => parse_head(h)?,
+        None if seed_preset => vec![50, 25, 12],
+        None => vec![],
+    };
+    let model = ModelConfig {
+        channels,
+        frame: a.frame.unwrap_or(p(3, 1)),
+        hidden: a.hidden.unwrap_or(p(100, 64)),
+        layers: a.layers.unwrap_or(1),
+        head,
+        cell_activation: a.cell_activation.unwrap_or(if seed_preset {
+            CellActivation::Linear
+        } else {
+            CellActivation::Tanh
+        }),
+        gate_activation: a.gate_activation.unwrap_or(if seed_preset {
+            GateActivation::HardSigmoid
+        } else {
+            GateActivation::Sigmoid
+        }),
+        lstm_output_activation: a.lstm_activation.unwrap_or(if seed_preset {
+            Activation::LeakyRelu
+        } else {
+            Activation::Linear
+        }),
+        output_activation: a.output_activation.unwrap_or(if seed_preset {
+            Activation::LeakyRelu
+        } else {
+            Activation::Linear
+        }),
+        leaky_slope: a.leaky_slope.unwrap_or(0.3),
+    };
+    model.validate()?;
+    let data = DataConfig {
+        frame: model.frame,
+        seq_len: a.seq_len.unwrap_or(p(1, 256)),
+        batch: a.batch.unwrap_or(p(100, 32)),
+        valid_fraction: a.valid_fraction.unwrap_or(0.1),
+        stateful: a.stateful,
+        shuffle: !a.no_shuffle,
+    };
+    if data.seq_len == 0 || data.batch == 0 {
+        return Err(Error::config("--seq-len and --batch must be at least 1"));
+    }
+    let d = AdamConfig::default();
+    let adam = AdamConfig {
+        lr: a.lr.unwrap_or(d.lr),
+        beta1: a.beta1.unwrap_or(d.beta1),
+        beta2: a.beta2.unwrap_or(d.beta2),
+        eps: a.adam_eps.unwrap_or(d.eps),
+        weight_decay: a.weight_decay.unwrap_or(d.weight_decay),
+        clip: a.clip.unwrap_or(if seed_preset { 0.0 } else { 1.0 }),
+    };
+    let finite_pos = |v: f64| v.is_finite() && v > 0.0;
+    if !finite_pos(adam.lr)
+        || !(0.0..1.0).contains(&adam.beta1)
+        || !(0.0..1.0).contains(&adam.beta2)
+        || !finite_pos(adam.eps)
+        || adam.weight_decay.is_nan()
+        || adam.weight_decay < 0.0
+        || adam.clip.is_nan()
+        || adam.clip < 0.0
+    {
+        return Err(Error::config("invalid optimizer settings: need lr > 0, 0 ≤ beta < 1, eps > 0, weight decay ≥ 0, clip ≥ 0"));
+    }
+    let max_frames = a
+        .max_frames
+        .or(if seed_preset { Some(160_000) } else { None });
+    Ok((
+        RunConfig {
+            model,
+            data,
+            adam,
+            seed: a.seed.unwrap_or(0),
+            epochs: a.epochs.unwrap_or(p(20, 1) as u64),
+            sample_rate,
+            channel_mode: match a.channels.unwrap_or(Channels::Mono) {
+                Channels::Mono => "mono".into(),
+                Channels::Stereo => "stereo".into(),
+            },
+            scale: 0.0,
+            songs: a.songs.iter().map(|s| s.display().to_string()).collect(),
+        },
+        max_frames,
+    ))
+}
+
+fn channel_mode(name: &str) -> ChannelMode {
+    if name == "stereo" {
+        ChannelMode::Stereo
+    } else {
+        ChannelMode::Mono
+    }
+}
+
+/// Decode every song at one rate and channel layout; `max_frames` cuts each.
+fn load_songs(
+    paths: &[PathBuf],
+    mode: ChannelMode,
+    rate: Option<u32>,
+    max_frames: Option<usize>,
+) -> Result<Vec<(PathBuf, audio::Audio)>> {
+    let mut out = Vec::new();
+    let mut rate = rate;
+    for p in paths {
+        let mut a = audio::load(p, mode, rate)?;
+        rate.get_or_insert(a.sample_rate);
+        if let Some(n) = max_frames {
+            a.samples.truncate(n * a.channels);
+        }
+        out.push((p.clone(), a));
+    }
+    Ok(out)
+}
+
+struct Progress {
+    bar: ProgressBar,
+    steps_per_epoch: u64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        Progress {
+            bar,
+            steps_per_epoch: 1,
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        match e {
+            Event::Start {
+                steps_per_epoch,
+                total_steps,
+                done_steps,
+            } => {
+                self.steps_per_epoch = steps_per_epoch.max(1);
+                self.bar.set_length(total_steps);
+                self.bar.set_position(done_steps);
+                self.bar.reset_eta();
+            }
+            Event::Step {
+                epoch,
+                step_in_epoch,
+                loss,
+                samples_per_sec,
+            } => {
+                self.bar.set_prefix(format!(
+                    "epoch {epoch} step {step_in_epoch}/{}",
+                    self.steps_per_epoch
+                ));
+                self.bar
+                    .set_message(format!("loss {loss:.4} {samples_per_sec:.0} samples/s"));
+                self.bar.inc(1);
+            }
+            Event::Validating { epoch } => {
+                self.bar.set_message(format!("validating epoch {epoch}..."))
+            }
+            Event::Epoch(r) => self.bar.suspend(|| print_epoch(r)),
+        }
+    }
+}
+
+fn print_epoch(r: &EpochReport) {
+    println!(
+        "epoch {:>3}: train MSE {:.3e} | valid MSE {:.3e}, gain {:.2} dB (next = current: {:.2} dB) | {:.0} samples/s",
+        r.epoch, r.train_mse, r.valid.mse, r.valid.gain_db, r.valid.baseline_gain_db, r.samples_per_sec
+    );
+    if r.songs.len() > 1 {
+        for s in &r.songs {
+            println!(
+                "           {}: gain {:.2} dB (next = current: {:.2} dB)",
+                s.song, s.score.gain_db, s.score.baseline_gain_db
+            );
+        }
+    }
+}
+
+/// Train as the arguments say; returns the run's history.
+fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
+    let (cfg, dataset, state, cursor, history) = if let Some(resume) = &a.resume {
+        let ck = checkpoint::load(resume)?;
+        let mut cfg = ck.config;
+        if let Some(e) = a.epochs {
+            cfg.epochs = e;
+        }
+        let songs: Vec<PathBuf> = cfg.songs.iter().map(PathBuf::from).collect();
+        let audio = load_songs(
+            &songs,
+            channel_mode(&cfg.channel_mode),
+            Some(cfg.sample_rate),
+            None,
+        )?;
+        let dataset = Dataset::new(audio, &cfg.data, Some(cfg.scale))?;
+        (cfg, dataset, Some(ck.state), ck.cursor, ck.history)
+    } else {
+        let mode = match a.channels.unwrap_or(Channels::Mono) {
+            Channels::Mono => ChannelMode::Mono,
+            Channels::Stereo => ChannelMode::Stereo,
+        };
+        let (_, max_frames) = resolve(a, 0, 1)?;
+        let audio = load_songs(&a.songs, mode, a.sample_rate, max_frames)?;
+        let (rate, channels) = (audio[0].1.sample_rate, audio[0].1.channels);
+        let (mut cfg, _) = resolve(a, rate, channels)?;
+        let dataset = Dataset::new(audio, &cfg.data, None)?;
+        cfg.scale = dataset.scale;
+        (cfg, dataset, None, Cursor::default(), Vec::new())
+    };
+    // Refuse a batch the data cannot fill before any work starts.
+    dataset.epoch_batches(&cfg.data, cfg.seed, cursor.epoch)?;
+    let params = match (&state, &a.init) {
+        (Some(s), _) => s.params.clone(),
+        (None, Some(init)) => checkpoint::load_weights(init, &cfg.model)?,
+        (None, None) => init_params(&cfg.model, &mut SplitMix64::new(cfg.seed)),
+    };
+    let mut engine = CpuEngine::new(cfg.model.clone(), cfg.adam, params)?;
+    if let Some(s) = &state {
+        engine.set_state(s)?;
+    }
+    eprintln!(
+        "training on {} ({} song(s), {} Hz, {} ch, {} parameters); checkpoint: {}",
+        engine.describe(),
+        dataset.songs.len(),
+        dataset.sample_rate,
+        dataset.channels,
+        cfg.model.layout().total,
+        a.out.display()
+    );
+    let mut progress = Progress::new();
+    let history = train::train(
+        &mut engine,
+        &dataset,
+        &cfg,
+        cursor,
+        history,
+        a.max_steps,
+        &a.out,
+        &mut |e| progress.event(e),
+    )?;
+    progress.bar.finish_and_clear();
+    Ok(history)
+}
+
+/// Predict a whole song; returns the score and the predicted audio.
+fn predict_song(
+    engine: &mut dyn Engine,
+    cfg: &RunConfig,
+    song: &Path,
+) -> Result<(Score, audio::Audio)> {
+    let raw = audio::decode(song)?.audio;
+    let (rate, channels) = (raw.sample_rate, raw.channels);
+    let model_mode = channel_mode(&cfg.channel_mode);
+    let input = audio::load(song, model_mode, Some(cfg.sample_rate))?;
+    let frame = cfg.model.frame;
+    if input.frames() < frame + 1 {
+        return Err(Error::file(
+            song,
+            format!(
+                "too short: {} frames, the model needs at least {}",
+                input.frames(),
+                frame + 1
+            ),
+        ));
+    }
+    let c = input.channels;
+    let signal: Vec<f32> = input.samples.iter().map(|v| v / cfg.scale).collect();
+    engine.set_signal(&signal)?;
+    let n = input.frames();
+    let plan = Plan {
+        positions: frame - 1..n - 1,
+        first_valid: frame - 1,
+        seq_len: cfg.data.seq_len,
+        warmup: train::warmup_frames(cfg.sample_rate, cfg.data.seq_len),
+        max_lanes: MAX_LANES,
+        carry: Plan::carries_state(cfg.data.stateful, cfg.data.seq_len),
+    };
+    let pred = teacher_forced(engine, &plan, n)?;
+    let s = score(&pred, &signal, c, plan.positions.clone(), cfg.scale);
+    // The first `frame` frames have no prediction: they are copied through.
+    let mut out = input.samples[..frame * c].to_vec();
+    out.extend(pred.iter().map(|v| v * cfg.scale));
+    let mut predicted = audio::Audio {
+        sample_rate: cfg.sample_rate,
+        channels: c,
+        samples: out,
+    };
+    // Back to the song's own rate and channel count.
+    if predicted.channels != channels {
+        predicted = spread_channels(&predicted, channels);
+    }
+    if predicted.sample_rate != rate {
+        predicted = audio::resample(&predicted, rate)?;
+    }
+    Ok((s, predicted))
+}
+
+/// Copy a mono prediction into every channel, or mix stereo down to the song's layout.
+fn spread_channels(a: &audio::Audio, channels: usize) -> audio::Audio {
+    let frames = a.frames();
+    let mut samples = Vec::with_capacity(frames * channels);
+    for f in 0..frames {
+        let frame = &a.samples[f * a.channels..(f + 1) * a.channels];
+        let mean = frame.iter().sum::<f32>() / a.channels as f32;
+        for ch in 0..channels {
+            samples.push(if a.channels == 1 {
+                frame[0]
+            } else if ch < a.channels && channels >= a.channels {
+                frame[ch]
+            } else {
+                mean
+            });
+        }
+    }
+    audio::Audio {
+        sample_rate: a.sample_rate,
+        channels,
+        samples,
+    }
+}
+
+fn predict_cmd(a: &PredictArgs) -> Result<Score> {
+    let ck = checkpoint::load(&a.model)?;
+    let mut engine = CpuEngine::new(
+        ck.config.model.clone(),
+        ck.config.adam,
+        ck.state.params.clone(),
+    )?;
+    let (s, predicted) = predict_song(&mut engine, &ck.config, &a.song)?;
+    audio::write_wav(
+        &a.out,
+        &predicted,
+        if a.float {
+            SampleFormat::Float32
+        } else {
+            SampleFormat::Int16
+        },
+    )?;
+    println!(
+        "{}: MSE {:.3e}, prediction gain {:.2} dB (next = current: {:.2} dB) -> {}",
+        a.song.display(),
+        s.mse,
+        s.gain_db,
+        s.baseline_gain_db,
+        a.out.display()
+    );
+    Ok(s)
+}
+
+/// The bundled clip: the repository's copy, wherever the binary is run from.
+fn demo_clip() -> PathBuf {
+    let rel = Path::new("assets/audio/piano_sabatella_unclaimed_gift.wav");
+    if rel.exists() {
+        rel.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+}
+
+fn demo(out_dir: &Path, steps: u64) -> Result<()> {
+    let clip = demo_clip();
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| Error::file(out_dir, format!("cannot create: {e}")))?;
+    let model = out_dir.join("model.safetensors");
+    let pred = out_dir.join("pred.wav");
+    println!(
+        "wavelstm demo: learning {} ({} steps)",
+        clip.display(),
+        steps
+    );
+    let started = Instant::now();
+    let args = TrainArgs::parse_from_demo(&clip, &model, steps);
+    let history = train_cmd(&args)?;
+    let train_secs = started.elapsed().as_secs_f64();
+    let p = PredictArgs {
+        model: model.clone(),
+        song: clip.clone(),
+        out: pred.clone(),
+        float: false,
+        common: args.common.clone(),
+    };
+    let whole = predict_cmd(&p)?;
+    let last = history
+        .last()
+        .ok_or_else(|| Error::Other("the demo trained no epoch".into()))?;
+    let summary = format!(
+        "wavelstm demo summary\n\
+         song:                {}\n\
+         training:            {} steps in {:.1} s ({:.0} samples/s)\n\
+         validation (last 10%, never trained on):\n\
+         \x20 model              {:>7.2} dB prediction gain (MSE {:.3e})\n\
+         \x20 next = current     {:>7.2} dB (MSE {:.3e})\n\
+         whole song (teacher forced):\n\
+         \x20 model              {:>7.2} dB\n\
+         \x20 next = current     {:>7.2} dB\n\
+         files:\n\
+         \x20 model              {}\n\
+         \x20 predicted song     {}\n",
+        clip.display(),
+        history.iter().map(|r| r.steps).sum::<u64>(),
+        train_secs,
+        last.samples_per_sec,
+        last.valid.gain_db,
+        last.valid.mse,
+        last.valid.baseline_gain_db,
+        last.valid.baseline_mse,
+        whole.gain_db,
+        whole.baseline_gain_db,
+        model.display(),
+        pred.display()
+    );
+    let summary_path = out_dir.join("summary.txt");
+    crate::atomic::write_atomic(&summary_path, |w| {
+        use std::io::Write;
+        w.write_all(summary.as_bytes())
+            .map_err(|e| Error::file(&summary_path, format!("cannot write: {e}")))
+    })?;
+    println!("\n{summary}  summary            {}", summary_path.display());
+    Ok(())
+}
+
+impl TrainArgs {
+    /// The demo's training run.
+    fn parse_from_demo(clip: &Path, out: &Path, steps: u64) -> TrainArgs {
+        let mut args = vec![
+            "train".to_string(),
+            clip.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        args.extend(["--epochs", "1000", "--max-steps"].map(String::from));
+        args.push(steps.to_string());
+        match Cli::parse_from(std::iter::once("wavelstm".to_string()).chain(args)).command {
+            Some(Command::Train(t)) => *t,
+            _ => unreachable!("the demo's arguments parse as a train command"),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Adam with bias correction and decoupled weight decay (AdamW), and
+//! global-norm gradient clipping, over the flat parameter buffer.
+//!
+//! Adam: Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
+//! Algorithm 1. Decoupled weight decay: Loshchilov & Hutter, "Decoupled
+//! Weight Decay Regularization", ICLR 2019. At step `t` (from 1):
+//! ```text
+//! m ← β1·m + (1−β1)·g          v ← β2·v + (1−β2)·g²
+//! θ ← θ − lr·wd·θ − lr · (m / (1−β1ᵗ)) / (√(v / (1−β2ᵗ)) + ε)
+//! ```
+//! (the same order of operations as PyTorch's `AdamW`).
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdamConfig {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// Global-norm clipping threshold; 0 turns clipping off.
+    pub clip: f64,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            clip: 0.0,
+        }
+    }
+}
+
+/// Elements per parallel chunk: fixed, so the norm's partial sums (and hence
+/// its rounding) never depend on the thread count.
+const CHUNK: usize = 1 << 14;
+
+/// `√(Σ g²)`, accumulated in f64 chunk by chunk, chunks combined in order.
+pub fn global_norm(grads: &[f32]) -> f64 {
+    let partial: Vec<f64> = grads
+        .par_chunks(CHUNK)
+        .map(|c| c.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>())
+        .collect();
+    partial.iter().sum::<f64>().sqrt()
+}
+
+/// Scale `grads` so their global norm is at most `clip` (PyTorch's
+/// `clip_grad_norm_` without its 1e-6 fudge). Returns the norm before clipping.
+pub fn clip_global_norm(grads: &mut [f32], clip: f64) -> f64 {
+    let norm = global_norm(grads);
+    if clip > 0.0 && norm > clip {
+        let s = (clip / norm) as f32;
+        grads
+            .par_chunks_mut(CHUNK)
+            .for_each(|c| c.iter_mut().for_each(|g| *g *= s));
+    }
+    norm
+}
+
+/// One Adam step at step number `t` (1 for the first update).
+pub fn adam_step(
+    cfg: &AdamConfig,
+    t: u64,
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+) {
+    assert!(t >= 1, "Adam steps count from 1");
+    assert!(params.len() == grads.len() && m.len() == grads.len() && v.len() == grads.len());
+    let (b1, b2) = (cfg.beta1 as f32, cfg.beta2 as f32);
+    let bc1 = (1.0 - cfg.beta1.powf(t as f64)) as f32;
+    let bc2 = (1.0 - cfg.beta2.powf(t as f64)) as f32;
+    let (lr, eps, decay) = (
+        cfg.lr as f32,
+        cfg.eps as f32,
+        (cfg.lr * cfg.weight_decay) as f32,
+    );
+    params
+        .par_chunks_mut(CHUNK)
+        .zip(grads.par_chunks(CHUNK))
+        .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
+        .for_each(|((p, g), (m, v))| {
+            for i in 0..p.len() {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                let m_hat = m[i] / bc1;
+                let v_hat = v[i] / bc2;
+                p[i] -= decay * p[i];
+                p[i] -= lr * m_hat / (v_hat.sqrt() + eps);
+            }
+        });
+}

@@ -1,0 +1,241 @@
+//! [`Engine`] on the CPU: the network of `cpu::network` in f32, on rayon.
+
+use super::adam::{adam_step, clip_global_norm, AdamConfig};
+use super::network::{backward, forward, mse_loss, Workspace};
+use crate::dataset::{gather, Batch};
+use crate::engine::{Engine, StepStats, TrainState};
+use crate::error::{Error, Result};
+use crate::model::ModelConfig;
+
+pub struct CpuEngine {
+    cfg: ModelConfig,
+    adam: AdamConfig,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    step: u64,
+    signal: Vec<f32>,
+    ws: Workspace<f32>,
+    x: Vec<f32>,
+    target: Vec<f32>,
+    dpred: Vec<f32>,
+    /// Carried state of training lanes and of inference lanes, `[L, B, H]`.
+    train_carry: Carry,
+    predict_carry: Carry,
+    dh0: Vec<f32>,
+    dc0: Vec<f32>,
+}
+
+#[derive(Default)]
+struct Carry {
+    h: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl Carry {
+    /// Make the state fit `b` lanes and zero the lanes that start afresh.
+    fn prepare(&mut self, cfg: &ModelConfig, carry: &[bool]) {
+        let (b, hn) = (carry.len(), cfg.hidden);
+        let len = cfg.layers * b * hn;
+        if self.h.len() != len {
+            self.h = vec![0.0; len];
+            self.c = vec![0.0; len];
+        }
+        for k in 0..cfg.layers {
+            for (lane, &keep) in carry.iter().enumerate() {
+                if !keep {
+                    let r = (k * b + lane) * hn..(k * b + lane + 1) * hn;
+                    self.h[r.clone()].fill(0.0);
+                    self.c[r].fill(0.0);
+                }
+            }
+        }
+    }
+}
+
+impl CpuEngine {
+    pub fn new(cfg: ModelConfig, adam: AdamConfig, params: Vec<f32>) -> Result<Self> {
+        cfg.validate()?;
+        let n = cfg.layout().total;
+        if params.len() != n {
+            return Err(Error::Other(format!(
+                "expected {n} parameters, got {}",
+                params.len()
+            )));
+        }
+        Ok(CpuEngine {
+            cfg,
+            adam,
+            grads: vec![0.0; n],
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            params,
+            step: 0,
+            signal: Vec::new(),
+            ws: Workspace::default(),
+            x: Vec::new(),
+            target: Vec::new(),
+            dpred: Vec::new(),
+            train_carry: Carry::default(),
+            predict_carry: Carry::default(),
+            dh0: Vec::new(),
+            dc0: Vec::new(),
+        })
+    }
+
+    fn check_batch(&self, batch: &Batch, seq_len: usize) -> Result<()> {
+        let n = self.signal.len() / self.cfg.channels;
+        let ok = !batch.starts.is_empty()
+            && batch.starts.len() == batch.carry.len()
+            && seq_len > 0
+            && batch
+                .starts
+                .iter()
+                .all(|&s| s + 1 >= self.cfg.frame && s + 1 < n);
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Other("batch does not fit the signal".into()))
+        }
+    }
+}
+
+impl Engine for CpuEngine {
+    fn describe(&self) -> String {
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+
+    fn model(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn set_signal(&mut self, signal: &[f32]) -> Result<()> {
+        if signal.len() % self.cfg.channels != 0 {
+            return Err(Error::Other(
+                "signal length is not a whole number of frames".into(),
+            ));
+        }
+        self.signal = signal.to_vec();
+        Ok(())
+    }
+
+    fn train_step(&mut self, batch: &Batch, seq_len: usize) -> Result<StepStats> {
+        self.check_batch(batch, seq_len)?;
+        let (cfg, b) = (&self.cfg, batch.starts.len());
+        gather(
+            &self.signal,
+            cfg.channels,
+            cfg.frame,
+            &batch.starts,
+            seq_len,
+            &mut self.x,
+            &mut self.target,
+        );
+        self.train_carry.prepare(cfg, &batch.carry);
+        forward(
+            cfg,
+            &self.params,
+            seq_len,
+            b,
+            &self.x,
+            &self.train_carry.h,
+            &self.train_carry.c,
+            &mut self.ws,
+        );
+        let loss = mse_loss(self.ws.prediction(), &self.target, &mut self.dpred);
+        self.grads.fill(0.0);
+        self.dh0.resize(self.train_carry.h.len(), 0.0);
+        self.dc0.resize(self.train_carry.c.len(), 0.0);
+        backward(
+            cfg,
+            &self.params,
+            &self.x,
+            &self.dpred,
+            &mut self.ws,
+            &mut self.grads,
+            &mut self.dh0,
+            &mut self.dc0,
+        );
+        let grad_norm = clip_global_norm(&mut self.grads, self.adam.clip);
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            return Err(Error::Other(format!(
+                "training diverged at step {}: loss {loss}, gradient norm {grad_norm} (try a lower --lr or --clip 1)",
+                self.step + 1
+            )));
+        }
+        self.step += 1;
+        adam_step(
+            &self.adam,
+            self.step,
+            &mut self.params,
+            &self.grads,
+            &mut self.m,
+            &mut self.v,
+        );
+        self.ws
+            .final_state(cfg, &mut self.train_carry.h, &mut self.train_carry.c);
+        Ok(StepStats { loss, grad_norm })
+    }
+
+    fn predict(&mut self, batch: &Batch, seq_len: usize, out: &mut Vec<f32>) -> Result<()> {
+        self.check_batch(batch, seq_len)?;
+        let (cfg, b) = (&self.cfg, batch.starts.len());
+        gather(
+            &self.signal,
+            cfg.channels,
+            cfg.frame,
+            &batch.starts,
+            seq_len,
+            &mut self.x,
+            &mut self.target,
+        );
+        self.predict_carry.prepare(cfg, &batch.carry);
+        forward(
+            cfg,
+            &self.params,
+            seq_len,
+            b,
+            &self.x,
+            &self.predict_carry.h,
+            &self.predict_carry.c,
+            &mut self.ws,
+        );
+        out.clear();
+        out.extend_from_slice(self.ws.prediction());
+        self.ws
+            .final_state(cfg, &mut self.predict_carry.h, &mut self.predict_carry.c);
+        Ok(())
+    }
+
+    fn state(&self) -> Result<TrainState> {
+        Ok(TrainState {
+            params: self.params.clone(),
+            adam_m: self.m.clone(),
+            adam_v: self.v.clone(),
+            step: self.step,
+            carry_h: self.train_carry.h.clone(),
+            carry_c: self.train_carry.c.clone(),
+        })
+    }
+
+    fn set_state(&mut self, s: &TrainState) -> Result<()> {
+        let n = self.params.len();
+        if s.params.len() != n
+            || s.adam_m.len() != n
+            || s.adam_v.len() != n
+            || s.carry_h.len() != s.carry_c.len()
+        {
+            return Err(Error::Other(
+                "training state does not match the model".into(),
+            ));
+        }
+        self.params.clone_from(&s.params);
+        self.m.clone_from(&s.adam_m);
+        self.v.clone_from(&s.adam_v);
+        self.step = s.step;
+        self.train_carry.h.clone_from(&s.carry_h);
+        self.train_carry.c.clone_from(&s.carry_c);
+        Ok(())
+    }
+}

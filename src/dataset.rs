@@ -1,0 +1,280 @@
+//! Songs → training sequences and batches. Knows nothing of engines.
+//!
+//! # The signal
+//! All songs of a run are concatenated into one buffer, frame-major and
+//! interleaved, `signal[n * C + ch]`, divided by `scale` (the RMS of the
+//! training parts, so the model sees unit-variance input whatever the
+//! song's level; predictions are multiplied back).
+//!
+//! # Positions, windows, targets
+//! A *position* `p` is an index of a frame in the signal. The timestep at
+//! position `p` sees the window of the `frame` most recent frames
+//! `p-frame+1 ..= p` (oldest first; see `model`) and its target is frame
+//! `p+1`. A sequence is `seq_len` consecutive positions; a batch lane is
+//! named by the position of its first timestep.
+//!
+//! # The split
+//! Each song's last `valid_fraction` of frames is validation: no training
+//! target lies there, and no training sequence crosses a song boundary.
+//! Validation predicts the targets inside that part, reading the frames
+//! before it as context (they are the past, not the answer).
+//!
+//! # Truncated BPTT
+//! Without `stateful`, every sequence starts from a zero state and the
+//! sequences of an epoch are shuffled (their grid is also shifted by a random
+//! phase each epoch, so every epoch cuts the songs differently). With
+//! `stateful`, the training sequences are dealt into `batch` lanes of
+//! consecutive chunks; lane `b` of step `k+1` continues where lane `b` of step
+//! `k` stopped, and the engine carries `h` and `c` across (no gradient crosses
+//! the chunk boundary). A lane's state is reset to zero where it enters a new
+//! song.
+
+use crate::audio::Audio;
+use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// One song's place in the concatenated signal.
+#[derive(Clone, Debug)]
+pub struct SongSpan {
+    pub path: PathBuf,
+    /// First frame of the song in the signal.
+    pub offset: usize,
+    pub frames: usize,
+    /// Frames `0..train_frames` are the training part, the rest validation.
+    pub train_frames: usize,
+}
+
+impl SongSpan {
+    /// Positions whose targets lie in the validation part.
+    pub fn valid_positions(&self) -> std::ops::Range<usize> {
+        self.offset + self.train_frames - 1..self.offset + self.frames - 1
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub channels: usize,
+    pub sample_rate: u32,
+    /// `[N, C]` interleaved, divided by `scale`.
+    pub signal: Vec<f32>,
+    pub songs: Vec<SongSpan>,
+    pub scale: f32,
+}
+
+/// How training sequences are cut and batched.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataConfig {
+    pub frame: usize,
+    pub seq_len: usize,
+    pub batch: usize,
+    pub valid_fraction: f64,
+    pub stateful: bool,
+    pub shuffle: bool,
+}
+
+/// One training or inference step's lanes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Position of each lane's first timestep.
+    pub starts: Vec<usize>,
+    /// Per lane: continue from the state this lane ended the previous step
+    /// with (true), or start from zero (false).
+    pub carry: Vec<bool>,
+}
+
+impl Dataset {
+    /// Concatenate `songs` (same rate and channel count) and split each.
+    /// `scale` None: measure the RMS of the training parts.
+    pub fn new(songs: Vec<(PathBuf, Audio)>, dc: &DataConfig, scale: Option<f32>) -> Result<Self> {
+        let first = songs
+            .first()
+            .ok_or_else(|| Error::config("no songs given"))?;
+        let (channels, sample_rate) = (first.1.channels, first.1.sample_rate);
+        if !(0.0..1.0).contains(&dc.valid_fraction) {
+            return Err(Error::config("--valid-fraction must be in [0, 1)"));
+        }
+        let mut signal = Vec::new();
+        let mut spans = Vec::new();
+        for (path, audio) in songs {
+            if audio.channels != channels || audio.sample_rate != sample_rate {
+                return Err(Error::file(
+                    &path,
+                    format!(
+                        "has {} channels at {} Hz, expected {channels} at {sample_rate} Hz like the first song",
+                        audio.channels, audio.sample_rate
+                    ),
+                ));
+            }
+            let frames = audio.frames();
+            let valid = (frames as f64 * dc.valid_fraction).round() as usize;
+            let train_frames = frames - valid;
+            let needed = dc.seq_len + dc.frame;
+            if train_frames < needed {
+                return Err(Error::file(
+                    &path,
+                    format!(
+                        "too short: its training part has {train_frames} frames, one sequence needs {needed} (--seq-len {} + --frame {})",
+                        dc.seq_len, dc.frame
+                    ),
+                ));
+            }
+            if dc.valid_fraction > 0.0 && valid < 2 {
+                return Err(Error::file(&path, "too short to keep a validation part"));
+            }
+            spans.push(SongSpan {
+                path,
+                offset: signal.len() / channels,
+                frames,
+                train_frames,
+            });
+            signal.extend_from_slice(&audio.samples);
+        }
+        let scale = match scale {
+            Some(s) => s,
+            None => {
+                let (mut sum, mut n) = (0.0f64, 0usize);
+                for s in &spans {
+                    for &v in &signal[s.offset * channels..(s.offset + s.train_frames) * channels] {
+                        sum += (v as f64) * (v as f64);
+                        n += 1;
+                    }
+                }
+                let rms = (sum / n.max(1) as f64).sqrt() as f32;
+                if rms.is_nan() || rms <= 1e-6 {
+                    return Err(Error::file(&spans[0].path, "is silent: nothing to learn"));
+                }
+                rms
+            }
+        };
+        for v in &mut signal {
+            *v /= scale;
+        }
+        Ok(Dataset {
+            channels,
+            sample_rate,
+            signal,
+            songs: spans,
+            scale,
+        })
+    }
+
+    pub fn frames(&self) -> usize {
+        self.signal.len() / self.channels
+    }
+
+    /// Training sequence starts of song `s` for a grid shifted by `phase`.
+    fn song_chunks(&self, s: &SongSpan, dc: &DataConfig, phase: usize, out: &mut Vec<usize>) {
+        // Positions p with p ≥ frame-1 (a full window) and p+1 < train_frames.
+        let first = s.offset + dc.frame - 1 + phase;
+        let end = s.offset + s.train_frames - 1;
+        let mut p = first;
+        while p + dc.seq_len <= end {
+            out.push(p);
+            p += dc.seq_len;
+        }
+    }
+
+    /// Sequences per epoch without a phase shift.
+    pub fn chunks_per_epoch(&self, dc: &DataConfig) -> usize {
+        let mut v = Vec::new();
+        for s in &self.songs {
+            self.song_chunks(s, dc, 0, &mut v);
+        }
+        v.len()
+    }
+
+    /// Steps in every epoch (the last incomplete batch is dropped, so every
+    /// step has the same shape). The random phase can cost at most one
+    /// sequence per song, so the count is taken with that loss.
+    pub fn steps_per_epoch(&self, dc: &DataConfig) -> usize {
+        if dc.stateful || !dc.shuffle {
+            self.chunks_per_epoch(dc) / dc.batch
+        } else {
+            self.chunks_per_epoch(dc).saturating_sub(self.songs.len()) / dc.batch
+        }
+    }
+
+    /// The batches of epoch `epoch` (from 0), a pure function of the seed and
+    /// the epoch number, so a resumed run sees exactly the same data.
+    pub fn epoch_batches(&self, dc: &DataConfig, seed: u64, epoch: u64) -> Result<Vec<Batch>> {
+        let steps = self.steps_per_epoch(dc);
+        if steps == 0 {
+            return Err(Error::config(format!(
+                "the training parts hold {} sequences of --seq-len {}, fewer than one --batch of {}",
+                self.chunks_per_epoch(dc),
+                dc.seq_len,
+                dc.batch
+            )));
+        }
+        let mut rng = SplitMix64::derive(seed, epoch + 1);
+        let mut starts = Vec::new();
+        let shuffled = dc.shuffle && !dc.stateful;
+        for s in &self.songs {
+            let phase = if shuffled {
+                rng.below(dc.seq_len as u64) as usize
+            } else {
+                0
+            };
+            self.song_chunks(s, dc, phase, &mut starts);
+        }
+        if shuffled {
+            rng.shuffle(&mut starts);
+        }
+        if !dc.stateful {
+            return Ok(starts[..steps * dc.batch]
+                .chunks_exact(dc.batch)
+                .map(|c| Batch {
+                    starts: c.to_vec(),
+                    carry: vec![false; dc.batch],
+                })
+                .collect());
+        }
+        // Stateful: lane b walks chunks b·steps .. (b+1)·steps in order.
+        // A lane carries its state on iff its previous chunk ends right where
+        // this one begins (never true across a song boundary: the validation
+        // part lies between).
+        Ok((0..steps)
+            .map(|k| {
+                let idx = |b: usize| b * steps + k;
+                Batch {
+                    starts: (0..dc.batch).map(|b| starts[idx(b)]).collect(),
+                    carry: (0..dc.batch)
+                        .map(|b| k > 0 && starts[idx(b) - 1] + dc.seq_len == starts[idx(b)])
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+}
+
+/// Gather windows and targets for `t` timesteps of every lane from `signal`
+/// (`[N, C]`): `x[T, B, frame·C]` and `target[T, B, C]` (see the module doc).
+/// A position past the last one that has a target (`N-2`) reads as that last
+/// one, so inference may run a lane past the end of its song and discard
+/// what it predicts there.
+pub fn gather(
+    signal: &[f32],
+    channels: usize,
+    frame: usize,
+    starts: &[usize],
+    t: usize,
+    x: &mut Vec<f32>,
+    target: &mut Vec<f32>,
+) {
+    let b = starts.len();
+    let c = channels;
+    let last = (signal.len() / c).saturating_sub(2);
+    x.resize(t * b * frame * c, 0.0);
+    target.resize(t * b * c, 0.0);
+    for step in 0..t {
+        for (lane, &s) in starts.iter().enumerate() {
+            let p = (s + step).min(last);
+            let row = step * b + lane;
+            let w0 = (p + 1 - frame) * c;
+            x[row * frame * c..(row + 1) * frame * c].copy_from_slice(&signal[w0..w0 + frame * c]);
+            target[row * c..(row + 1) * c].copy_from_slice(&signal[(p + 1) * c..(p + 2) * c]);
+        }
+    }
+}

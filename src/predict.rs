@@ -1,0 +1,102 @@
+//! Teacher-forced one-step prediction of a stretch of signal: every
+//! timestep is fed the true past and predicts the next sample.
+//!
+//! A long stretch runs as parallel lanes (a batch) so an engine is busy:
+//! the stretch is cut into up to `max_lanes` segments, and each lane starts
+//! `warmup` positions before its segment from a zero state, feeding the true
+//! signal and discarding its predictions until it reaches the segment. The
+//! first lane starts at the stretch's start (or earlier, when there is past
+//! to warm up on). With `warmup` longer than the model's memory this is the
+//! same as one pass over the whole stretch.
+//!
+//! A model trained with seq-len 1 and no carried state (the original
+//! notebook's setting) has never seen a non-zero state: for it `carry` is
+//! off and every timestep starts from zero, exactly as in training.
+
+use crate::dataset::Batch;
+use crate::engine::Engine;
+use crate::error::Result;
+use std::ops::Range;
+
+pub struct Plan {
+    /// Predict the targets of these positions.
+    pub positions: Range<usize>,
+    /// The first position with a full window (lanes never start before it).
+    pub first_valid: usize,
+    pub seq_len: usize,
+    pub warmup: usize,
+    pub max_lanes: usize,
+    /// Carry the state from one chunk of a lane to the next.
+    pub carry: bool,
+}
+
+impl Plan {
+    /// Whether a model trained with these settings should carry its state at inference.
+    pub fn carries_state(stateful: bool, seq_len: usize) -> bool {
+        stateful || seq_len > 1
+    }
+}
+
+/// Predictions `[positions.len(), C]` in normalized units, from the signal
+/// already set on `engine`.
+pub fn teacher_forced(
+    engine: &mut dyn Engine,
+    plan: &Plan,
+    signal_frames: usize,
+) -> Result<Vec<f32>> {
+    let c = engine.model().channels;
+    let (p0, p1) = (plan.positions.start, plan.positions.end);
+    let n = p1 - p0;
+    let mut out = vec![0.0f32; n * c];
+    if n == 0 {
+        return Ok(out);
+    }
+    let warmup = if plan.carry { plan.warmup } else { 0 };
+    // Segments at least twice the warm-up: at most a third of the work is warm-up.
+    let lanes = (n / (2 * warmup.max(plan.seq_len))).clamp(1, plan.max_lanes.max(1));
+    let seg = n.div_ceil(lanes);
+    let segs: Vec<(usize, usize, usize)> = (0..lanes)
+        .map(|k| {
+            let s0 = p0 + k * seg;
+            let s1 = (s0 + seg).min(p1);
+            let start = s0.saturating_sub(warmup).max(plan.first_valid);
+            (start, s0, s1)
+        })
+        .filter(|&(_, s0, s1)| s0 < s1)
+        .collect();
+    let longest = segs
+        .iter()
+        .map(|&(start, _, s1)| s1 - start)
+        .max()
+        .unwrap_or(0);
+    // With the state carried, chunk length changes nothing but the number of
+    // engine calls: keep chunks long. Without it, chunks are training's sequences.
+    let t = if plan.carry {
+        plan.seq_len.max(256)
+    } else {
+        plan.seq_len
+    };
+    let last_start = signal_frames.saturating_sub(2);
+    let mut pred = Vec::new();
+    for i in 0..longest.div_ceil(t) {
+        let batch = Batch {
+            starts: segs
+                .iter()
+                .map(|&(start, _, _)| (start + i * t).min(last_start))
+                .collect(),
+            carry: vec![plan.carry && i > 0; segs.len()],
+        };
+        engine.predict(&batch, t, &mut pred)?;
+        let b = segs.len();
+        for step in 0..t {
+            for (lane, &(start, s0, s1)) in segs.iter().enumerate() {
+                let p = start + i * t + step;
+                if (s0..s1).contains(&p) {
+                    let src = (step * b + lane) * c;
+                    out[(p - p0) * c..(p - p0 + 1) * c].copy_from_slice(&pred[src..src + c]);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,192 @@
+//! The training loop: epochs of batches, validation after each, and a
+//! checkpoint written atomically at every epoch's end (and where a run stops).
+//!
+//! Nothing here prints: progress goes out through the `on_event` callback.
+
+use crate::checkpoint::{self, Checkpoint, Cursor};
+use crate::cpu::adam::AdamConfig;
+use crate::dataset::{DataConfig, Dataset};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::metrics::{Score, ScoreSums};
+use crate::model::ModelConfig;
+use crate::predict::{teacher_forced, Plan};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// Everything that defines a run; stored in every checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    pub adam: AdamConfig,
+    pub seed: u64,
+    /// Total epochs the run is asked for.
+    pub epochs: u64,
+    pub sample_rate: u32,
+    /// "mono" or "stereo".
+    pub channel_mode: String,
+    /// The normalization the model was trained with (RMS of the training parts).
+    pub scale: f32,
+    pub songs: Vec<String>,
+}
+
+/// One song's validation figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SongScore {
+    pub song: String,
+    pub score: Score,
+}
+
+/// What one epoch (or the part of it a run did) achieved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    /// Epoch number from 1.
+    pub epoch: u64,
+    pub steps: u64,
+    /// Mean training MSE over the epoch's steps, in sample units.
+    pub train_mse: f64,
+    /// Over all validation samples of all songs.
+    pub valid: Score,
+    pub songs: Vec<SongScore>,
+    /// Wall-clock throughput: shown, never stored, so checkpoints stay reproducible.
+    #[serde(skip)]
+    pub samples_per_sec: f64,
+}
+
+pub enum Event<'a> {
+    Start {
+        steps_per_epoch: u64,
+        total_steps: u64,
+        done_steps: u64,
+    },
+    Step {
+        epoch: u64,
+        step_in_epoch: u64,
+        loss: f64,
+        samples_per_sec: f64,
+    },
+    Validating {
+        epoch: u64,
+    },
+    Epoch(&'a EpochReport),
+}
+
+/// Warm-up of each inference lane before its segment (see `predict`): 50 ms
+/// of audio or four training sequences, whichever is longer.
+pub fn warmup_frames(sample_rate: u32, seq_len: usize) -> usize {
+    ((sample_rate as f64 * 0.05) as usize).max(4 * seq_len)
+}
+/// Inference lanes at most.
+pub const MAX_LANES: usize = 32;
+
+/// Validation scores of every song of `dataset` (on `engine`'s current
+/// weights, with `dataset.signal` set on it), and over all songs together.
+pub fn validate(
+    engine: &mut dyn Engine,
+    dataset: &Dataset,
+    dc: &DataConfig,
+) -> Result<(Score, Vec<SongScore>)> {
+    let (seq_len, dc_stateful) = (dc.seq_len, dc.stateful);
+    let mut per_song = Vec::new();
+    let mut all = ScoreSums::default();
+    for s in &dataset.songs {
+        let positions = s.valid_positions();
+        if positions.is_empty() {
+            continue;
+        }
+        let plan = Plan {
+            positions: positions.clone(),
+            first_valid: s.offset + engine.model().frame - 1,
+            seq_len,
+            warmup: warmup_frames(dataset.sample_rate, seq_len),
+            max_lanes: MAX_LANES,
+            carry: Plan::carries_state(dc_stateful, seq_len),
+        };
+        let pred = teacher_forced(engine, &plan, dataset.frames())?;
+        let mut sums = ScoreSums::default();
+        sums.add(&pred, &dataset.signal, dataset.channels, positions);
+        all.merge(&sums);
+        per_song.push(SongScore {
+            song: s.path.display().to_string(),
+            score: sums.score(dataset.scale),
+        });
+    }
+    Ok((all.score(dataset.scale), per_song))
+}
+
+/// Train from `cursor` until `cfg.epochs` epochs are done or the run has
+/// made `max_steps` steps in all. Writes `out` after each epoch.
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    engine: &mut dyn Engine,
+    dataset: &Dataset,
+    cfg: &RunConfig,
+    mut cursor: Cursor,
+    mut history: Vec<EpochReport>,
+    max_steps: Option<u64>,
+    out: &Path,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<Vec<EpochReport>> {
+    let dc = &cfg.data;
+    engine.set_signal(&dataset.signal)?;
+    let steps_per_epoch = dataset.steps_per_epoch(dc) as u64;
+    let total = (cfg.epochs * steps_per_epoch).min(max_steps.unwrap_or(u64::MAX));
+    on_event(Event::Start {
+        steps_per_epoch,
+        total_steps: total,
+        done_steps: cursor.global_step,
+    });
+    while cursor.epoch < cfg.epochs && cursor.global_step < total {
+        let batches = dataset.epoch_batches(dc, cfg.seed, cursor.epoch)?;
+        let started = Instant::now();
+        let (mut loss_sum, mut steps) = (0.0f64, 0u64);
+        let samples_per_step = (dc.batch * dc.seq_len) as f64;
+        for batch in &batches[cursor.step_in_epoch as usize..] {
+            if cursor.global_step >= total {
+                break;
+            }
+            let stats = engine.train_step(batch, dc.seq_len)?;
+            loss_sum += stats.loss;
+            steps += 1;
+            cursor.step_in_epoch += 1;
+            cursor.global_step += 1;
+            on_event(Event::Step {
+                epoch: cursor.epoch + 1,
+                step_in_epoch: cursor.step_in_epoch,
+                loss: stats.loss,
+                samples_per_sec: steps as f64 * samples_per_step / started.elapsed().as_secs_f64(),
+            });
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        on_event(Event::Validating {
+            epoch: cursor.epoch + 1,
+        });
+        let (valid, songs) = validate(engine, dataset, dc)?;
+        let report = EpochReport {
+            epoch: cursor.epoch + 1,
+            steps,
+            train_mse: loss_sum / steps.max(1) as f64 * (dataset.scale as f64).powi(2),
+            valid,
+            songs,
+            samples_per_sec: steps as f64 * samples_per_step / elapsed.max(1e-9),
+        };
+        if cursor.step_in_epoch as usize >= batches.len() {
+            cursor.epoch += 1;
+            cursor.step_in_epoch = 0;
+        }
+        history.push(report);
+        checkpoint::save(
+            out,
+            &Checkpoint {
+                config: cfg.clone(),
+                state: engine.state()?,
+                cursor,
+                history: history.clone(),
+            },
+        )?;
+        on_event(Event::Epoch(history.last().expect("just pushed")));
+    }
+    Ok(history)
+}

@@ -1,0 +1,310 @@
+//! The binary as a user meets it: a real run end to end, and every kind of
+//! bad input answered with one line naming the file, a non-zero exit, no
+//! panic and nothing half-written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wavelstm"))
+}
+
+fn asset(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/audio")
+        .join(name)
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wavelstm-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A small but real training run on a real clip: checkpoint, prediction WAV
+/// at the song's own rate and channel count, resume.
+#[test]
+fn train_predict_resume_on_a_real_clip() {
+    let dir = tmpdir("e2e");
+    let model = dir.join("m.safetensors");
+    let clip = asset("electronic_savino_palace_2s_f32.wav");
+    let common = [
+        "--hidden",
+        "8",
+        "--seq-len",
+        "64",
+        "--batch",
+        "4",
+        "--seed",
+        "3",
+    ];
+    let mut args = vec![
+        "train",
+        clip.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--max-steps",
+        "3",
+    ];
+    args.extend(common);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("valid MSE") && stdout.contains("next = current"),
+        "{stdout}"
+    );
+    assert!(model.exists());
+
+    let pred = dir.join("pred.wav");
+    let out = run(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        clip.to_str().unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("prediction gain"),
+        "{}",
+        text(&out.stdout)
+    );
+    let r = hound::WavReader::open(&pred).unwrap();
+    assert_eq!(r.spec().sample_rate, 44100);
+    assert_eq!(r.spec().channels, 2);
+    assert_eq!(r.spec().bits_per_sample, 16);
+    assert_eq!(r.duration(), 88_200);
+
+    // Resume to 5 steps in all: the cursor moves on from 3.
+    let out = run(&[
+        "train",
+        "--resume",
+        model.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--max-steps",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ck = wavelstm::checkpoint::load(&model).unwrap();
+    assert_eq!(ck.cursor.global_step, 5);
+    assert_eq!(ck.state.step, 5);
+}
+
+#[test]
+fn info_reports_format_and_levels() {
+    let out = run(&[
+        "info",
+        asset("piano_sabatella_unclaimed_gift.flac")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("44100 Hz") && s.contains("2 ch") && s.contains("441000 frames"),
+        "{s}"
+    );
+}
+
+/// A RIFF/WAVE file with the given `fmt ` fields and data bytes.
+fn wav_bytes(
+    format: u16,
+    channels: u16,
+    rate: u32,
+    bits: u16,
+    data: &[u8],
+    data_len: u32,
+) -> Vec<u8> {
+    let block = channels as u32 * bits as u32 / 8;
+    let mut v = Vec::new();
+    v.extend(b"RIFF");
+    v.extend((36 + data.len() as u32).to_le_bytes());
+    v.extend(b"WAVEfmt ");
+    v.extend(16u32.to_le_bytes());
+    v.extend(format.to_le_bytes());
+    v.extend(channels.to_le_bytes());
+    v.extend(rate.to_le_bytes());
+    v.extend((rate * block).to_le_bytes());
+    v.extend((block as u16).to_le_bytes());
+    v.extend(bits.to_le_bytes());
+    v.extend(b"data");
+    v.extend(data_len.to_le_bytes());
+    v.extend(data);
+    v
+}
+
+fn pcm16(n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| (((i as f32 * 0.05).sin() * 10000.0) as i16).to_le_bytes())
+        .collect()
+}
+
+/// Every bad file, given to `train` and to `predict`: one line naming the
+/// file, exit code 1, no panic, and the existing checkpoint untouched.
+#[test]
+fn bad_inputs_fail_cleanly() {
+    let dir = tmpdir("bad");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let floats_with_nan: Vec<u8> = (0..4000)
+        .flat_map(|i| {
+            if i == 1234 {
+                f32::NAN
+            } else {
+                (i as f32 * 0.01).sin() * 0.5
+            }
+            .to_le_bytes()
+        })
+        .collect();
+    let mut corrupt = std::fs::read(asset("piano_sabatella_unclaimed_gift.flac")).unwrap();
+    corrupt.truncate(200_000);
+    for b in corrupt[2000..].iter_mut().step_by(7) {
+        *b ^= 0x5a;
+    }
+    let good = std::fs::read(asset("piano_sabatella_unclaimed_gift.wav")).unwrap();
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (dir.join("missing.wav"), "no such file"),
+        (dir.clone(), "directory"),
+        (write("empty.wav", b""), "empty"),
+        (
+            write(
+                "text.wav",
+                b"hello, I am a text file and not audio at all\n",
+            ),
+            "",
+        ),
+        (write("truncated.wav", &good[..good.len() / 3]), "truncated"),
+        (write("corrupt.flac", &corrupt), ""),
+        (
+            write(
+                "zero_channels.wav",
+                &wav_bytes(1, 0, 44100, 16, &pcm16(1000), 2000),
+            ),
+            "channel",
+        ),
+        (
+            write("zero_rate.wav", &wav_bytes(1, 1, 0, 16, &pcm16(1000), 2000)),
+            "rate",
+        ),
+        (
+            write(
+                "huge.wav",
+                &wav_bytes(1, 1, 44100, 16, &pcm16(1000), 0xFFFF_FFF0),
+            ),
+            "",
+        ),
+        (
+            write("bits7.wav", &wav_bytes(1, 1, 44100, 7, &pcm16(1000), 2000)),
+            "bits",
+        ),
+        (
+            write(
+                "nan.wav",
+                &wav_bytes(3, 1, 44100, 32, &floats_with_nan, 16000),
+            ),
+            "nan",
+        ),
+        (
+            write("short.wav", &wav_bytes(1, 1, 44100, 16, &pcm16(100), 200)),
+            "short",
+        ),
+    ];
+    let model = dir.join("keep.safetensors");
+    std::fs::write(&model, b"previous checkpoint").unwrap();
+    let pred = dir.join("pred.wav");
+    for (path, word) in &cases {
+        let p = path.to_str().unwrap();
+        let out = run(&[
+            "train",
+            p,
+            "--out",
+            model.to_str().unwrap(),
+            "--max-steps",
+            "1",
+            "--hidden",
+            "4",
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{p}: {err}");
+        assert!(!err.contains("panicked"), "{p}: {err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_else(|| panic!("{p}: no error line in {err}"));
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            line.contains(name),
+            "{p}: error does not name the file: {line}"
+        );
+        assert!(
+            line.to_lowercase().contains(word),
+            "{p}: error does not say `{word}`: {line}"
+        );
+        assert_eq!(
+            std::fs::read(&model).unwrap(),
+            b"previous checkpoint",
+            "{p}: checkpoint clobbered"
+        );
+    }
+    // predict refuses a bad model file and a bad song without writing anything.
+    let out = run(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        asset("piano_sabatella_unclaimed_gift.wav")
+            .to_str()
+            .unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("keep.safetensors"));
+    assert!(!pred.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains("tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn bad_arguments_fail_cleanly() {
+    let clip = asset("electronic_savino_palace_2s_f32.wav");
+    let c = clip.to_str().unwrap();
+    for args in [
+        vec!["train", c, "--hidden", "0"],
+        vec!["train", c, "--head", "50,x"],
+        vec!["train", c, "--lr=-1"],
+        vec!["train", c, "--batch", "100000"],
+    ] {
+        let out = run(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error:") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    // Unknown options are the parser's business: exit 2 with usage.
+    let out = run(&["train", c, "--no-such-option"]);
+    assert_eq!(out.status.code(), Some(2));
+}
