@@ -261,7 +261,7 @@ where
 }
 
 fn info(files: &[PathBuf]) -> Result<()> {
-    let mut first_err = None;
+    let mut failed = 0;
     for f in files {
         match audio::info(f) {
             Ok(i) => {
@@ -284,18 +284,19 @@ fn info(files: &[PathBuf]) -> Result<()> {
                 );
             }
             Err(e) => {
+                // Report every bad file, then fail once for all of them.
                 eprintln!("error: {e}");
-                first_err.get_or_insert(e);
+                failed += 1;
             }
         }
     }
-    match first_err {
-        Some(e) => Err(Error::Other(format!(
-            "{} of {} files could not be read ({e})",
-            1,
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(Error::Other(format!(
+            "{failed} of {} files could not be read",
             files.len()
-        ))),
-        None => Ok(()),
+        )))
     }
 }
 
