@@ -12,7 +12,7 @@ use crate::metrics::{score, Score};
 use crate::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
 use crate::predict::{teacher_forced, Plan};
 use crate::rng::SplitMix64;
-use crate::train::{self, EpochReport, Event, RunConfig, MAX_LANES};
+use crate::train::{self, EpochReport, Event, LrSchedule, RunConfig, MAX_LANES};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -186,6 +186,10 @@ struct TrainArgs {
     /// Decoupled weight decay (AdamW) [default: 0].
     #[arg(long)]
     weight_decay: Option<f64>,
+    /// Learning-rate schedule over the planned run (--epochs, or --max-steps
+    /// when that ends it sooner) [default: cosine; seed preset: constant].
+    #[arg(long, value_enum)]
+    lr_schedule: Option<LrSchedule>,
     /// Clip the global gradient norm to this (0: off) [default: 1].
     #[arg(long)]
     clip: Option<f64>,
@@ -401,6 +405,12 @@ fn resolve(a: &TrainArgs, sample_rate: u32, channels: usize) -> Result<(RunConfi
             },
             scale: 0.0,
             songs: a.songs.iter().map(|s| s.display().to_string()).collect(),
+            lr_schedule: a.lr_schedule.unwrap_or(if seed_preset {
+                LrSchedule::Constant
+            } else {
+                LrSchedule::Cosine
+            }),
+            schedule_steps: 0,
         },
         max_frames,
     ))
@@ -502,6 +512,14 @@ fn print_epoch(r: &EpochReport) {
     }
 }
 
+/// The steps a run is planned to take: its epochs, or fewer with --max-steps.
+fn planned_steps(cfg: &RunConfig, dataset: &Dataset, max_steps: Option<u64>) -> u64 {
+    let all = cfg
+        .epochs
+        .saturating_mul(dataset.steps_per_epoch(&cfg.data) as u64);
+    all.min(max_steps.unwrap_or(u64::MAX))
+}
+
 /// Train as the arguments say; returns the run's history.
 fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
     let (cfg, dataset, state, cursor, history) = if let Some(resume) = &a.resume {
@@ -510,6 +528,7 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
         if let Some(e) = a.epochs {
             cfg.epochs = e;
         }
+        let replan = a.epochs.is_some() || a.max_steps.is_some();
         let songs: Vec<PathBuf> = cfg.songs.iter().map(PathBuf::from).collect();
         let audio = load_songs(
             &songs,
@@ -518,6 +537,9 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
             None,
         )?;
         let dataset = Dataset::new(audio, &cfg.data, Some(cfg.scale))?;
+        if replan {
+            cfg.schedule_steps = planned_steps(&cfg, &dataset, a.max_steps);
+        }
         (cfg, dataset, Some(ck.state), ck.cursor, ck.history)
     } else {
         let mode = match a.channels.unwrap_or(Channels::Mono) {
@@ -530,6 +552,7 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
         let (mut cfg, _) = resolve(a, rate, channels)?;
         let dataset = Dataset::new(audio, &cfg.data, None)?;
         cfg.scale = dataset.scale;
+        cfg.schedule_steps = planned_steps(&cfg, &dataset, a.max_steps);
         (cfg, dataset, None, Cursor::default(), Vec::new())
     };
     // Refuse a batch the data cannot fill before any work starts.

@@ -40,9 +40,9 @@ pub trait Engine {
     fn model(&self) -> &ModelConfig;
     /// The signal windows are read from, `[N, C]` interleaved, normalized.
     fn set_signal(&mut self, signal: &[f32]) -> Result<()>;
-    /// Forward, backward, clipping and one Adam update on `batch` of
-    /// `seq_len` timesteps. The carried training state is updated.
-    fn train_step(&mut self, batch: &Batch, seq_len: usize) -> Result<StepStats>;
+    /// Forward, backward, clipping and one Adam update at learning rate `lr`
+    /// on `batch` of `seq_len` timesteps. The carried training state is updated.
+    fn train_step(&mut self, batch: &Batch, seq_len: usize, lr: f64) -> Result<StepStats>;
     /// Teacher-forced predictions `[seq_len, B, C]` (normalized units) for
     /// `batch`, carrying an inference state of its own (training's carried
     /// state is not touched).

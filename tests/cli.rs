@@ -316,21 +316,55 @@ fn stereo_model_and_resampled_song() {
     let dir = tmpdir("stereo");
     let model = dir.join("s.safetensors");
     let clip = asset("electronic_savino_palace_2s_f32.wav");
-    let small = ["--hidden", "6", "--seq-len", "32", "--batch", "4", "--max-steps", "2"];
-    let mut args = vec!["train", clip.to_str().unwrap(), "--channels", "stereo", "--out", model.to_str().unwrap()];
+    let small = [
+        "--hidden",
+        "6",
+        "--seq-len",
+        "32",
+        "--batch",
+        "4",
+        "--max-steps",
+        "2",
+    ];
+    let mut args = vec![
+        "train",
+        clip.to_str().unwrap(),
+        "--channels",
+        "stereo",
+        "--out",
+        model.to_str().unwrap(),
+    ];
     args.extend(small);
     let out = run(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let ck = wavelstm::checkpoint::load(&model).unwrap();
     assert_eq!(ck.config.model.channels, 2);
-    assert_eq!(ck.config.model.layout().get("head.0.weight").unwrap().shape, vec![2, 6]);
+    assert_eq!(
+        ck.config.model.layout().get("head.0.weight").unwrap().shape,
+        vec![2, 6]
+    );
 
     // The mono 22,050 Hz clip through the 44.1 kHz stereo model: out at 22,050 Hz, 1 channel.
     let mono = asset("orchestral_kaufman_heroes_rite_mono_22050.wav");
     let pred = dir.join("p.wav");
-    let out = run(&["predict", "--model", model.to_str().unwrap(), mono.to_str().unwrap(), "--out", pred.to_str().unwrap(), "--float"]);
+    let out = run(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        mono.to_str().unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+        "--float",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let r = hound::WavReader::open(&pred).unwrap();
-    assert_eq!((r.spec().sample_rate, r.spec().channels, r.spec().bits_per_sample), (22_050, 1, 32));
+    assert_eq!(
+        (
+            r.spec().sample_rate,
+            r.spec().channels,
+            r.spec().bits_per_sample
+        ),
+        (22_050, 1, 32)
+    );
     assert_eq!(r.duration(), 220_500);
 }

@@ -157,3 +157,31 @@ fn clipping_then_adam_over_steps_matches_reference() {
         assert!((p[i] as f64 - want[i]).abs() < 1e-6, "element {i}");
     }
 }
+
+#[test]
+fn cosine_schedule_runs_from_lr_to_its_floor() {
+    use wavelstm::train::{LrSchedule, RunConfig, COSINE_FLOOR};
+    let cfg: RunConfig = serde_json::from_value(serde_json::json!({
+        "model": {"channels": 1, "frame": 1, "hidden": 2, "layers": 1, "head": [],
+                  "cell_activation": "tanh", "gate_activation": "sigmoid",
+                  "lstm_output_activation": "linear", "output_activation": "linear", "leaky_slope": 0.3},
+        "data": {"frame": 1, "seq_len": 4, "batch": 1, "valid_fraction": 0.1, "stateful": false, "shuffle": true},
+        "adam": {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "clip": 0.0},
+        "seed": 0, "epochs": 1, "sample_rate": 8000, "channel_mode": "mono", "scale": 1.0, "songs": [],
+        "lr_schedule": "cosine", "schedule_steps": 100
+    }))
+    .unwrap();
+    assert_eq!(cfg.lr_at(0), 0.01);
+    assert!((cfg.lr_at(50) - 0.01 * (1.0 + COSINE_FLOOR) / 2.0).abs() < 1e-12);
+    assert!((cfg.lr_at(100) - 0.01 * COSINE_FLOOR).abs() < 1e-12);
+    assert_eq!(cfg.lr_at(100), cfg.lr_at(1000), "flat after the plan");
+    assert!(
+        (1..100).all(|t| cfg.lr_at(t) < cfg.lr_at(t - 1)),
+        "strictly decreasing"
+    );
+    let constant = RunConfig {
+        lr_schedule: LrSchedule::Constant,
+        ..cfg
+    };
+    assert_eq!(constant.lr_at(77), 0.01);
+}

@@ -120,7 +120,7 @@ impl Engine for CpuEngine {
         Ok(())
     }
 
-    fn train_step(&mut self, batch: &Batch, seq_len: usize) -> Result<StepStats> {
+    fn train_step(&mut self, batch: &Batch, seq_len: usize, lr: f64) -> Result<StepStats> {
         self.check_batch(batch, seq_len)?;
         let (cfg, b) = (&self.cfg, batch.starts.len());
         gather(
@@ -166,7 +166,7 @@ impl Engine for CpuEngine {
         }
         self.step += 1;
         adam_step(
-            &self.adam,
+            &AdamConfig { lr, ..self.adam },
             self.step,
             &mut self.params,
             &self.grads,
