@@ -101,6 +101,48 @@ impl CpuEngine {
     }
 }
 
+/// Which carried state a forward pass starts from.
+#[derive(Clone, Copy)]
+enum Lanes {
+    Training,
+    Inference,
+}
+
+impl CpuEngine {
+    /// Gather the batch's windows and targets and run the forward pass from
+    /// the carried state of `lanes` (zeroed where a lane starts afresh).
+    fn forward_batch(&mut self, batch: &Batch, seq_len: usize, lanes: Lanes) -> Result<()> {
+        self.check_batch(batch, seq_len)?;
+        let cfg = &self.cfg;
+        gather(
+            &self.signal,
+            cfg.channels,
+            cfg.frame,
+            &batch.starts,
+            seq_len,
+            &mut self.x,
+            &mut self.target,
+        );
+        let carry = match lanes {
+            Lanes::Training => &mut self.train_carry,
+            Lanes::Inference => &mut self.predict_carry,
+        };
+        carry.prepare(cfg, &batch.carry);
+        let b = batch.starts.len();
+        forward(
+            cfg,
+            &self.params,
+            seq_len,
+            b,
+            &self.x,
+            &carry.h,
+            &carry.c,
+            &mut self.ws,
+        );
+        Ok(())
+    }
+}
+
 impl Engine for CpuEngine {
     fn describe(&self) -> String {
         format!("cpu ({} threads)", rayon::current_num_threads())
@@ -121,34 +163,13 @@ impl Engine for CpuEngine {
     }
 
     fn train_step(&mut self, batch: &Batch, seq_len: usize, lr: f64) -> Result<StepStats> {
-        self.check_batch(batch, seq_len)?;
-        let (cfg, b) = (&self.cfg, batch.starts.len());
-        gather(
-            &self.signal,
-            cfg.channels,
-            cfg.frame,
-            &batch.starts,
-            seq_len,
-            &mut self.x,
-            &mut self.target,
-        );
-        self.train_carry.prepare(cfg, &batch.carry);
-        forward(
-            cfg,
-            &self.params,
-            seq_len,
-            b,
-            &self.x,
-            &self.train_carry.h,
-            &self.train_carry.c,
-            &mut self.ws,
-        );
+        self.forward_batch(batch, seq_len, Lanes::Training)?;
         let loss = mse_loss(self.ws.prediction(), &self.target, &mut self.dpred);
         self.grads.fill(0.0);
         self.dh0.resize(self.train_carry.h.len(), 0.0);
         self.dc0.resize(self.train_carry.c.len(), 0.0);
         backward(
-            cfg,
+            &self.cfg,
             &self.params,
             &self.x,
             &self.dpred,
@@ -173,38 +194,19 @@ impl Engine for CpuEngine {
             &mut self.m,
             &mut self.v,
         );
-        self.ws
-            .final_state(cfg, &mut self.train_carry.h, &mut self.train_carry.c);
+        // The state after the step's last timestep (computed with the
+        // weights before the update, as the forward pass saw them).
+        let carry = &mut self.train_carry;
+        self.ws.final_state(&self.cfg, &mut carry.h, &mut carry.c);
         Ok(StepStats { loss, grad_norm })
     }
 
     fn predict(&mut self, batch: &Batch, seq_len: usize, out: &mut Vec<f32>) -> Result<()> {
-        self.check_batch(batch, seq_len)?;
-        let (cfg, b) = (&self.cfg, batch.starts.len());
-        gather(
-            &self.signal,
-            cfg.channels,
-            cfg.frame,
-            &batch.starts,
-            seq_len,
-            &mut self.x,
-            &mut self.target,
-        );
-        self.predict_carry.prepare(cfg, &batch.carry);
-        forward(
-            cfg,
-            &self.params,
-            seq_len,
-            b,
-            &self.x,
-            &self.predict_carry.h,
-            &self.predict_carry.c,
-            &mut self.ws,
-        );
+        self.forward_batch(batch, seq_len, Lanes::Inference)?;
         out.clear();
         out.extend_from_slice(self.ws.prediction());
-        self.ws
-            .final_state(cfg, &mut self.predict_carry.h, &mut self.predict_carry.c);
+        let carry = &mut self.predict_carry;
+        self.ws.final_state(&self.cfg, &mut carry.h, &mut carry.c);
         Ok(())
     }
 
