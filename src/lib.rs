@@ -11,6 +11,7 @@ pub mod cpu;
 pub mod dataset;
 pub mod engine;
 pub mod error;
+pub mod flops;
 pub mod metrics;
 pub mod model;
 pub mod predict;

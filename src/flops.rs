@@ -1,0 +1,32 @@
+//! Floating-point operation counts, written down once: the benches and the
+//! throughput figures divide measured times by these.
+//!
+//! A multiply-add counts as two FLOPs. Only the matrix products are counted
+//! (the gate math, activations and the optimizer are O(size) next to them),
+//! and the convention of issue 5 is kept: a backward pass costs twice its
+//! forward, so a training step is three forwards.
+
+use crate::model::ModelConfig;
+
+/// `C[m×n] += A[m×k]·B[k×n]`.
+pub fn gemm(m: usize, n: usize, k: usize) -> f64 {
+    2.0 * m as f64 * n as f64 * k as f64
+}
+
+/// One LSTM layer's forward over `t` timesteps of `b` sequences: the input
+/// projection `[T·B, I]·[I, 4H]` plus `T` recurrent products `[B, H]·[H, 4H]`.
+pub fn lstm_layer_forward(i: usize, h: usize, b: usize, t: usize) -> f64 {
+    gemm(t * b, 4 * h, i + h)
+}
+
+/// Every LSTM layer of `cfg` forward (the head is not counted).
+pub fn lstm_forward(cfg: &ModelConfig, b: usize, t: usize) -> f64 {
+    (0..cfg.layers)
+        .map(|k| lstm_layer_forward(cfg.layer_input(k), cfg.hidden, b, t))
+        .sum()
+}
+
+/// A training step: forward plus a backward counted as twice the forward.
+pub fn train_step(cfg: &ModelConfig, b: usize, t: usize) -> f64 {
+    3.0 * lstm_forward(cfg, b, t)
+}
