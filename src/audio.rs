@@ -433,7 +433,7 @@ fn parse_wav(b: &[u8]) -> Problem<(WavFormat, &[u8])> {
                 ));
             }
             let frame = format.frame_bytes();
-            if size % frame != 0 {
+            if !size.is_multiple_of(frame) {
                 return Err(format!("malformed WAV: the data chunk's {size} bytes are not a whole number of {frame}-byte frames"));
             }
             return Ok((format, &b[body..body + size]));
@@ -742,7 +742,7 @@ fn check_layout(audio: &Audio) -> Problem<()> {
     if audio.sample_rate == 0 {
         return Err("the audio's sample rate is 0 Hz".into());
     }
-    if audio.samples.len() % audio.channels != 0 {
+    if !audio.samples.len().is_multiple_of(audio.channels) {
         return Err(format!(
             "{} samples do not divide into frames of {} channels",
             audio.samples.len(),

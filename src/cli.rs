@@ -8,6 +8,7 @@ use crate::cpu::engine::CpuEngine;
 use crate::dataset::{DataConfig, Dataset};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::gpu::{self, context, engine::GpuEngine, engine::PathChoice};
 use crate::metrics::{score, Score};
 use crate::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
 use crate::predict::{teacher_forced, Plan};
@@ -38,6 +39,8 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Teacher-forced one-step prediction of a whole song, written as a WAV.
     Predict(PredictArgs),
+    /// GPU adapters wgpu can use, with the limits the engine checks.
+    Devices,
     /// Codec, rate, channels, length and levels of audio files.
     Info {
         #[arg(required = true)]
@@ -56,7 +59,21 @@ enum Command {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Device {
+    /// A hardware GPU adapter if there is one, else the CPU.
+    Auto,
+    /// A GPU adapter (software ones such as Mesa's lavapipe included).
+    Gpu,
     Cpu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum GpuPath {
+    /// Time both on the first step of each shape and keep the faster.
+    Auto,
+    /// A recurrent product and a gate kernel per timestep.
+    Step,
+    /// One workgroup per sequence walks all timesteps (hidden <= 512).
+    Sequence,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -78,10 +95,20 @@ enum Preset {
 
 #[derive(Args, Debug, Clone)]
 struct CommonArgs {
-    /// Compute device.
-    #[arg(long, value_enum, default_value = "cpu")]
+    /// Compute device. `auto` takes a hardware GPU when there is one (not a
+    /// software rasterizer, which is slower than the CPU engine) and says which.
+    #[arg(long, value_enum, default_value = "auto")]
     device: Device,
-    /// Worker threads (default: one per core). Results do not depend on it.
+    /// GPU adapter whose name contains this (case-insensitive; also WAVELSTM_ADAPTER); see `wavelstm devices`.
+    #[arg(long)]
+    adapter: Option<String>,
+    /// How the GPU runs the recurrence.
+    #[arg(long, value_enum, default_value = "auto")]
+    gpu_path: GpuPath,
+    /// GPU: read the loss back every N training steps (each read waits for the device).
+    #[arg(long, default_value_t = 10)]
+    readback_every: usize,
+    /// Worker threads of the CPU engine (default: one per core). Results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
 }
@@ -241,18 +268,99 @@ fn run(cli: Cli) -> Result<()> {
         None => demo(Path::new("wavelstm-out"), DEMO_STEPS),
         Some(Command::Demo { out_dir, steps }) => demo(&out_dir, steps),
         Some(Command::Info { files }) => info(&files),
+        Some(Command::Devices) => devices(),
         Some(Command::Train(a)) => with_threads(&a.common, || train_cmd(&a).map(|_| ())),
         Some(Command::Predict(a)) => with_threads(&a.common, || predict_cmd(&a).map(|_| ())),
     }
+}
+
+/// The engine `--device` asks for.
+fn make_engine(
+    common: &CommonArgs,
+    model: &ModelConfig,
+    adam: AdamConfig,
+    params: Vec<f32>,
+) -> Result<Box<dyn Engine>> {
+    let adapter = match common.device {
+        Device::Cpu => None,
+        Device::Gpu => Some(
+            context::choose(common.adapter.as_deref(), false)?.ok_or_else(|| {
+                Error::config("--device gpu: no GPU adapter found (Vulkan, Metal or DX12); `wavelstm devices` lists what wgpu sees")
+            })?,
+        ),
+        Device::Auto => {
+            let a = context::choose(common.adapter.as_deref(), common.adapter.is_none())?;
+            if a.is_none() {
+                eprintln!("--device auto: no hardware GPU adapter, using the CPU");
+            }
+            a
+        }
+    };
+    match adapter {
+        None => Ok(Box::new(CpuEngine::new(model.clone(), adam, params)?)),
+        Some(adapter) => {
+            let path = match common.gpu_path {
+                GpuPath::Auto => PathChoice::Auto,
+                GpuPath::Step => PathChoice::Fixed(gpu::program::Path::Step),
+                GpuPath::Sequence => PathChoice::Fixed(gpu::program::Path::Sequence),
+            };
+            let gpu = context::Gpu::open(adapter)?;
+            Ok(Box::new(GpuEngine::new(
+                gpu,
+                model.clone(),
+                adam,
+                params,
+                path,
+                common.readback_every,
+            )?))
+        }
+    }
+}
+
+/// `wavelstm devices`: every adapter wgpu sees, and what the engine uses of it.
+fn devices() -> Result<()> {
+    let all = context::adapters();
+    if all.is_empty() {
+        println!("no GPU adapters (Vulkan, Metal, DX12) found; --device auto uses the CPU");
+        return Ok(());
+    }
+    for a in all {
+        let info = a.get_info();
+        let l = a.limits();
+        println!("{}", context::describe(&info));
+        println!(
+            "  auto picks it: {}; timestamp queries: {}",
+            if context::is_hardware(&info) {
+                "yes"
+            } else {
+                "no (software)"
+            },
+            if a.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+                "yes"
+            } else {
+                "no"
+            }
+        );
+        println!(
+            "  max_storage_buffer_binding_size {} MiB, max_buffer_size {} MiB, storage buffers per stage {}",
+            l.max_storage_buffer_binding_size >> 20,
+            l.max_buffer_size >> 20,
+            l.max_storage_buffers_per_shader_stage
+        );
+        println!(
+            "  workgroup: {} invocations, {} B shared memory, {} workgroups per dimension",
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroup_storage_size,
+            l.max_compute_workgroups_per_dimension
+        );
+    }
+    Ok(())
 }
 
 fn with_threads<T>(common: &CommonArgs, f: impl FnOnce() -> Result<T> + Send) -> Result<T>
 where
     T: Send,
 {
-    match common.device {
-        Device::Cpu => {}
-    }
     match common.threads {
         None => f(),
         Some(0) => Err(Error::config("--threads must be at least 1")),
@@ -562,7 +670,7 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
         (None, Some(init)) => checkpoint::load_weights(init, &cfg.model)?,
         (None, None) => init_params(&cfg.model, &mut SplitMix64::new(cfg.seed)),
     };
-    let mut engine = CpuEngine::new(cfg.model.clone(), cfg.adam, params)?;
+    let mut engine = make_engine(&a.common, &cfg.model, cfg.adam, params)?;
     if let Some(s) = &state {
         engine.set_state(s)?;
     }
@@ -577,7 +685,7 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
     );
     let mut progress = Progress::new();
     let history = train::train(
-        &mut engine,
+        engine.as_mut(),
         &dataset,
         &cfg,
         cursor,
@@ -669,12 +777,14 @@ fn spread_channels(a: &audio::Audio, channels: usize) -> audio::Audio {
 
 fn predict_cmd(a: &PredictArgs) -> Result<Score> {
     let ck = checkpoint::load(&a.model)?;
-    let mut engine = CpuEngine::new(
-        ck.config.model.clone(),
+    let mut engine = make_engine(
+        &a.common,
+        &ck.config.model,
         ck.config.adam,
         ck.state.params.clone(),
     )?;
-    let (s, predicted) = predict_song(&mut engine, &ck.config, &a.song)?;
+    eprintln!("predicting on {}", engine.describe());
+    let (s, predicted) = predict_song(engine.as_mut(), &ck.config, &a.song)?;
     audio::write_wav(
         &a.out,
         &predicted,

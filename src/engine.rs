@@ -42,7 +42,13 @@ pub trait Engine {
     fn set_signal(&mut self, signal: &[f32]) -> Result<()>;
     /// Forward, backward, clipping and one Adam update at learning rate `lr`
     /// on `batch` of `seq_len` timesteps. The carried training state is updated.
-    fn train_step(&mut self, batch: &Batch, seq_len: usize, lr: f64) -> Result<StepStats>;
+    /// The step's loss comes later, from [`Engine::take_stats`]: a GPU reads
+    /// its losses back only every few steps.
+    fn train_step(&mut self, batch: &Batch, seq_len: usize, lr: f64) -> Result<()>;
+    /// The stats of the steps done since the last call, oldest first: all of
+    /// them when `force`, otherwise whatever the engine has at hand without
+    /// waiting (possibly nothing). A step that diverged is an error here.
+    fn take_stats(&mut self, force: bool) -> Result<Vec<StepStats>>;
     /// Teacher-forced predictions `[seq_len, B, C]` (normalized units) for
     /// `batch`, carrying an inference state of its own (training's carried
     /// state is not touched).

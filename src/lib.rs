@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod flops;
+pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod predict;

@@ -6,7 +6,7 @@
 use crate::checkpoint::{self, Checkpoint, Cursor};
 use crate::cpu::adam::AdamConfig;
 use crate::dataset::{DataConfig, Dataset};
-use crate::engine::Engine;
+use crate::engine::{Engine, StepStats};
 use crate::error::Result;
 use crate::metrics::{Score, ScoreSums};
 use crate::model::ModelConfig;
@@ -175,22 +175,35 @@ pub fn train(
         let started = Instant::now();
         let (mut loss_sum, mut steps) = (0.0f64, 0u64);
         let samples_per_step = (dc.batch * dc.seq_len) as f64;
+        let mut step_event =
+            |stats: Vec<StepStats>, steps: &mut u64, loss_sum: &mut f64, cursor: &Cursor| {
+                if let Some(last) = stats.last() {
+                    *steps += stats.len() as u64;
+                    *loss_sum += stats.iter().map(|s| s.loss).sum::<f64>();
+                    on_event(Event::Step {
+                        epoch: cursor.epoch + 1,
+                        step_in_epoch: cursor.step_in_epoch,
+                        loss: last.loss,
+                        samples_per_sec: *steps as f64 * samples_per_step
+                            / started.elapsed().as_secs_f64(),
+                    });
+                }
+            };
         for batch in &batches[cursor.step_in_epoch as usize..] {
             if cursor.global_step >= total {
                 break;
             }
-            let stats = engine.train_step(batch, dc.seq_len, cfg.lr_at(cursor.global_step))?;
-            loss_sum += stats.loss;
-            steps += 1;
+            engine.train_step(batch, dc.seq_len, cfg.lr_at(cursor.global_step))?;
             cursor.step_in_epoch += 1;
             cursor.global_step += 1;
-            on_event(Event::Step {
-                epoch: cursor.epoch + 1,
-                step_in_epoch: cursor.step_in_epoch,
-                loss: stats.loss,
-                samples_per_sec: steps as f64 * samples_per_step / started.elapsed().as_secs_f64(),
-            });
+            step_event(
+                engine.take_stats(false)?,
+                &mut steps,
+                &mut loss_sum,
+                &cursor,
+            );
         }
+        step_event(engine.take_stats(true)?, &mut steps, &mut loss_sum, &cursor);
         let elapsed = started.elapsed().as_secs_f64();
         on_event(Event::Validating {
             epoch: cursor.epoch + 1,

@@ -25,6 +25,8 @@ pub struct CpuEngine {
     predict_carry: Carry,
     dh0: Vec<f32>,
     dc0: Vec<f32>,
+    /// Stats of the steps not yet taken.
+    done: Vec<StepStats>,
 }
 
 #[derive(Default)]
@@ -81,6 +83,7 @@ impl CpuEngine {
             predict_carry: Carry::default(),
             dh0: Vec::new(),
             dc0: Vec::new(),
+            done: Vec::new(),
         })
     }
 
@@ -153,7 +156,7 @@ impl Engine for CpuEngine {
     }
 
     fn set_signal(&mut self, signal: &[f32]) -> Result<()> {
-        if signal.len() % self.cfg.channels != 0 {
+        if !signal.len().is_multiple_of(self.cfg.channels) {
             return Err(Error::Other(
                 "signal length is not a whole number of frames".into(),
             ));
@@ -162,7 +165,7 @@ impl Engine for CpuEngine {
         Ok(())
     }
 
-    fn train_step(&mut self, batch: &Batch, seq_len: usize, lr: f64) -> Result<StepStats> {
+    fn train_step(&mut self, batch: &Batch, seq_len: usize, lr: f64) -> Result<()> {
         self.forward_batch(batch, seq_len, Lanes::Training)?;
         let loss = mse_loss(self.ws.prediction(), &self.target, &mut self.dpred);
         self.grads.fill(0.0);
@@ -198,7 +201,12 @@ impl Engine for CpuEngine {
         // weights before the update, as the forward pass saw them).
         let carry = &mut self.train_carry;
         self.ws.final_state(&self.cfg, &mut carry.h, &mut carry.c);
-        Ok(StepStats { loss, grad_norm })
+        self.done.push(StepStats { loss, grad_norm });
+        Ok(())
+    }
+
+    fn take_stats(&mut self, _force: bool) -> Result<Vec<StepStats>> {
+        Ok(std::mem::take(&mut self.done))
     }
 
     fn predict(&mut self, batch: &Batch, seq_len: usize, out: &mut Vec<f32>) -> Result<()> {

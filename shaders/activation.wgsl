@@ -1,0 +1,43 @@
+// Element-wise output activations in `acts` (twin of cpu::activation):
+// `forward`: y = act(x) (x and y may be the same tensor);
+// `backward`: dy *= act'(at the output y), in place.
+// kind 0 = linear, 1 = LeakyReLU with negative slope `slope`.
+
+struct Params {
+    n: u32,
+    kind: u32,
+    x: u32,
+    y: u32,
+    dy: u32,
+    slope: f32,
+    _p0: u32,
+    _p1: u32,
+}
+@group(1) @binding(0) var<uniform> p: Params;
+
+@compute @workgroup_size(64)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let i = thread_index(wid, nwg, lid);
+    if i >= p.n {
+        return;
+    }
+    var v = acts[p.x + i];
+    if p.kind == 1u && v < 0.0 {
+        v *= p.slope;
+    }
+    acts[p.y + i] = v;
+}
+
+@compute @workgroup_size(64)
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let i = thread_index(wid, nwg, lid);
+    if i >= p.n || p.kind == 0u {
+        return;
+    }
+    // With a slope in [0, 1) the output is negative exactly where the input was.
+    if acts[p.y + i] <= 0.0 {
+        acts[p.dy + i] *= p.slope;
+    }
+}

@@ -1,0 +1,33 @@
+// Bias gradients: grads[out1 + j] += Σ_r m[r, j] (and the same into out2
+// when given), m[rows, cols] row-major in `acts`; twin of cpu::lstm::column_sums.
+// One thread per column, summing rows in order, so the result does not
+// depend on how the work is scheduled.
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    m: u32,
+    out1: u32,
+    out2: u32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+@group(1) @binding(0) var<uniform> p: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let j = thread_index(wid, nwg, lid);
+    if j >= p.cols {
+        return;
+    }
+    var s = 0.0;
+    for (var r = 0u; r < p.rows; r++) {
+        s += acts[p.m + r * p.cols + j];
+    }
+    grads[p.out1 + j] += s;
+    if p.out2 != NONE {
+        grads[p.out2 + j] += s;
+    }
+}

@@ -1,0 +1,82 @@
+// Prepended to every kernel (src/gpu/shaders.rs): the engine's buffers, one
+// bind group shared by all kernels, and the activation functions.
+//
+// Every tensor lives at an element offset inside one of these buffers; the
+// offsets and shapes of each dispatch come in its `Params` uniform
+// (group 1, a dynamic offset into one buffer of all dispatches' parameters).
+// Memory layouts are those of the CPU engine (src/cpu/lstm.rs, src/gpu/mod.rs).
+
+@group(0) @binding(0) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read_write> grads: array<f32>;
+// Adam's first moments in [0, P), second moments in [P, 2P).
+@group(0) @binding(2) var<storage, read_write> moments: array<f32>;
+// Activations, their gradients, carried states and scratch (the arena).
+@group(0) @binding(3) var<storage, read_write> acts: array<f32>;
+// The training or inference audio, [frames, channels] interleaved, normalized.
+@group(0) @binding(4) var<storage, read> signal: array<f32>;
+// Per lane: its first position in `signal` ([0, B)), then its carry flag ([B, 2B)).
+@group(0) @binding(5) var<storage, read> lanes: array<u32>;
+// Step scalars and the ring of read-back losses and norms (src/gpu/mod.rs).
+@group(0) @binding(6) var<storage, read_write> stats: array<f32>;
+// Recurrent state carried between calls: training lanes' h and c, then
+// inference lanes' h and c, each [L, B, H] (src/gpu/arena.rs).
+@group(0) @binding(7) var<storage, read_write> carry: array<f32>;
+
+// The step scalars at the head of `stats`, written by the host before each
+// step (layout in src/gpu/mod.rs).
+const LR: u32 = 0u;
+const BIAS_CORRECTION1: u32 = 1u;
+const BIAS_CORRECTION2: u32 = 2u;
+const SLOT: u32 = 3u;
+// ... and written by the norm kernel for Adam.
+const CLIP_SCALE: u32 = 4u;
+const FINITE: u32 = 5u;
+
+// Threads per workgroup of the one-dimensional kernels.
+const WG: u32 = 64u;
+// An offset meaning "no such tensor".
+const NONE: u32 = 0xffffffffu;
+
+// Linear thread index of a 1-D kernel dispatched as a 2-D grid (one grid
+// dimension holds at most 65,535 workgroups).
+fn thread_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+// Gate activation: 0 = logistic sigmoid, 1 = Keras 2.2's hard sigmoid clip(0.2x + 0.5, 0, 1).
+fn gate_act(kind: u32, x: f32) -> f32 {
+    if kind == 0u {
+        return 1.0 / (1.0 + exp(-x));
+    }
+    return clamp(0.2 * x + 0.5, 0.0, 1.0);
+}
+
+// Derivative of the gate activation where its output is y.
+fn gate_grad(kind: u32, y: f32) -> f32 {
+    if kind == 0u {
+        return y * (1.0 - y);
+    }
+    return select(0.0, 0.2, y > 0.0 && y < 1.0);
+}
+
+// Cell activation: 0 = tanh, 1 = linear. Some drivers evaluate tanh through
+// exp and return NaN for large |x|, where tanh is ±1 to f32 precision.
+fn cell_act(kind: u32, x: f32) -> f32 {
+    if kind == 0u {
+        return select(tanh(x), sign(x), abs(x) > 10.0);
+    }
+    return x;
+}
+
+fn cell_grad(kind: u32, y: f32) -> f32 {
+    if kind == 0u {
+        return 1.0 - y * y;
+    }
+    return 1.0;
+}
+
+// True for a finite f32, read from its bits: on some drivers `x != x` is
+// false for NaN and min/max swallow it.
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) < 0x7f800000u;
+}

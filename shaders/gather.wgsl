@@ -1,0 +1,39 @@
+// The batch's input windows and targets, gathered from the signal on the
+// device (twin of dataset::gather). Position p of lane b at timestep t is
+// min(start_b + t, frames - 2); its input is the `frame` frames ending at p,
+// its target the frame p + 1.
+//   x[T, B, frame·C], target[T, B, C] in `acts`.
+
+struct Params {
+    t: u32,
+    b: u32,
+    frame: u32,
+    channels: u32,
+    frames: u32,
+    x: u32,
+    targets: u32,
+    _pad: u32,
+}
+@group(1) @binding(0) var<uniform> p: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let id = thread_index(wid, nwg, lid);
+    let width = p.frame * p.channels;
+    // Each thread writes one row's inputs and targets: rows = T·B.
+    let row = id;
+    if row >= p.t * p.b {
+        return;
+    }
+    let step = row / p.b;
+    let lane = row % p.b;
+    let pos = min(lanes[lane] + step, p.frames - 2u);
+    let w0 = (pos + 1u - p.frame) * p.channels;
+    for (var k = 0u; k < width; k++) {
+        acts[p.x + row * width + k] = signal[w0 + k];
+    }
+    for (var c = 0u; c < p.channels; c++) {
+        acts[p.targets + row * p.channels + c] = signal[(pos + 1u) * p.channels + c];
+    }
+}

@@ -1,0 +1,72 @@
+// Global gradient norm and the clipping factor (twin of
+// cpu::adam::clip_global_norm): `partial` has each of its workgroups sum the
+// squares of a fixed strided share of the gradients into `partials` (in
+// acts); `finish` sums those in order, stores the norm in this step's slot
+// of the norm ring, the clipping factor, and whether loss and norm are
+// finite (Adam skips the update when they are not).
+
+struct Params {
+    n: u32,
+    // Offset in acts of the per-workgroup partial sums.
+    partials: u32,
+    // Number of workgroups of `partial` (a constant of the engine).
+    groups: u32,
+    // Index in stats of the norm ring and of the loss ring.
+    norm: u32,
+    loss: u32,
+    // Clip threshold (0 = no clipping).
+    clip: f32,
+    _p0: u32,
+    _p1: u32,
+}
+@group(1) @binding(0) var<uniform> p: Params;
+
+const NORM_WG: u32 = 256u;
+var<workgroup> part: array<f32, 256>;
+
+fn reduce(lid: u32) {
+    workgroupBarrier();
+    for (var w = NORM_WG / 2u; w > 0u; w /= 2u) {
+        if lid < w {
+            part[lid] += part[lid + w];
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(256)
+fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    let stride = p.groups * NORM_WG;
+    for (var i = wid.x * NORM_WG + lid; i < p.n; i += stride) {
+        let g = grads[i];
+        s = fma(g, g, s);
+    }
+    part[lid] = s;
+    reduce(lid);
+    if lid == 0u {
+        acts[p.partials + wid.x] = part[0];
+    }
+}
+
+@compute @workgroup_size(256)
+fn finish(@builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    for (var i = lid; i < p.groups; i += NORM_WG) {
+        s += acts[p.partials + i];
+    }
+    part[lid] = s;
+    reduce(lid);
+    if lid == 0u {
+        let slot = u32(stats[SLOT]);
+        let norm = sqrt(part[0]);
+        stats[p.norm + slot] = norm;
+        let ok = is_finite(norm) && is_finite(stats[p.loss + slot]);
+        stats[FINITE] = select(0.0, 1.0, ok);
+        var scale = 1.0;
+        if p.clip > 0.0 && norm > p.clip {
+            scale = p.clip / norm;
+        }
+        stats[CLIP_SCALE] = scale;
+    }
+}

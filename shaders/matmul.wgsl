@@ -1,0 +1,110 @@
+// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] (+ C if accumulating) (+ bias rows),
+// twin of cpu::matmul::gemm. Row-major storage with leading dimensions; op
+// is the identity or the transpose of the stored matrix.
+//
+// Tiled: each 16×16 workgroup computes one 16×16 block of C, staging
+// 16×16 tiles of op(A) and op(B) in workgroup memory so every loaded
+// element is used 16 times.
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    // bit 0: A transposed, bit 1: B transposed, bits 2-3: A's buffer,
+    // bits 4-5: B's buffer (0 params, 1 acts, 2 grads), bit 6: C in grads
+    // (else acts), bit 7: accumulate into C.
+    flags: u32,
+    a: u32,
+    lda: u32,
+    b: u32,
+    ldb: u32,
+    c: u32,
+    ldc: u32,
+    // Offsets in `params` of up to two bias vectors [n] added to every row.
+    bias1: u32,
+    bias2: u32,
+    alpha: f32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+@group(1) @binding(0) var<uniform> p: Params;
+
+const TILE: u32 = 16u;
+var<workgroup> tile_a: array<array<f32, 16>, 16>;
+var<workgroup> tile_b: array<array<f32, 16>, 16>;
+
+fn load(buffer: u32, i: u32) -> f32 {
+    switch buffer {
+        case 0u: { return params[i]; }
+        case 1u: { return acts[i]; }
+        default: { return grads[i]; }
+    }
+}
+
+// Element (r, q) of op(A).
+fn a_at(r: u32, q: u32) -> f32 {
+    let buffer = (p.flags >> 2u) & 3u;
+    if (p.flags & 1u) == 0u {
+        return load(buffer, p.a + r * p.lda + q);
+    }
+    return load(buffer, p.a + q * p.lda + r);
+}
+
+// Element (q, col) of op(B).
+fn b_at(q: u32, col: u32) -> f32 {
+    let buffer = (p.flags >> 4u) & 3u;
+    if (p.flags & 2u) == 0u {
+        return load(buffer, p.b + q * p.ldb + col);
+    }
+    return load(buffer, p.b + col * p.ldb + q);
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wid.y * TILE + lid.y;
+    let col = wid.x * TILE + lid.x;
+    var acc = 0.0;
+    let tiles = (p.k + TILE - 1u) / TILE;
+    for (var t = 0u; t < tiles; t++) {
+        let qa = t * TILE + lid.x;
+        var va = 0.0;
+        if row < p.m && qa < p.k {
+            va = a_at(row, qa);
+        }
+        tile_a[lid.y][lid.x] = va;
+        let qb = t * TILE + lid.y;
+        var vb = 0.0;
+        if qb < p.k && col < p.n {
+            vb = b_at(qb, col);
+        }
+        tile_b[lid.y][lid.x] = vb;
+        workgroupBarrier();
+        for (var q = 0u; q < TILE; q++) {
+            acc = fma(tile_a[lid.y][q], tile_b[q][lid.x], acc);
+        }
+        workgroupBarrier();
+    }
+    if row >= p.m || col >= p.n {
+        return;
+    }
+    var v = p.alpha * acc;
+    if p.bias1 != NONE {
+        v += params[p.bias1 + col];
+    }
+    if p.bias2 != NONE {
+        v += params[p.bias2 + col];
+    }
+    let i = p.c + row * p.ldc + col;
+    if (p.flags & 64u) != 0u {
+        if (p.flags & 128u) != 0u {
+            v += grads[i];
+        }
+        grads[i] = v;
+    } else {
+        if (p.flags & 128u) != 0u {
+            v += acts[i];
+        }
+        acts[i] = v;
+    }
+}
