@@ -15,6 +15,7 @@ pub mod error;
 pub mod lpc;
 pub mod metrics;
 pub mod model;
+pub mod plot;
 pub mod predict;
 pub mod real;
 pub mod rng;
