@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod dataset;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod lpc;
 pub mod metrics;
 pub mod model;
