@@ -816,7 +816,7 @@ fn eval_cmd(a: &EvalArgs) -> Result<()> {
                 return Err(Error::config("--valid-fraction must be in [0, 1)"))
             }
             // A model trained without a validation part: nothing is held out.
-            f if f == 0.0 => Scope::Whole,
+            0.0 => Scope::Whole,
             f => Scope::Last(f),
         }
     };

@@ -137,7 +137,8 @@ pub fn loss_plot(path: &Path, history: &[EpochLoss], baselines: &[(&str, f64)]) 
                 .label(format!("{name} (validation)"))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 25, y)], c.stroke_width(2)));
         }
-        let curves: [(&str, RGBColor, fn(&EpochLoss) -> f64); 2] = [
+        type Pick = fn(&EpochLoss) -> f64;
+        let curves: [(&str, RGBColor, Pick); 2] = [
             ("train", BLUE, |e| e.train_mse),
             ("validation", RED, |e| e.valid_mse),
         ];

@@ -41,10 +41,11 @@ fn naive_least_squares(x: &[f32], rows: std::ops::Range<usize>, p: usize) -> Vec
             .unwrap();
         ata.swap(col, piv);
         atb.swap(col, piv);
+        let pivot = ata[col].clone();
         for r in col + 1..p {
-            let f = ata[r][col] / ata[col][col];
-            for c in col..p {
-                ata[r][c] -= f * ata[col][c];
+            let f = ata[r][col] / pivot[col];
+            for (v, pv) in ata[r].iter_mut().zip(&pivot).skip(col) {
+                *v -= f * pv;
             }
             atb[r] -= f * atb[col];
         }
