@@ -1,5 +1,5 @@
 //! The command line: parses arguments, resolves presets, drives train /
-//! predict / info, and is the only place that prints.
+//! predict / eval / info, and is the only place that prints.
 
 use crate::audio::{self, ChannelMode, SampleFormat};
 use crate::checkpoint::{self, Cursor};
@@ -8,12 +8,13 @@ use crate::cpu::engine::CpuEngine;
 use crate::dataset::{DataConfig, Dataset};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::eval::{self, Scope, SongReport};
 use crate::gpu::{self, context, engine::GpuEngine, engine::PathChoice};
 use crate::metrics::{score, Score};
 use crate::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
-use crate::predict::{teacher_forced, Plan};
+use crate::plot::{self, EpochLoss};
 use crate::rng::SplitMix64;
-use crate::train::{self, EpochReport, Event, LrSchedule, RunConfig, MAX_LANES};
+use crate::train::{self, EpochReport, Event, LrSchedule, RunConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ enum Command {
     Predict(PredictArgs),
     /// GPU adapters wgpu can use, with the limits the engine checks.
     Devices,
+    /// Score a model on songs next to classic predictors (next = current,
+    /// linear extrapolation, LPC-32) on the same samples.
+    Eval(EvalArgs),
     /// Codec, rate, channels, length and levels of audio files.
     Info {
         #[arg(required = true)]
@@ -238,6 +242,44 @@ struct PredictArgs {
     /// Write 32-bit float instead of 16-bit PCM.
     #[arg(long)]
     float: bool,
+    /// Also plot original and predicted waveform, and their difference, to this PNG
+    /// (the model's view: its rate, mono mixdown or first channel).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Start of the plotted window, in seconds [default: the middle of the song].
+    #[arg(long, requires = "plot")]
+    from: Option<f64>,
+    /// End of the plotted window, in seconds [default: --from + 0.05].
+    #[arg(long, requires = "plot")]
+    to: Option<f64>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Scored part: a checkpoint records its training songs by path only, so a song cannot be recognised by its content. By default the last --valid-fraction of every song is scored (for a training song that is exactly the part it was never trained on); --all scores the whole song. Songs listed as training songs are marked with *. All four predictors are scored on the same samples, at the model's rate and channel layout."
+)]
+struct EvalArgs {
+    /// A checkpoint written by `wavelstm train`.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// Songs to score (WAV, MP3, FLAC, Ogg Vorbis).
+    #[arg(required = true)]
+    songs: Vec<PathBuf>,
+    /// Score the whole of every song.
+    #[arg(long, conflicts_with = "valid_fraction")]
+    all: bool,
+    /// Score the last F of every song [default: the model's own --valid-fraction].
+    #[arg(long)]
+    valid_fraction: Option<f64>,
+    /// Print the results as JSON on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Write spectrograms of the original and the predicted scored part: into
+    /// this directory (one PNG per song), or to this .png file (one song).
+    #[arg(long)]
+    plot: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -271,6 +313,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Devices) => devices(),
         Some(Command::Train(a)) => with_threads(&a.common, || train_cmd(&a).map(|_| ())),
         Some(Command::Predict(a)) => with_threads(&a.common, || predict_cmd(&a).map(|_| ())),
+        Some(Command::Eval(a)) => with_threads(&a.common, || eval_cmd(&a)),
     }
 }
 
@@ -555,6 +598,41 @@ fn load_songs(
 struct Progress {
     bar: ProgressBar,
     steps_per_epoch: u64,
+    loss: Option<LossPlot>,
+}
+
+/// `loss.png` beside the checkpoint, redrawn after every epoch.
+struct LossPlot {
+    path: PathBuf,
+    history: Vec<EpochLoss>,
+    /// The classic predictors' validation MSE: the levels the model must get below.
+    baselines: Vec<(&'static str, f64)>,
+    /// A plot that cannot be written is reported once and never stops training.
+    failed: bool,
+}
+
+impl LossPlot {
+    fn new(checkpoint: &Path, history: &[EpochReport], dataset: &Dataset) -> Self {
+        LossPlot {
+            path: checkpoint.with_file_name("loss.png"),
+            history: history.iter().map(epoch_loss).collect(),
+            baselines: eval::validation_baselines(dataset),
+            failed: false,
+        }
+    }
+
+    fn add(&mut self, r: &EpochReport) -> Result<()> {
+        self.history.push(epoch_loss(r));
+        plot::loss_plot(&self.path, &self.history, &self.baselines)
+    }
+}
+
+fn epoch_loss(r: &EpochReport) -> EpochLoss {
+    EpochLoss {
+        epoch: r.epoch,
+        train_mse: r.train_mse,
+        valid_mse: r.valid.mse,
+    }
 }
 
 impl Progress {
@@ -568,6 +646,7 @@ impl Progress {
         Progress {
             bar,
             steps_per_epoch: 1,
+            loss: None,
         }
     }
 
@@ -586,6 +665,7 @@ impl Progress {
             Event::Step {
                 epoch,
                 step_in_epoch,
+                global_step,
                 loss,
                 samples_per_sec,
             } => {
@@ -595,12 +675,22 @@ impl Progress {
                 ));
                 self.bar
                     .set_message(format!("loss {loss:.4} {samples_per_sec:.0} samples/s"));
-                self.bar.inc(1);
+                self.bar.set_position(global_step);
             }
             Event::Validating { epoch } => {
                 self.bar.set_message(format!("validating epoch {epoch}..."))
             }
-            Event::Epoch(r) => self.bar.suspend(|| print_epoch(r)),
+            Event::Epoch(r) => {
+                self.bar.suspend(|| print_epoch(r));
+                if let Some(l) = &mut self.loss {
+                    if let Err(e) = l.add(r) {
+                        if !l.failed {
+                            self.bar.suspend(|| eprintln!("warning: no loss plot: {e}"));
+                        }
+                        l.failed = true;
+                    }
+                }
+            }
         }
     }
 }
@@ -684,6 +774,7 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
         a.out.display()
     );
     let mut progress = Progress::new();
+    progress.loss = Some(LossPlot::new(&a.out, &history, &dataset));
     let history = train::train(
         engine.as_mut(),
         &dataset,
@@ -698,57 +789,54 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
     Ok(history)
 }
 
-/// Predict a whole song; returns the score and the predicted audio.
-fn predict_song(
-    engine: &mut dyn Engine,
-    cfg: &RunConfig,
-    song: &Path,
-) -> Result<(Score, audio::Audio)> {
+/// A whole song, teacher-forced.
+struct SongPrediction {
+    score: Score,
+    /// The song and its prediction as the model hears them (its rate and
+    /// channel layout; the first `frame` frames have no prediction and are copied).
+    input: audio::Audio,
+    predicted: audio::Audio,
+    /// The prediction at the song's own rate and channel count.
+    out: audio::Audio,
+}
+
+/// Predict a whole song.
+fn predict_song(engine: &mut dyn Engine, cfg: &RunConfig, song: &Path) -> Result<SongPrediction> {
     let raw = audio::decode(song)?.audio;
     let (rate, channels) = (raw.sample_rate, raw.channels);
-    let model_mode = channel_mode(&cfg.channel_mode);
-    let input = audio::load(song, model_mode, Some(cfg.sample_rate))?;
+    let input = eval::load_song(song, cfg)?;
     let frame = cfg.model.frame;
-    if input.frames() < frame + 1 {
-        return Err(Error::file(
-            song,
-            format!(
-                "too short: {} frames, the model needs at least {}",
-                input.frames(),
-                frame + 1
-            ),
-        ));
-    }
-    let c = input.channels;
-    let signal: Vec<f32> = input.samples.iter().map(|v| v / cfg.scale).collect();
-    engine.set_signal(&signal)?;
-    let n = input.frames();
-    let plan = Plan {
-        positions: frame - 1..n - 1,
-        first_valid: frame - 1,
-        seq_len: cfg.data.seq_len,
-        warmup: train::warmup_frames(cfg.sample_rate, cfg.data.seq_len),
-        max_lanes: MAX_LANES,
-        carry: Plan::carries_state(cfg.data.stateful, cfg.data.seq_len),
-    };
-    let pred = teacher_forced(engine, &plan, n)?;
-    let s = score(&pred, &signal, c, plan.positions.clone(), cfg.scale);
-    // The first `frame` frames have no prediction: they are copied through.
-    let mut out = input.samples[..frame * c].to_vec();
-    out.extend(pred.iter().map(|v| v * cfg.scale));
-    let mut predicted = audio::Audio {
+    let positions = eval::positions(input.frames(), frame, Scope::Whole);
+    let forced = eval::teacher_force(engine, cfg, input, positions)?;
+    let c = forced.input.channels;
+    let s = score(
+        &forced.pred,
+        &forced.signal,
+        c,
+        forced.positions.clone(),
+        cfg.scale,
+    );
+    let mut samples = forced.input.samples[..frame * c].to_vec();
+    samples.extend(forced.pred.iter().map(|v| v * cfg.scale));
+    let predicted = audio::Audio {
         sample_rate: cfg.sample_rate,
         channels: c,
-        samples: out,
+        samples,
     };
     // Back to the song's own rate and channel count.
-    if predicted.channels != channels {
-        predicted = spread_channels(&predicted, channels);
+    let mut out = predicted.clone();
+    if out.channels != channels {
+        out = spread_channels(&out, channels);
     }
-    if predicted.sample_rate != rate {
-        predicted = audio::resample(&predicted, rate)?;
+    if out.sample_rate != rate {
+        out = audio::resample(&out, rate)?;
     }
-    Ok((s, predicted))
+    Ok(SongPrediction {
+        score: s,
+        input: forced.input,
+        predicted,
+        out,
+    })
 }
 
 /// Copy a mono prediction into every channel, or mix stereo down to the song's layout.
@@ -784,16 +872,22 @@ fn predict_cmd(a: &PredictArgs) -> Result<Score> {
         ck.state.params.clone(),
     )?;
     eprintln!("predicting on {}", engine.describe());
-    let (s, predicted) = predict_song(engine.as_mut(), &ck.config, &a.song)?;
+    if let (Some(from), Some(to)) = (a.from, a.to) {
+        if !(from >= 0.0 && to > from) {
+            return Err(Error::config("--from and --to: need 0 ≤ from < to"));
+        }
+    }
+    let p = predict_song(engine.as_mut(), &ck.config, &a.song)?;
     audio::write_wav(
         &a.out,
-        &predicted,
+        &p.out,
         if a.float {
             SampleFormat::Float32
         } else {
             SampleFormat::Int16
         },
     )?;
+    let s = p.score;
     println!(
         "{}: MSE {:.3e}, prediction gain {:.2} dB (next = current: {:.2} dB) -> {}",
         a.song.display(),
@@ -802,7 +896,158 @@ fn predict_cmd(a: &PredictArgs) -> Result<Score> {
         s.baseline_gain_db,
         a.out.display()
     );
+    if let Some(path) = &a.plot {
+        let mono = |x: &audio::Audio| audio::convert_channels(x, ChannelMode::Mono);
+        let (x, y) = (mono(&p.input)?, mono(&p.predicted)?);
+        let from = a.from.unwrap_or(x.duration_secs() / 2.0);
+        let to = a.to.unwrap_or(from + DEFAULT_PLOT_WINDOW);
+        plot::prediction_plot(path, &x.samples, &y.samples, x.sample_rate, from, to).map_err(
+            |e| match e {
+                Error::Config(m) => Error::config(format!("--from / --to: {m}")),
+                e => e,
+            },
+        )?;
+        println!("waveform plot -> {}", path.display());
+    }
     Ok(s)
+}
+
+/// Seconds of waveform `predict --plot` shows by default: a few cycles of a
+/// low note, each cycle still many samples wide.
+const DEFAULT_PLOT_WINDOW: f64 = 0.05;
+
+fn eval_cmd(a: &EvalArgs) -> Result<()> {
+    let ck = checkpoint::load(&a.model)?;
+    let cfg = &ck.config;
+    let scope = if a.all {
+        Scope::Whole
+    } else {
+        match a.valid_fraction.unwrap_or(cfg.data.valid_fraction) {
+            f if !(0.0..1.0).contains(&f) => {
+                return Err(Error::config("--valid-fraction must be in [0, 1)"))
+            }
+            // A model trained without a validation part: nothing is held out.
+            0.0 => Scope::Whole,
+            f => Scope::Last(f),
+        }
+    };
+    let plots = plot_paths(a.plot.as_deref(), &a.songs)?;
+    let mut engine = make_engine(&a.common, &cfg.model, cfg.adam, ck.state.params.clone())?;
+    eprintln!("evaluating on {}", engine.describe());
+    let mut reports = Vec::new();
+    for (song, plot_path) in a.songs.iter().zip(plots) {
+        let (r, forced) = eval::evaluate(engine.as_mut(), cfg, song, scope)?;
+        if let Some(path) = plot_path {
+            let (x, y) = forced.scored_mono(cfg.scale);
+            let name = song
+                .file_name()
+                .map_or(r.song.clone(), |n| n.to_string_lossy().into());
+            plot::spectrogram_plot(
+                &path,
+                &x,
+                &y,
+                cfg.sample_rate,
+                [
+                    &format!("{name}, {}: original", r.part),
+                    &format!("predicted ({:.1} dB gain)", r.model.gain_db),
+                ],
+            )?;
+            if !a.json {
+                println!("spectrograms -> {}", path.display());
+            }
+        }
+        reports.push(r);
+    }
+    if a.json {
+        let doc = serde_json::json!({
+            "model": a.model.display().to_string(),
+            "sample_rate": cfg.sample_rate,
+            "channel_mode": cfg.channel_mode,
+            "songs": reports,
+        });
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Other(e.to_string()))?;
+        println!("{text}");
+    } else {
+        print_eval_table(&a.model, cfg, &reports);
+    }
+    Ok(())
+}
+
+/// Where `eval --plot` writes each song's spectrograms: one `.png` file for
+/// one song, or `DIR/<song name>.png` (created if need be) for any number.
+fn plot_paths(plot: Option<&Path>, songs: &[PathBuf]) -> Result<Vec<Option<PathBuf>>> {
+    let Some(target) = plot else {
+        return Ok(vec![None; songs.len()]);
+    };
+    let is_png = target
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if is_png && !target.is_dir() {
+        if songs.len() != 1 {
+            return Err(Error::config(
+                "--plot FILE.png takes one song; give a directory for several",
+            ));
+        }
+        return Ok(vec![Some(target.to_path_buf())]);
+    }
+    std::fs::create_dir_all(target)
+        .map_err(|e| Error::file(target, format!("cannot create: {e}")))?;
+    let mut used = std::collections::HashSet::new();
+    Ok(songs
+        .iter()
+        .map(|s| {
+            let stem = s
+                .file_stem()
+                .map_or("song".into(), |n| n.to_string_lossy().into_owned());
+            // Two songs of the same name in different folders get -2, -3, ...
+            let mut name = stem.clone();
+            let mut k = 1;
+            while !used.insert(name.clone()) {
+                k += 1;
+                name = format!("{stem}-{k}");
+            }
+            Some(target.join(format!("{name}.png")))
+        })
+        .collect())
+}
+
+fn print_eval_table(model: &Path, cfg: &RunConfig, reports: &[SongReport]) {
+    println!(
+        "model {} ({} Hz, {}); MSE in sample units (full scale = 1), prediction gain in dB",
+        model.display(),
+        cfg.sample_rate,
+        cfg.channel_mode
+    );
+    let names: Vec<String> = reports
+        .iter()
+        .map(|r| format!("{}{}", r.song, if r.training_song { " *" } else { "" }))
+        .collect();
+    let w = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<w$}  {:<9} {:>9}  {:>19}  {:>19}  {:>19}  {:>19}",
+        "song", "part", "samples", "model", "next = current", "linear", "LPC-32"
+    );
+    for (r, name) in reports.iter().zip(&names) {
+        let cell = |f: &eval::Figure| format!("{:.3e} {:>6.2} dB", f.mse, f.gain_db);
+        println!(
+            "{:<w$}  {:<9} {:>9}  {:>19}  {:>19}  {:>19}  {:>19}",
+            name,
+            r.part,
+            r.samples,
+            cell(&r.model),
+            cell(&r.next_equals_current),
+            cell(&r.linear),
+            cell(&r.lpc)
+        );
+    }
+    if reports.iter().any(|r| r.training_song) {
+        println!("* a training song of this model (by path): only its last part was held out");
+    }
 }
 
 /// The bundled clip: the repository's copy, wherever the binary is run from.
@@ -835,6 +1080,9 @@ fn demo(out_dir: &Path, steps: u64) -> Result<()> {
         song: clip.clone(),
         out: pred.clone(),
         float: false,
+        plot: None,
+        from: None,
+        to: None,
         common: args.common.clone(),
     };
     let whole = predict_cmd(&p)?;

@@ -53,6 +53,11 @@ impl SongSpan {
     }
 }
 
+/// Frames at the end of a song of `frames` that its validation part holds.
+pub fn valid_frames(frames: usize, valid_fraction: f64) -> usize {
+    (frames as f64 * valid_fraction).round() as usize
+}
+
 #[derive(Clone, Debug)]
 pub struct Dataset {
     pub channels: usize,
@@ -108,7 +113,7 @@ impl Dataset {
                 ));
             }
             let frames = audio.frames();
-            let valid = (frames as f64 * dc.valid_fraction).round() as usize;
+            let valid = valid_frames(frames, dc.valid_fraction);
             let train_frames = frames - valid;
             let needed = dc.seq_len + dc.frame;
             if train_frames < needed {

@@ -1,7 +1,8 @@
 //! wavelstm: an LSTM engine written from scratch that learns raw audio.
 //!
-//! Data flows one way: CLI → train / predict → engine → ops.
-//! `audio` and `dataset` know nothing of engines.
+//! Data flows one way: CLI → train / eval / predict → engine → ops.
+//! `audio` and `dataset` know nothing of engines; `lpc` and `plot` know
+//! nothing of engines or the command line.
 
 pub mod atomic;
 pub mod audio;
@@ -11,10 +12,13 @@ pub mod cpu;
 pub mod dataset;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod flops;
 pub mod gpu;
+pub mod lpc;
 pub mod metrics;
 pub mod model;
+pub mod plot;
 pub mod predict;
 pub mod real;
 pub mod rng;

@@ -93,9 +93,11 @@ pub enum Event<'a> {
         total_steps: u64,
         done_steps: u64,
     },
+    /// One or more steps done (an engine may report several at once).
     Step {
         epoch: u64,
         step_in_epoch: u64,
+        global_step: u64,
         loss: f64,
         samples_per_sec: f64,
     },
@@ -183,6 +185,7 @@ pub fn train(
                     on_event(Event::Step {
                         epoch: cursor.epoch + 1,
                         step_in_epoch: cursor.step_in_epoch,
+                        global_step: cursor.global_step,
                         loss: last.loss,
                         samples_per_sec: *steps as f64 * samples_per_step
                             / started.elapsed().as_secs_f64(),

@@ -1,0 +1,240 @@
+//! Scoring a trained model on songs, next to the classic predictors of
+//! `lpc` on exactly the same samples.
+//!
+//! A song is heard as the model was trained: decoded, mixed or spread to the
+//! model's channel layout, resampled to its rate, and divided by its `scale`
+//! (the `dataset` signal layout, `[N, C]` interleaved). The model predicts
+//! teacher-forced (`predict`), the classic predictors read the same
+//! normalized signal, and `metrics` scores all four on the same positions.
+//!
+//! Which part is scored: the checkpoint records the training songs by the
+//! path they were given as, not by content, so a song cannot be recognised
+//! for sure. By default the last `valid_fraction` of every song is scored,
+//! which for a training song is exactly the part it was never trained on;
+//! `Scope::Whole` scores every position that has a full window.
+
+use crate::audio::{self, Audio, ChannelMode};
+use crate::dataset::{valid_frames, Dataset};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::lpc::{self, LpcConfig};
+use crate::metrics::{score, ScoreSums};
+use crate::predict::{teacher_forced, Plan};
+use crate::train::{warmup_frames, RunConfig, MAX_LANES};
+use serde::Serialize;
+use std::ops::Range;
+use std::path::Path;
+
+/// Which part of a song is scored.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scope {
+    /// The last fraction of the song (the model's validation split when it is the model's own).
+    Last(f64),
+    /// Every position with a full window.
+    Whole,
+}
+
+/// One predictor's error on a stretch: MSE in sample units (full scale = 1)
+/// and prediction gain in dB (see `metrics`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Figure {
+    pub mse: f64,
+    pub gain_db: f64,
+}
+
+/// The model and the classic predictors on one song.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SongReport {
+    pub song: String,
+    /// "last 10%" or "whole".
+    pub part: String,
+    /// First and one-past-last target frame scored, at the model's rate.
+    pub first_frame: usize,
+    pub end_frame: usize,
+    /// Whether the checkpoint lists this path among its training songs.
+    pub training_song: bool,
+    /// Samples scored (frames × channels).
+    pub samples: usize,
+    pub model: Figure,
+    pub next_equals_current: Figure,
+    pub linear: Figure,
+    pub lpc: Figure,
+}
+
+/// A song as the model hears it and what the model predicted of it.
+pub struct Forced {
+    /// The song at the model's rate and channel layout, sample units.
+    pub input: Audio,
+    /// `input` divided by the model's scale, `[N, C]`.
+    pub signal: Vec<f32>,
+    /// The positions predicted: targets are frames `positions.start + 1 ..= positions.end`.
+    pub positions: Range<usize>,
+    /// Teacher-forced predictions `[positions.len(), C]`, normalized units.
+    pub pred: Vec<f32>,
+}
+
+impl Forced {
+    /// The scored targets and their predictions, each mixed down to mono, in
+    /// sample units: frames `positions.start + 1 ..= positions.end`.
+    pub fn scored_mono(&self, scale: f32) -> (Vec<f32>, Vec<f32>) {
+        let c = self.input.channels;
+        let first = self.positions.start + 1;
+        let mix = |v: &[f32]| v.iter().sum::<f32>() / c as f32;
+        let original = self.input.samples[first * c..(first + self.positions.len()) * c]
+            .chunks_exact(c)
+            .map(mix)
+            .collect();
+        let predicted = self.pred.chunks_exact(c).map(|f| mix(f) * scale).collect();
+        (original, predicted)
+    }
+}
+
+/// Decode `song` at the model's rate and channel layout.
+pub fn load_song(song: &Path, cfg: &RunConfig) -> Result<Audio> {
+    let mode = if cfg.channel_mode == "stereo" {
+        ChannelMode::Stereo
+    } else {
+        ChannelMode::Mono
+    };
+    let input = audio::load(song, mode, Some(cfg.sample_rate))?;
+    let frame = cfg.model.frame;
+    if input.frames() < frame + 1 {
+        return Err(Error::file(
+            song,
+            format!(
+                "too short: {} frames, the model needs at least {}",
+                input.frames(),
+                frame + 1
+            ),
+        ));
+    }
+    Ok(input)
+}
+
+/// The positions `scope` scores in a song of `frames` frames for a model
+/// whose window is `frame` frames long.
+pub fn positions(frames: usize, frame: usize, scope: Scope) -> Range<usize> {
+    let first = frame - 1;
+    match scope {
+        Scope::Whole => first..frames - 1,
+        Scope::Last(f) => {
+            let start = (frames - valid_frames(frames, f)).max(1) - 1;
+            start.max(first)..frames - 1
+        }
+    }
+}
+
+/// Teacher-forced prediction of `positions` of `input` (the model's view
+/// of a song), with the lanes, warm-up and state carrying training used.
+pub fn teacher_force(
+    engine: &mut dyn Engine,
+    cfg: &RunConfig,
+    input: Audio,
+    positions: Range<usize>,
+) -> Result<Forced> {
+    let signal: Vec<f32> = input.samples.iter().map(|v| v / cfg.scale).collect();
+    engine.set_signal(&signal)?;
+    let plan = Plan {
+        positions: positions.clone(),
+        first_valid: cfg.model.frame - 1,
+        seq_len: cfg.data.seq_len,
+        warmup: warmup_frames(cfg.sample_rate, cfg.data.seq_len),
+        max_lanes: MAX_LANES,
+        carry: Plan::carries_state(cfg.data.stateful, cfg.data.seq_len),
+    };
+    let pred = teacher_forced(engine, &plan, input.frames())?;
+    Ok(Forced {
+        input,
+        signal,
+        positions,
+        pred,
+    })
+}
+
+/// Score the model and the classic predictors on `scope` of `song`.
+pub fn evaluate(
+    engine: &mut dyn Engine,
+    cfg: &RunConfig,
+    song: &Path,
+    scope: Scope,
+) -> Result<(SongReport, Forced)> {
+    let input = load_song(song, cfg)?;
+    let pos = positions(input.frames(), cfg.model.frame, scope);
+    if pos.is_empty() {
+        return Err(Error::file(song, "too short: nothing left to score"));
+    }
+    let forced = teacher_force(engine, cfg, input, pos.clone())?;
+    let (x, c) = (&forced.signal, forced.input.channels);
+    let figure = |pred: &[f32]| {
+        let s = score(pred, x, c, pos.clone(), cfg.scale);
+        Figure {
+            mse: s.mse,
+            gain_db: s.gain_db,
+        }
+    };
+    let report = SongReport {
+        song: song.display().to_string(),
+        part: match scope {
+            Scope::Whole => "whole".into(),
+            Scope::Last(f) => format!("last {}%", (f * 1e4).round() / 100.0),
+        },
+        first_frame: pos.start + 1,
+        end_frame: pos.end + 1,
+        training_song: is_training_song(song, cfg),
+        samples: pos.len() * c,
+        model: figure(&forced.pred),
+        next_equals_current: figure(&lpc::next_equals_current(x, c, pos.clone())),
+        linear: figure(&lpc::linear(x, c, pos.clone())),
+        lpc: figure(&lpc::lpc(
+            x,
+            c,
+            pos.clone(),
+            &LpcConfig::standard(cfg.sample_rate),
+        )),
+    };
+    Ok((report, forced))
+}
+
+/// Whether `song` names one of the run's training songs (same file after
+/// resolving links and relative paths, or the same path as given).
+fn is_training_song(song: &Path, cfg: &RunConfig) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    let this = canon(song);
+    cfg.songs.iter().any(|s| {
+        let s = Path::new(s);
+        s == song || (this.is_some() && canon(s) == this)
+    })
+}
+
+/// The classic predictors' MSE (sample units) over the validation parts of
+/// all songs of `dataset`, merged into one population like the model's
+/// validation score: `(name, mse)` for next = current, linear, LPC-32.
+pub fn validation_baselines(dataset: &Dataset) -> Vec<(&'static str, f64)> {
+    let c = dataset.channels;
+    let mut sums = [ScoreSums::default(); 3];
+    for s in &dataset.songs {
+        // Each song on its own: no predictor reads across a song boundary.
+        let x = &dataset.signal[s.offset * c..(s.offset + s.frames) * c];
+        let v = s.valid_positions();
+        let pos = v.start - s.offset..v.end - s.offset;
+        if pos.is_empty() {
+            continue;
+        }
+        let preds = [
+            lpc::next_equals_current(x, c, pos.clone()),
+            lpc::linear(x, c, pos.clone()),
+            lpc::lpc(x, c, pos.clone(), &LpcConfig::standard(dataset.sample_rate)),
+        ];
+        for (sum, pred) in sums.iter_mut().zip(&preds) {
+            sum.add(pred, x, c, pos.clone());
+        }
+    }
+    if sums[0].score(dataset.scale).samples == 0 {
+        return Vec::new();
+    }
+    let names = ["next = current", "linear extrapolation", "LPC-32"];
+    names
+        .into_iter()
+        .zip(sums.iter().map(|s| s.score(dataset.scale).mse))
+        .collect()
+}

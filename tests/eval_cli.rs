@@ -1,0 +1,250 @@
+//! `wavelstm eval` end to end: a tiny model trained by the binary, scored
+//! as JSON, the figures checked against the training run's own validation
+//! and against `lpc` run directly; plots and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use wavelstm::audio::{self, ChannelMode};
+use wavelstm::dataset::valid_frames;
+use wavelstm::lpc::{self, LpcConfig};
+use wavelstm::metrics::score;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wavelstm"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn asset(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/audio")
+        .join(name)
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wavelstm-eval-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Train 3 steps of a tiny mono model on `clip` into `dir`.
+fn tiny_model(dir: &Path, clip: &Path) -> PathBuf {
+    let model = dir.join("m.safetensors");
+    let out = run(&[
+        "train",
+        s(clip),
+        "--out",
+        s(&model),
+        "--max-steps",
+        "3",
+        "--hidden",
+        "8",
+        "--seq-len",
+        "64",
+        "--batch",
+        "4",
+        "--seed",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    model
+}
+
+/// (mse, gain_db) of `predictor` in a song report.
+fn figure(song: &serde_json::Value, predictor: &str) -> (f64, f64) {
+    let f = &song[predictor];
+    (
+        f["mse"].as_f64().expect("mse is a number"),
+        f["gain_db"].as_f64().expect("gain_db is a number"),
+    )
+}
+
+#[test]
+fn eval_json_matches_training_validation_and_direct_baselines() {
+    let dir = tmpdir("json");
+    let clip = asset("electronic_savino_palace_2s_f32.wav");
+    let model = tiny_model(&dir, &clip);
+    assert!(
+        dir.join("loss.png").exists(),
+        "train draws loss.png beside the checkpoint"
+    );
+
+    let out = run(&["eval", "--model", s(&model), s(&clip), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(doc["sample_rate"], 44100);
+    let songs = doc["songs"].as_array().unwrap();
+    assert_eq!(songs.len(), 1);
+    let song = &songs[0];
+    assert_eq!(song["part"], "last 10%");
+    assert_eq!(song["training_song"], true);
+
+    // The default part is the training run's validation part: same model score.
+    let ck = wavelstm::checkpoint::load(&model).unwrap();
+    let valid = ck.history.last().unwrap().valid;
+    let (mse, gain) = figure(song, "model");
+    assert!(
+        (gain - valid.gain_db).abs() < 1e-6,
+        "{gain} vs {}",
+        valid.gain_db
+    );
+    assert!((mse / valid.mse - 1.0).abs() < 1e-6);
+    assert_eq!(song["samples"].as_u64().unwrap() as usize, valid.samples);
+
+    // The classic predictors, run directly on the mono clip in sample units.
+    let a = audio::load(&clip, ChannelMode::Mono, None).unwrap();
+    let n = a.frames();
+    let positions = n - valid_frames(n, 0.1) - 1..n - 1;
+    assert_eq!(
+        song["first_frame"].as_u64().unwrap() as usize,
+        positions.start + 1
+    );
+    let x = &a.samples;
+    let direct = [
+        (
+            "next_equals_current",
+            lpc::next_equals_current(x, 1, positions.clone()),
+        ),
+        ("linear", lpc::linear(x, 1, positions.clone())),
+        (
+            "lpc",
+            lpc::lpc(x, 1, positions.clone(), &LpcConfig::standard(a.sample_rate)),
+        ),
+    ];
+    for (name, pred) in direct {
+        let want = score(&pred, x, 1, positions.clone(), 1.0);
+        let (mse, gain) = figure(song, name);
+        // The model's view is divided by its scale: equal up to f32 rounding.
+        assert!(
+            (gain - want.gain_db).abs() < 1e-3,
+            "{name}: {gain} vs {}",
+            want.gain_db
+        );
+        assert!(
+            (mse / want.mse - 1.0).abs() < 1e-3,
+            "{name}: {mse} vs {}",
+            want.mse
+        );
+    }
+    // The baselines differ from each other: the comparison above can fail.
+    assert!(figure(song, "lpc").1 > figure(song, "next_equals_current").1 + 3.0);
+
+    // --all scores every position but the first.
+    let out = run(&["eval", "--model", s(&model), s(&clip), "--json", "--all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let whole = &doc["songs"][0];
+    assert_eq!(whole["part"], "whole");
+    assert_eq!(whole["samples"].as_u64().unwrap() as usize, n - 1);
+}
+
+#[test]
+fn eval_table_and_spectrograms() {
+    let dir = tmpdir("table");
+    let clip = asset("electronic_savino_palace_2s_f32.wav");
+    let model = tiny_model(&dir, &clip);
+    let other = asset("orchestral_kaufman_heroes_rite_mono_22050.wav");
+    let plots = dir.join("plots");
+    let out = run(&[
+        "eval",
+        "--model",
+        s(&model),
+        s(&clip),
+        s(&other),
+        "--plot",
+        s(&plots),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    for word in [
+        "model",
+        "next = current",
+        "linear",
+        "LPC-32",
+        "last 10%",
+        "dB",
+    ] {
+        assert!(table.contains(word), "{word} missing from\n{table}");
+    }
+    // The training song is marked, the other one is not.
+    assert!(
+        table.contains("electronic_savino_palace_2s_f32.wav *"),
+        "{table}"
+    );
+    assert!(!table.contains("mono_22050.wav *"), "{table}");
+    for name in [
+        "electronic_savino_palace_2s_f32.png",
+        "orchestral_kaufman_heroes_rite_mono_22050.png",
+    ] {
+        let png = std::fs::read(plots.join(name)).expect("a spectrogram per song");
+        assert_eq!(&png[1..4], b"PNG");
+    }
+}
+
+#[test]
+fn eval_errors_name_the_file_and_never_panic() {
+    let dir = tmpdir("errors");
+    let clip = asset("electronic_savino_palace_2s_f32.wav");
+    let model = tiny_model(&dir, &clip);
+    let missing = dir.join("missing.wav");
+    let not_audio = asset("LICENSES.md");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["eval", "--model", s(&model), s(&missing)],
+            "missing.wav",
+        ),
+        (
+            vec!["eval", "--model", s(&model), s(&not_audio)],
+            "LICENSES.md",
+        ),
+        // A WAV is not a checkpoint.
+        (
+            vec!["eval", "--model", s(&clip), s(&clip)],
+            "electronic_savino_palace_2s_f32.wav",
+        ),
+        (
+            vec!["eval", "--model", s(&missing), s(&clip)],
+            "missing.wav",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&model),
+                s(&clip),
+                s(&clip),
+                "--plot",
+                "one.png",
+            ],
+            "--plot",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&model),
+                s(&clip),
+                "--valid-fraction",
+                "1.5",
+            ],
+            "--valid-fraction",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = run(&args);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
