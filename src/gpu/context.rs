@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 /// Environment variable that picks an adapter by name, like `--adapter`.
 pub const ADAPTER_ENV: &str = "WAVELSTM_ADAPTER";
 
-/// An open device and what the engine needs to know about it.
+/// An open device and what the engine needs to know about it. Clones share
+/// the device.
+#[derive(Clone)]
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,

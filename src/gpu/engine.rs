@@ -10,8 +10,8 @@
 
 use super::arena::{Arena, CarryLayout};
 use super::context::{describe, Gpu};
-use super::kernels::{Kernel, Pipelines, PARAMS_BYTES};
-use super::program::{stats, Path, Program};
+use super::kernels::Pipelines;
+use super::program::{stats, Compiled, Path, Program};
 use crate::cpu::adam::AdamConfig;
 use crate::dataset::Batch;
 use crate::engine::{Engine, StepStats, TrainState};
@@ -45,13 +45,6 @@ struct Key {
     path: Path,
     /// Every lane starts from zero state.
     fresh: bool,
-}
-
-/// A program with its parameters on the device.
-struct Compiled {
-    bind: wgpu::BindGroup,
-    _uniforms: wgpu::Buffer,
-    dispatches: Vec<(Kernel, u32, [u32; 3])>,
 }
 
 pub struct GpuEngine {
@@ -325,51 +318,10 @@ impl GpuEngine {
         p
     }
 
-    fn compile(&self, program: &Program) -> Compiled {
-        let align = self
-            .gpu
-            .limits
-            .min_uniform_buffer_offset_alignment
-            .max(PARAMS_BYTES as u32) as usize;
-        let mut bytes = vec![0u8; program.dispatches.len().max(1) * align];
-        let mut dispatches = Vec::with_capacity(program.dispatches.len());
-        for (i, d) in program.dispatches.iter().enumerate() {
-            bytes[i * align..i * align + 64].copy_from_slice(bytemuck::cast_slice(&d.params));
-            dispatches.push((d.kernel, (i * align) as u32, d.groups));
-        }
-        let uniforms = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("dispatch parameters"),
-            size: bytes.len() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        self.gpu.queue.write_buffer(&uniforms, 0, &bytes);
-        let bind = self
-            .gpu
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("dispatch parameters"),
-                layout: &self.pipes.params_layout,
-                entries: &[wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &uniforms,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(PARAMS_BYTES),
-                    }),
-                }],
-            });
-        Compiled {
-            bind,
-            _uniforms: uniforms,
-            dispatches,
-        }
-    }
-
     /// Record `key`'s program into one compute pass and submit it.
     fn run(&mut self, key: Key) -> Result<()> {
         if !self.programs.contains_key(&key) {
-            let compiled = self.compile(&self.build(key));
+            let compiled = Compiled::new(&self.gpu, &self.pipes, &self.build(key));
             self.programs.insert(key, compiled);
         }
         if self.profiling && self.gpu.timestamps {
@@ -377,21 +329,7 @@ impl GpuEngine {
         }
         self.storage();
         let storage = self.storage.as_ref().expect("made above");
-        let prog = &self.programs[&key];
-        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("step"),
-                timestamp_writes: None,
-            });
-            pass.set_bind_group(0, storage, &[]);
-            for &(kernel, offset, [x, y, z]) in &prog.dispatches {
-                pass.set_pipeline(self.pipes.get(kernel));
-                pass.set_bind_group(1, &prog.bind, &[offset]);
-                pass.dispatch_workgroups(x, y, z);
-            }
-        }
-        self.gpu.queue.submit([enc.finish()]);
+        self.programs[&key].submit(&self.gpu, &self.pipes, storage);
         self.gpu.check()
     }
 

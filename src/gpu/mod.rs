@@ -8,6 +8,7 @@
 //! - `arena`: where each tensor of a pass lives in `acts`.
 //! - `program`: the dispatch list of a training step or inference pass.
 //! - `engine`: [`engine::GpuEngine`], the [`crate::engine::Engine`] on top.
+//! - `workbench`: the buffers filled by hand, to run one op in the tests.
 //!
 //! # The `stats` buffer (f32)
 //! `[0] lr, [1] 1-β1ᵗ, [2] 1-β2ᵗ, [3] ring slot` written by the host each
@@ -22,3 +23,4 @@ pub mod context;
 pub mod engine;
 pub mod kernels;
 pub mod program;
+pub mod workbench;
