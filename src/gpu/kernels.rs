@@ -11,6 +11,7 @@ pub enum Kernel {
     StateLoad,
     StateSave,
     Matmul,
+    MatmulLarge,
     LstmForwardStep,
     LstmForwardSequence,
     LstmBackwardStep,
@@ -24,11 +25,12 @@ pub enum Kernel {
     Adam,
 }
 
-pub const ALL: [Kernel; 15] = [
+pub const ALL: [Kernel; 16] = [
     Kernel::Gather,
     Kernel::StateLoad,
     Kernel::StateSave,
     Kernel::Matmul,
+    Kernel::MatmulLarge,
     Kernel::LstmForwardStep,
     Kernel::LstmForwardSequence,
     Kernel::LstmBackwardStep,
@@ -71,6 +73,7 @@ impl Kernel {
             Kernel::StateLoad => ("state", "load"),
             Kernel::StateSave => ("state", "save"),
             Kernel::Matmul => ("matmul", "main"),
+            Kernel::MatmulLarge => ("matmul", "large"),
             Kernel::LstmForwardStep => ("lstm_forward", "step"),
             Kernel::LstmForwardSequence => ("lstm_forward", "sequence"),
             Kernel::LstmBackwardStep => ("lstm_backward", "step"),

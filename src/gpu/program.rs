@@ -23,6 +23,10 @@ const WG: usize = 64;
 pub const SEQ_MAX_H_FORWARD: usize = 1024;
 pub const SEQ_MAX_H_BACKWARD: usize = 512;
 
+/// Outputs from which a matmul runs in 64×64 blocks: 64 such blocks, a
+/// count that keeps the cores of a small GPU busy.
+pub const LARGE_MATMUL_MIN_OUTPUT: usize = 64 * 64 * 64;
+
 #[derive(Clone, Copy, Debug)]
 pub struct Dispatch {
     pub kernel: Kernel,
@@ -153,9 +157,20 @@ pub mod stats {
     }
 }
 
-#[derive(Default)]
 pub struct Program {
     pub dispatches: Vec<Dispatch>,
+    /// Outputs from which matmuls use the 64×64 tiling (the tests set it to
+    /// run every shape through each tiling).
+    pub large_matmul_from: usize,
+}
+
+impl Default for Program {
+    fn default() -> Self {
+        Program {
+            dispatches: Vec::new(),
+            large_matmul_from: LARGE_MATMUL_MIN_OUTPUT,
+        }
+    }
 }
 
 impl Program {
@@ -189,8 +204,15 @@ impl Program {
             | (u32::from(c.grads) << 6)
             | (u32::from(c.accumulate) << 7);
         let bias = bias.map(|o| o.map(u).unwrap_or(NONE));
+        // 64×64 blocks where the output is large enough to fill the device
+        // with them; 16×16 blocks for the small per-timestep products.
+        let (kernel, block) = if m * n >= self.large_matmul_from {
+            (Kernel::MatmulLarge, 64)
+        } else {
+            (Kernel::Matmul, 16)
+        };
         self.push(
-            Kernel::Matmul,
+            kernel,
             params([
                 u(m),
                 u(n),
@@ -206,7 +228,7 @@ impl Program {
                 bias[1],
                 f(1.0),
             ]),
-            [u(n.div_ceil(16)), u(m.div_ceil(16)), 1],
+            [u(n.div_ceil(block)), u(m.div_ceil(block)), 1],
         );
     }
 
