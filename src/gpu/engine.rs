@@ -709,6 +709,12 @@ impl Engine for GpuEngine {
         Ok(())
     }
 
+    fn free_step(&mut self, _inputs: &[f32], _fresh: bool, _out: &mut Vec<f32>) -> Result<()> {
+        Err(Error::config(
+            "free running is not implemented on the GPU engine yet; use --device cpu",
+        ))
+    }
+
     fn state(&self) -> Result<TrainState> {
         let moments = self.gpu.read_f32(&self.moments, 0, 2 * self.n)?;
         let per = self.cfg.layers * self.train_lanes * self.cfg.hidden;
