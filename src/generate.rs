@@ -158,7 +158,7 @@ pub fn generate(
                     }
                 };
                 // NaN counts as beyond full scale, and is fed back as silence.
-                if !(audio.abs() <= 1.0) {
+                if audio.is_nan() || audio.abs() > 1.0 {
                     clipped[lane] += 1;
                 }
                 let a = if audio.is_nan() {
