@@ -77,7 +77,7 @@ fn fill_and_sync(
 /// The pid keeps concurrent processes apart and the counter keeps threads of
 /// one process apart; `create_new` guarantees we never adopt a file that
 /// someone else (or a crashed earlier run with a recycled pid) left behind.
-fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+pub(crate) fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let pid = std::process::id();
     let mut last_err = None;
@@ -95,7 +95,7 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
 
 /// Make the rename itself durable. Not every file system supports syncing a
 /// directory, and the data is already safe either way, so failures are ignored.
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();

@@ -890,7 +890,7 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
 // Writing.
 
 /// NaN carries no level, so silence is the only honest value for it.
-fn clip(x: f32) -> f32 {
+pub(crate) fn clip(x: f32) -> f32 {
     if x.is_nan() {
         0.0
     } else {
@@ -900,6 +900,6 @@ fn clip(x: f32) -> f32 {
 
 /// Full scale is 32768 steps each way, but +1.0 has no step of its own: it
 /// lands on 32767, the largest positive value.
-fn to_i16(x: f32) -> i16 {
+pub(crate) fn to_i16(x: f32) -> i16 {
     (clip(x) * 32_768.0).round().min(32_767.0) as i16
 }

@@ -9,9 +9,10 @@ use crate::dataset::{DataConfig, Dataset};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::eval::{self, Scope, SongReport};
+use crate::generate::{self, GenerateConfig, TakeReport};
 use crate::gpu::{self, context, engine::GpuEngine, engine::PathChoice};
 use crate::metrics::{score, Score};
-use crate::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use crate::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig, Output};
 use crate::plot::{self, EpochLoss};
 use crate::rng::SplitMix64;
 use crate::train::{self, EpochReport, Event, LrSchedule, RunConfig};
@@ -40,6 +41,9 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Teacher-forced one-step prediction of a whole song, written as a WAV.
     Predict(PredictArgs),
+    /// Let the model continue a song on its own: prime it on the song's start,
+    /// then feed every output back as the next input.
+    Generate(GenerateArgs),
     /// GPU adapters wgpu can use, with the limits the engine checks.
     Devices,
     /// Score a model on songs next to classic predictors (next = current,
@@ -86,6 +90,15 @@ enum Channels {
     Mono,
     /// Two channels as two features of one model, in and out.
     Stereo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OutputHead {
+    /// The next sample, trained by mean squared error.
+    Mse,
+    /// 256 logits per channel over the μ-law quantized next sample (μ = 255),
+    /// trained by softmax cross-entropy, as in WaveNet and SampleRNN.
+    Mulaw,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -204,6 +217,9 @@ struct TrainArgs {
     /// Negative slope of LeakyReLU [default: 0.3].
     #[arg(long)]
     leaky_slope: Option<f64>,
+    /// What the head predicts [default: mse].
+    #[arg(long, value_enum)]
+    output: Option<OutputHead>,
 
     /// Adam learning rate [default: 1e-3].
     #[arg(long)]
@@ -252,6 +268,50 @@ struct PredictArgs {
     /// End of the plotted window, in seconds [default: --from + 0.05].
     #[arg(long, requires = "plot")]
     to: Option<f64>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "The model reads the first --prime-seconds of the song teacher-forced, then runs free: \
+each output sample becomes the newest sample of the next input window. Outputs are clipped to full \
+scale (±1 in audio units) before they are fed back. A model with the mse head is deterministic, so \
+its variations are identical; a mulaw head samples at --temperature (0: the most likely value). The \
+takes are written in the song's level at the model's sample rate, without the prime."
+)]
+struct GenerateArgs {
+    /// A checkpoint written by `wavelstm train`.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// The song whose start primes the model.
+    #[arg(long)]
+    prime: PathBuf,
+    /// Seconds to generate per take.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// The WAV to write; with --variations K > 1, NAME_1.wav ... NAME_K.wav.
+    #[arg(long, short, default_value = "gen.wav")]
+    out: PathBuf,
+    /// Seconds of the song read before the model runs free.
+    #[arg(long, default_value_t = 2.0)]
+    prime_seconds: f64,
+    /// Takes generated together, as one batch.
+    #[arg(long, default_value_t = 1)]
+    variations: usize,
+    /// Seed of the sampling (mulaw head); the same seed gives the same takes.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Softmax temperature of the mulaw head (0: most likely value; no effect on mse).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Write 32-bit float instead of 16-bit PCM.
+    #[arg(long)]
+    float: bool,
+    /// Also write spectrograms of the original (prime and how the song goes on)
+    /// and of the prime followed by the first take, side by side, to this PNG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -313,6 +373,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Devices) => devices(),
         Some(Command::Train(a)) => with_threads(&a.common, || train_cmd(&a).map(|_| ())),
         Some(Command::Predict(a)) => with_threads(&a.common, || predict_cmd(&a).map(|_| ())),
+        Some(Command::Generate(a)) => with_threads(&a.common, || generate_cmd(&a)),
         Some(Command::Eval(a)) => with_threads(&a.common, || eval_cmd(&a)),
     }
 }
@@ -505,6 +566,11 @@ fn resolve(a: &TrainArgs, sample_rate: u32, channels: usize) -> Result<(RunConfi
             Activation::Linear
         }),
         leaky_slope: a.leaky_slope.unwrap_or(0.3),
+        // The μ-law head's scale is the dataset's, known once the songs are read.
+        output: match a.output.unwrap_or(OutputHead::Mse) {
+            OutputHead::Mse => Output::Mse,
+            OutputHead::Mulaw => Output::Mulaw { scale: 1.0 },
+        },
     };
     model.validate()?;
     let data = DataConfig {
@@ -609,28 +675,34 @@ struct LossPlot {
     baselines: Vec<(&'static str, f64)>,
     /// A plot that cannot be written is reported once and never stops training.
     failed: bool,
+    output: Output,
 }
 
 impl LossPlot {
-    fn new(checkpoint: &Path, history: &[EpochReport], dataset: &Dataset) -> Self {
+    fn new(checkpoint: &Path, history: &[EpochReport], dataset: &Dataset, output: Output) -> Self {
         LossPlot {
             path: checkpoint.with_file_name("loss.png"),
-            history: history.iter().map(epoch_loss).collect(),
+            history: history.iter().map(|r| epoch_loss(r, output)).collect(),
             baselines: eval::validation_baselines(dataset),
             failed: false,
+            output,
         }
     }
 
     fn add(&mut self, r: &EpochReport) -> Result<()> {
-        self.history.push(epoch_loss(r));
+        self.history.push(epoch_loss(r, self.output));
         plot::loss_plot(&self.path, &self.history, &self.baselines)
     }
 }
 
-fn epoch_loss(r: &EpochReport) -> EpochLoss {
+fn epoch_loss(r: &EpochReport, output: Output) -> EpochLoss {
     EpochLoss {
         epoch: r.epoch,
-        train_mse: r.train_mse,
+        // A μ-law run's training loss is a cross-entropy, not an MSE: not on this axis.
+        train_mse: match output {
+            Output::Mse => r.train_mse,
+            Output::Mulaw { .. } => f64::NAN,
+        },
         valid_mse: r.valid.mse,
     }
 }
@@ -681,7 +753,8 @@ impl Progress {
                 self.bar.set_message(format!("validating epoch {epoch}..."))
             }
             Event::Epoch(r) => {
-                self.bar.suspend(|| print_epoch(r));
+                let output = self.loss.as_ref().map_or(Output::Mse, |l| l.output);
+                self.bar.suspend(|| print_epoch(r, output));
                 if let Some(l) = &mut self.loss {
                     if let Err(e) = l.add(r) {
                         if !l.failed {
@@ -695,10 +768,14 @@ impl Progress {
     }
 }
 
-fn print_epoch(r: &EpochReport) {
+fn print_epoch(r: &EpochReport, output: Output) {
+    let train = match output {
+        Output::Mse => format!("train MSE {:.3e}", r.train_mse),
+        Output::Mulaw { .. } => format!("train cross-entropy {:.4} nats", r.train_mse),
+    };
     println!(
-        "epoch {:>3}: train MSE {:.3e} | valid MSE {:.3e}, gain {:.2} dB (next = current: {:.2} dB) | {:.0} samples/s",
-        r.epoch, r.train_mse, r.valid.mse, r.valid.gain_db, r.valid.baseline_gain_db, r.samples_per_sec
+        "epoch {:>3}: {train} | valid MSE {:.3e}, gain {:.2} dB (next = current: {:.2} dB) | {:.0} samples/s",
+        r.epoch, r.valid.mse, r.valid.gain_db, r.valid.baseline_gain_db, r.samples_per_sec
     );
     if r.songs.len() > 1 {
         for s in &r.songs {
@@ -750,6 +827,9 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
         let (mut cfg, _) = resolve(a, rate, channels)?;
         let dataset = Dataset::new(audio, &cfg.data, None)?;
         cfg.scale = dataset.scale;
+        if let Output::Mulaw { scale } = &mut cfg.model.output {
+            *scale = dataset.scale;
+        }
         cfg.schedule_steps = planned_steps(&cfg, &dataset, a.max_steps);
         (cfg, dataset, None, Cursor::default(), Vec::new())
     };
@@ -774,7 +854,7 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
         a.out.display()
     );
     let mut progress = Progress::new();
-    progress.loss = Some(LossPlot::new(&a.out, &history, &dataset));
+    progress.loss = Some(LossPlot::new(&a.out, &history, &dataset, cfg.model.output));
     let history = train::train(
         engine.as_mut(),
         &dataset,
@@ -910,6 +990,185 @@ fn predict_cmd(a: &PredictArgs) -> Result<Score> {
         println!("waveform plot -> {}", path.display());
     }
     Ok(s)
+}
+
+/// The file of take `k` (from 1) of `takes`: `out` itself for one take,
+/// else `out` with `_k` before its extension.
+fn take_path(out: &Path, k: usize, takes: usize) -> PathBuf {
+    if takes == 1 {
+        return out.to_path_buf();
+    }
+    let stem = out
+        .file_stem()
+        .map_or("gen".into(), |s| s.to_string_lossy().into_owned());
+    let name = match out.extension() {
+        Some(e) => format!("{stem}_{k}.{}", e.to_string_lossy()),
+        None => format!("{stem}_{k}"),
+    };
+    out.with_file_name(name)
+}
+
+fn generate_cmd(a: &GenerateArgs) -> Result<()> {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if !positive(a.seconds) {
+        return Err(Error::config("--seconds must be a positive number"));
+    }
+    if !positive(a.prime_seconds) {
+        return Err(Error::config("--prime-seconds must be a positive number"));
+    }
+    if a.variations == 0 {
+        return Err(Error::config("--variations must be at least 1"));
+    }
+    if !(a.temperature.is_finite() && a.temperature >= 0.0) {
+        return Err(Error::config("--temperature must be a number ≥ 0"));
+    }
+    let ck = checkpoint::load(&a.model)?;
+    let cfg = &ck.config;
+    let song = eval::load_song(&a.prime, cfg)?;
+    let rate = cfg.sample_rate;
+    let c = song.channels;
+    let prime_frames = ((a.prime_seconds * rate as f64).round() as usize).min(song.frames());
+    let frames = ((a.seconds * rate as f64).round() as usize).max(1);
+    let prime: Vec<f32> = song.samples[..prime_frames * c]
+        .iter()
+        .map(|v| v / cfg.scale)
+        .collect();
+    let mut engine = make_engine(&a.common, &cfg.model, cfg.adam, ck.state.params.clone())?;
+    let format = if a.float {
+        SampleFormat::Float32
+    } else {
+        SampleFormat::Int16
+    };
+    let paths: Vec<PathBuf> = (1..=a.variations)
+        .map(|k| take_path(&a.out, k, a.variations))
+        .collect();
+    let mut streams = paths
+        .iter()
+        .map(|p| crate::wavstream::WavStream::create(p, c, rate, format))
+        .collect::<Result<Vec<_>>>()?;
+    eprintln!(
+        "generating {} take(s) of {:.2} s on {} after {:.2} s of {}",
+        a.variations,
+        frames as f64 / rate as f64,
+        engine.describe(),
+        prime_frames as f64 / rate as f64,
+        a.prime.display()
+    );
+    let bar = ProgressBar::new(frames as u64);
+    bar.set_style(
+        ProgressStyle::with_template("generating [{bar:30}] {pos}/{len} frames {msg} ETA {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let g = GenerateConfig {
+        frames,
+        takes: a.variations,
+        seed: a.seed,
+        temperature: a.temperature,
+    };
+    let reports = generate::generate(
+        engine.as_mut(),
+        cfg,
+        &prime,
+        &g,
+        &mut |frame| {
+            for (s, f) in streams.iter_mut().zip(frame.chunks_exact(c)) {
+                s.write_frame(f)?;
+            }
+            Ok(())
+        },
+        &mut |done| {
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_position(done as u64);
+            bar.set_message(format!(
+                "{:.2}x real time",
+                done as f64 / rate as f64 / secs
+            ));
+        },
+    )?;
+    bar.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    for s in streams {
+        s.finish()?;
+    }
+    let audio_secs = frames as f64 / rate as f64;
+    println!(
+        "{} take(s) of {:.2} s in {:.1} s on {}: {:.2}x real time ({:.2}x counting every take)",
+        a.variations,
+        audio_secs,
+        wall,
+        engine.describe(),
+        audio_secs / wall.max(1e-9),
+        audio_secs * a.variations as f64 / wall.max(1e-9)
+    );
+    for (p, r) in paths.iter().zip(&reports) {
+        println!("{}", take_summary(p, r));
+    }
+    if matches!(cfg.model.output, Output::Mse) && a.variations > 1 {
+        println!("note: the mse head is deterministic, so the takes are identical; train with --output mulaw to sample");
+    }
+    if let Some(plot_path) = &a.plot {
+        let mono = |x: &audio::Audio| audio::convert_channels(x, ChannelMode::Mono);
+        let end = (prime_frames + frames).min(song.frames());
+        let original = mono(&audio::Audio {
+            sample_rate: rate,
+            channels: c,
+            samples: song.samples[..end * c].to_vec(),
+        })?;
+        let take = audio::load(&paths[0], ChannelMode::Mono, None)?;
+        let mut generated = mono(&audio::Audio {
+            sample_rate: rate,
+            channels: c,
+            samples: song.samples[..prime_frames * c].to_vec(),
+        })?
+        .samples;
+        generated.extend_from_slice(&take.samples);
+        let name = a
+            .prime
+            .file_name()
+            .map_or("song".into(), |n| n.to_string_lossy().into_owned());
+        plot::spectrogram_plot(
+            plot_path,
+            &original.samples,
+            &generated,
+            rate,
+            [
+                &format!("{name}: original"),
+                &format!(
+                    "{:.1} s prime, then generated",
+                    prime_frames as f64 / rate as f64
+                ),
+            ],
+        )?;
+        println!("spectrograms -> {}", plot_path.display());
+    }
+    Ok(())
+}
+
+fn take_summary(path: &Path, r: &TakeReport) -> String {
+    let mut verdict = String::new();
+    if r.collapsed() {
+        verdict.push_str(&format!(
+            ", COLLAPSED to silence (last second below {} dBFS)",
+            generate::SILENCE_DBFS
+        ));
+    }
+    if r.exploded() {
+        verdict.push_str(&format!(
+            ", EXPLODED (more than {}% of samples clipped)",
+            generate::EXPLODED_FRACTION * 100.0
+        ));
+    }
+    format!(
+        "{}: RMS {:.1} dBFS (last second {:.1} dBFS), peak {:.3}, clipped {:.2}%{}",
+        path.display(),
+        r.rms_dbfs,
+        r.last_second_rms_dbfs,
+        r.peak,
+        100.0 * r.clipped as f64 / r.samples.max(1) as f64,
+        verdict
+    )
 }
 
 /// Seconds of waveform `predict --plot` shows by default: a few cycles of a

@@ -28,7 +28,9 @@ pub struct TrainState {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats {
-    /// Mean squared error of the batch in model (normalized) units, before the update.
+    /// The batch's loss before the update: mean squared error in model
+    /// (normalized) units for the `mse` head, mean cross-entropy in nats per
+    /// sample for the `mulaw` head.
     pub loss: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
@@ -51,8 +53,19 @@ pub trait Engine {
     fn take_stats(&mut self, force: bool) -> Result<Vec<StepStats>>;
     /// Teacher-forced predictions `[seq_len, B, C]` (normalized units) for
     /// `batch`, carrying an inference state of its own (training's carried
-    /// state is not touched).
+    /// state is not touched). A `mulaw` head's prediction is the expected
+    /// value of its distribution (see `cpu::mulaw::expected_value`).
     fn predict(&mut self, batch: &Batch, seq_len: usize, out: &mut Vec<f32>) -> Result<()>;
+    /// One free-running timestep of `B` inference lanes whose input windows
+    /// are given, `inputs[B, frame·C]` (normalized, oldest frame first),
+    /// instead of read from the signal. Continues from the inference lanes'
+    /// carried state (what [`Engine::predict`] left, or the previous
+    /// `free_step`), or from zero when `fresh` or when `B` differs from the
+    /// carried lane count, and carries the new state on. `out` receives the
+    /// head's raw output `[B, outputs]` (`ModelConfig::outputs`): the next
+    /// normalized sample per channel, or a `mulaw` head's 256 logits per
+    /// channel, for the caller to sample from.
+    fn free_step(&mut self, inputs: &[f32], fresh: bool, out: &mut Vec<f32>) -> Result<()>;
     fn state(&self) -> Result<TrainState>;
     fn set_state(&mut self, state: &TrainState) -> Result<()>;
 }

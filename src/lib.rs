@@ -1,6 +1,6 @@
 //! wavelstm: an LSTM engine written from scratch that learns raw audio.
 //!
-//! Data flows one way: CLI → train / eval / predict → engine → ops.
+//! Data flows one way: CLI → train / eval / predict / generate → engine → ops.
 //! `audio` and `dataset` know nothing of engines; `lpc` and `plot` know
 //! nothing of engines or the command line.
 
@@ -14,14 +14,17 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod flops;
+pub mod generate;
 pub mod gpu;
 pub mod lpc;
 pub mod metrics;
 pub mod model;
+pub mod mulaw;
 pub mod plot;
 pub mod predict;
 pub mod real;
 pub mod rng;
 pub mod train;
+pub mod wavstream;
 
 pub use error::{Error, Result};

@@ -3,7 +3,10 @@
 //! # Architecture
 //! `layers` stacked LSTM layers of `hidden` units, then a dense head applied
 //! to every timestep: `head` hidden widths with LeakyReLU between them, and a
-//! final layer to `channels` outputs (the next sample of every channel).
+//! final layer to [`ModelConfig::outputs`] outputs: the next sample of every
+//! channel (the `mse` head), or 256 logits per channel over its μ-law
+//! quantized next sample (the `mulaw` head, see `crate::mulaw`), channel-major:
+//! output `ch·256 + k` is class `k` of channel `ch`.
 //!
 //! One timestep's input is the `frame` most recent samples of every channel,
 //! oldest first, channel fastest: `x[f * channels + ch]`, so layer 0 has
@@ -57,6 +60,20 @@ pub enum Activation {
     LeakyRelu,
 }
 
+/// What the head predicts, and so which loss trains it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Output {
+    /// The next sample itself, trained by mean squared error.
+    #[default]
+    Mse,
+    /// A distribution over the 256 μ-law classes of the next sample, trained
+    /// by softmax cross-entropy. The classes are fixed in audio units (full
+    /// scale ±1); `scale` is the dataset's normalization (audio = model units
+    /// · scale), which places them in the model's units.
+    Mulaw { scale: f32 },
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Audio channels: the model's outputs, and inputs per sample.
@@ -75,6 +92,9 @@ pub struct ModelConfig {
     pub output_activation: Activation,
     /// Negative slope of every LeakyReLU (Keras' default, 0.3).
     pub leaky_slope: f64,
+    /// The head's kind (checkpoints from before it existed are `mse`).
+    #[serde(default)]
+    pub output: Output,
 }
 
 impl ModelConfig {
@@ -91,11 +111,21 @@ impl ModelConfig {
         }
     }
 
+    /// Outputs of the head's last layer per timestep: `channels` for the
+    /// `mse` head, `256·channels` logits for the `mulaw` head.
+    pub fn outputs(&self) -> usize {
+        match self.output {
+            Output::Mse => self.channels,
+            Output::Mulaw { .. } => self.channels * crate::mulaw::CLASSES,
+        }
+    }
+
     /// `(in, out)` of every dense layer of the head, in order.
     pub fn dense_shapes(&self) -> Vec<(usize, usize)> {
         let mut shapes = Vec::with_capacity(self.head.len() + 1);
         let mut prev = self.hidden;
-        for &w in self.head.iter().chain(std::iter::once(&self.channels)) {
+        let last = self.outputs();
+        for &w in self.head.iter().chain(std::iter::once(&last)) {
             shapes.push((prev, w));
             prev = w;
         }
@@ -123,6 +153,11 @@ impl ModelConfig {
             // The backward pass reads LeakyReLU's slope off the sign of its
             // output, which needs a slope in [0, 1).
             return bad("--leaky-slope must be in [0, 1)");
+        }
+        if let Output::Mulaw { scale } = self.output {
+            if !(scale.is_finite() && scale > 0.0) {
+                return bad("the mulaw head needs a positive finite scale");
+            }
         }
         let n = self.layout().total;
         if n > (1 << 31) {

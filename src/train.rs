@@ -9,7 +9,7 @@ use crate::dataset::{DataConfig, Dataset};
 use crate::engine::{Engine, StepStats};
 use crate::error::Result;
 use crate::metrics::{Score, ScoreSums};
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, Output};
 use crate::predict::{teacher_forced, Plan};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -77,7 +77,8 @@ pub struct EpochReport {
     /// Epoch number from 1.
     pub epoch: u64,
     pub steps: u64,
-    /// Mean training MSE over the epoch's steps, in sample units.
+    /// Mean training loss over the epoch's steps: MSE in sample units for
+    /// the `mse` head, cross-entropy in nats per sample for the `mulaw` head.
     pub train_mse: f64,
     /// Over all validation samples of all songs.
     pub valid: Score,
@@ -215,7 +216,10 @@ pub fn train(
         let report = EpochReport {
             epoch: cursor.epoch + 1,
             steps,
-            train_mse: loss_sum / steps.max(1) as f64 * (dataset.scale as f64).powi(2),
+            train_mse: match cfg.model.output {
+                Output::Mse => loss_sum / steps.max(1) as f64 * (dataset.scale as f64).powi(2),
+                Output::Mulaw { .. } => loss_sum / steps.max(1) as f64,
+            },
             valid,
             songs,
             samples_per_sec: steps as f64 * samples_per_step / elapsed.max(1e-9),

@@ -24,7 +24,9 @@ use wavelstm::gpu::context::{self, Gpu};
 use wavelstm::gpu::engine::{GpuEngine, PathChoice};
 use wavelstm::gpu::program::{stats, Dest, Operand, Path, Program, Src};
 use wavelstm::gpu::workbench::{Buf, Workbench};
-use wavelstm::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use wavelstm::model::{
+    init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
+};
 use wavelstm::rng::SplitMix64;
 
 /// One device for the whole test binary (each device starts its own
@@ -307,6 +309,7 @@ fn model(
             Activation::LeakyRelu
         },
         leaky_slope: 0.3,
+        output: Output::Mse,
     }
 }
 

@@ -39,6 +39,7 @@ fn cfg(layers: usize, frame: usize, hidden: usize, channels: usize, head: &[usiz
         lstm_output_activation: Activation::Linear,
         output_activation: Activation::Linear,
         leaky_slope: 0.3,
+        output: wavelstm::model::Output::Mse,
     }
 }
 

@@ -1,14 +1,18 @@
 //! [`Engine`] on the CPU: the network of `cpu::network` in f32, on rayon.
 
 use super::adam::{adam_step, clip_global_norm, AdamConfig};
+use super::mulaw::{expected_value, softmax_xent_loss};
 use super::network::{backward, forward, mse_loss, Workspace};
+use super::step::{step_forward, StepScratch};
 use crate::dataset::{gather, Batch};
 use crate::engine::{Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, Output, ParamLayout};
 
 pub struct CpuEngine {
     cfg: ModelConfig,
+    /// The parameter layout, built once (building it allocates).
+    layout: ParamLayout,
     adam: AdamConfig,
     params: Vec<f32>,
     grads: Vec<f32>,
@@ -25,6 +29,9 @@ pub struct CpuEngine {
     predict_carry: Carry,
     dh0: Vec<f32>,
     dc0: Vec<f32>,
+    /// Per-distribution losses of the `mulaw` head (scratch).
+    row_loss: Vec<f64>,
+    step_scratch: StepScratch<f32>,
     /// Stats of the steps not yet taken.
     done: Vec<StepStats>,
 }
@@ -67,6 +74,7 @@ impl CpuEngine {
             )));
         }
         Ok(CpuEngine {
+            layout: cfg.layout(),
             cfg,
             adam,
             grads: vec![0.0; n],
@@ -83,6 +91,8 @@ impl CpuEngine {
             predict_carry: Carry::default(),
             dh0: Vec::new(),
             dc0: Vec::new(),
+            row_loss: Vec::new(),
+            step_scratch: StepScratch::default(),
             done: Vec::new(),
         })
     }
@@ -167,7 +177,16 @@ impl Engine for CpuEngine {
 
     fn train_step(&mut self, batch: &Batch, seq_len: usize, lr: f64) -> Result<()> {
         self.forward_batch(batch, seq_len, Lanes::Training)?;
-        let loss = mse_loss(self.ws.prediction(), &self.target, &mut self.dpred);
+        let loss = match self.cfg.output {
+            Output::Mse => mse_loss(self.ws.prediction(), &self.target, &mut self.dpred),
+            Output::Mulaw { scale } => softmax_xent_loss(
+                self.ws.prediction(),
+                &self.target,
+                f64::from(scale),
+                &mut self.dpred,
+                &mut self.row_loss,
+            ),
+        };
         self.grads.fill(0.0);
         self.dh0.resize(self.train_carry.h.len(), 0.0);
         self.dc0.resize(self.train_carry.c.len(), 0.0);
@@ -211,10 +230,50 @@ impl Engine for CpuEngine {
 
     fn predict(&mut self, batch: &Batch, seq_len: usize, out: &mut Vec<f32>) -> Result<()> {
         self.forward_batch(batch, seq_len, Lanes::Inference)?;
-        out.clear();
-        out.extend_from_slice(self.ws.prediction());
+        match self.cfg.output {
+            Output::Mse => {
+                out.clear();
+                out.extend_from_slice(self.ws.prediction());
+            }
+            Output::Mulaw { scale } => expected_value(self.ws.prediction(), f64::from(scale), out),
+        }
         let carry = &mut self.predict_carry;
         self.ws.final_state(&self.cfg, &mut carry.h, &mut carry.c);
+        Ok(())
+    }
+
+    fn free_step(&mut self, inputs: &[f32], fresh: bool, out: &mut Vec<f32>) -> Result<()> {
+        let width = self.cfg.input_size();
+        if inputs.is_empty() || !inputs.len().is_multiple_of(width) {
+            return Err(Error::Other(format!(
+                "free_step: {} inputs is not a whole number of {width}-sample windows",
+                inputs.len()
+            )));
+        }
+        let b = inputs.len() / width;
+        let carry = &mut self.predict_carry;
+        let len = self.cfg.layers * b * self.cfg.hidden;
+        if carry.h.len() != len {
+            carry.h.resize(len, 0.0);
+            carry.c.resize(len, 0.0);
+            carry.h.fill(0.0);
+            carry.c.fill(0.0);
+        } else if fresh {
+            carry.h.fill(0.0);
+            carry.c.fill(0.0);
+        }
+        step_forward(
+            &self.cfg,
+            &self.layout,
+            &self.params,
+            b,
+            inputs,
+            &mut carry.h,
+            &mut carry.c,
+            &mut self.step_scratch,
+        );
+        out.clear();
+        out.extend_from_slice(self.step_scratch.output());
         Ok(())
     }
 

@@ -6,4 +6,6 @@ pub mod dense;
 pub mod engine;
 pub mod lstm;
 pub mod matmul;
+pub mod mulaw;
 pub mod network;
+pub mod step;

@@ -13,6 +13,7 @@
 //! | `dh`, `dx` | `[T·B, H]`: ∂L/∂h of a layer and of the one below (ping-pong) |
 //! | `dh_rec`, `dc` | `[B, H]` recurrent gradient and carried ∂L/∂c (step path) |
 //! | `partials` | the gradient norm's per-workgroup sums |
+//! | `point` | `[T, B, C]`: a `mulaw` head's per-distribution losses (training) or expected values (inference); the head's output itself for `mse` |
 //!
 //! Two savings against the CPU engine's layout keep the `seq` workload
 //! (hidden 256, 2 layers, T 256, B 32) inside the 128 MiB storage binding
@@ -26,7 +27,7 @@
 //! lanes' state and then the inference lanes' state, each `h` then `c`,
 //! each `[L, B, H]` (see [`CarryLayout`]).
 
-use crate::model::{Activation, ModelConfig};
+use crate::model::{Activation, ModelConfig, Output};
 
 /// Workgroups of the gradient norm's first pass (a constant, so its sums
 /// are grouped the same way whatever the shape).
@@ -55,6 +56,7 @@ pub struct Arena {
     pub dh_rec: usize,
     pub dc: usize,
     pub partials: usize,
+    pub point: usize,
     /// Elements in all.
     pub total: usize,
 }
@@ -83,13 +85,17 @@ impl Arena {
             take(tb * h)
         };
         let shapes = cfg.dense_shapes();
-        let dense = shapes.iter().map(|&(_, o)| take(tb * o)).collect();
+        let dense: Vec<usize> = shapes.iter().map(|&(_, o)| take(tb * o)).collect();
         let dy = shapes.iter().map(|&(_, o)| take(tb * o)).collect();
         let dh = take(tb * h);
         let dx = if cfg.layers > 1 { take(tb * h) } else { dh };
         let dh_rec = take(b * h);
         let dc = take(b * h);
         let partials = take(NORM_GROUPS);
+        let point = match cfg.output {
+            Output::Mse => *dense.last().expect("the head has an output layer"),
+            Output::Mulaw { .. } => take(tb * cfg.channels),
+        };
         Arena {
             t,
             b,
@@ -105,11 +111,12 @@ impl Arena {
             dh_rec,
             dc,
             partials,
+            point,
             total: at,
         }
     }
 
-    /// The head's output (the predictions), `[T, B, C]`.
+    /// The head's output, `[T, B, outputs]` (the predictions for `mse`).
     pub fn prediction(&self) -> usize {
         *self.dense.last().expect("the head has an output layer")
     }

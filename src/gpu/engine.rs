@@ -35,6 +35,9 @@ enum Mode {
     /// Forward and backward only, for choosing a path (no update, no state saved).
     TrainTiming,
     PredictTiming,
+    /// One timestep of the inference lanes from inputs the host wrote into
+    /// the arena's `x` (no gather), carrying the inference state.
+    Free,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -299,8 +302,10 @@ impl GpuEngine {
         let cfg = &self.cfg;
         let ar = Arena::new(cfg, key.t, key.b);
         let mut p = Program::default();
-        let predict = matches!(key.mode, Mode::Predict | Mode::PredictTiming);
-        p.gather(cfg, &ar, self.frames);
+        let predict = matches!(key.mode, Mode::Predict | Mode::PredictTiming | Mode::Free);
+        if key.mode != Mode::Free {
+            p.gather(cfg, &ar, self.frames);
+        }
         p.state(cfg, &ar, &self.carry_layout, predict, false);
         p.forward(cfg, &ar, key.path, key.fresh);
         match key.mode {
@@ -312,8 +317,12 @@ impl GpuEngine {
                     p.state(cfg, &ar, &self.carry_layout, false, true);
                 }
             }
-            Mode::Predict => p.state(cfg, &ar, &self.carry_layout, true, true),
-            Mode::PredictTiming => {}
+            Mode::Predict => {
+                p.expected(cfg, &ar);
+                p.state(cfg, &ar, &self.carry_layout, true, true);
+            }
+            Mode::PredictTiming => p.expected(cfg, &ar),
+            Mode::Free => p.state(cfg, &ar, &self.carry_layout, true, true),
         }
         p
     }
@@ -327,9 +336,17 @@ impl GpuEngine {
         if self.profiling && self.gpu.timestamps {
             return self.run_profiled(key);
         }
+        let prog = self.programs.remove(&key).expect("compiled above");
+        let result = self.submit(&prog);
+        self.programs.insert(key, prog);
+        result
+    }
+
+    /// Record a compiled program into one compute pass and submit it.
+    fn submit(&mut self, prog: &Compiled) -> Result<()> {
         self.storage();
         let storage = self.storage.as_ref().expect("made above");
-        self.programs[&key].submit(&self.gpu, &self.pipes, storage);
+        prog.submit(&self.gpu, &self.pipes, storage);
         self.gpu.check()
     }
 
@@ -459,7 +476,16 @@ impl GpuEngine {
     /// Shapes, lane data and the carried state's size, for a pass of `batch`.
     fn prepare(&mut self, batch: &Batch, seq_len: usize, predict: bool) -> Result<()> {
         self.check_batch(batch, seq_len)?;
-        let b = batch.starts.len();
+        let mut data: Vec<u32> = batch.starts.iter().map(|&s| s as u32).collect();
+        data.extend(batch.carry.iter().map(|&c| u32::from(c)));
+        self.prepare_lanes(seq_len, &data, predict)
+    }
+
+    /// Room for a (T, B) pass, the carried state of `B` lanes (zeroed when
+    /// the lane count changes, as on the CPU), and the lane data
+    /// (`[B]` starts then `[B]` carry flags).
+    fn prepare_lanes(&mut self, seq_len: usize, data: &[u32], predict: bool) -> Result<()> {
+        let b = data.len() / 2;
         self.ensure_acts(seq_len, b)?;
         self.ensure_lanes(b)?;
         // A different lane count starts the carried state afresh, as on the CPU.
@@ -475,12 +501,56 @@ impl GpuEngine {
             enc.clear_buffer(&self.carry, (h * 4) as u64, Some((2 * per * 4) as u64));
             self.gpu.queue.submit([enc.finish()]);
         }
-        let mut data: Vec<u32> = batch.starts.iter().map(|&s| s as u32).collect();
-        data.extend(batch.carry.iter().map(|&c| u32::from(c)));
         self.gpu
             .queue
-            .write_buffer(&self.lanes, 0, bytemuck::cast_slice(&data));
+            .write_buffer(&self.lanes, 0, bytemuck::cast_slice(data));
         Ok(())
+    }
+
+    /// The `mulaw` head's kernels alone on given data, for the tests that
+    /// hold them against their CPU twins: `rows` rows of 256 `logits` and
+    /// their `targets` (model units). Returns the mean cross-entropy, its
+    /// gradient `[rows, 256]` and the expected values `[rows]` (model units).
+    pub fn softmax_xent_alone(
+        &mut self,
+        logits: &[f32],
+        targets: &[f32],
+        scale: f32,
+    ) -> Result<(f32, Vec<f32>, Vec<f32>)> {
+        let rows = targets.len();
+        if rows == 0 || logits.len() != rows * crate::mulaw::CLASSES {
+            return Err(Error::Other("softmax_xent_alone: shapes".into()));
+        }
+        let (x, t, d, per_row, point) = (
+            0,
+            logits.len(),
+            logits.len() + rows,
+            2 * logits.len() + rows,
+            2 * logits.len() + 2 * rows,
+        );
+        let need = point + rows;
+        if need > self.acts_cap {
+            self.acts = self.create("activations", need)?;
+            self.acts_cap = need;
+            self.storage = None;
+        }
+        let q = &self.gpu.queue;
+        q.write_buffer(&self.acts, (x * 4) as u64, bytemuck::cast_slice(logits));
+        q.write_buffer(&self.acts, (t * 4) as u64, bytemuck::cast_slice(targets));
+        q.write_buffer(
+            &self.stats,
+            (stats::SLOT * 4) as u64,
+            bytemuck::cast_slice(&[0.0f32]),
+        );
+        let mut p = Program::default();
+        p.softmax_xent(rows, x, t, d, per_row, scale);
+        p.expected_rows(rows, x, point, scale);
+        let compiled = Compiled::new(&self.gpu, &self.pipes, &p);
+        self.submit(&compiled)?;
+        let loss = self.gpu.read_f32(&self.stats, stats::LOSS, 1)?[0];
+        let grad = self.gpu.read_f32(&self.acts, d, logits.len())?;
+        let expected = self.gpu.read_f32(&self.acts, point, rows)?;
+        Ok((loss, grad, expected))
     }
 
     /// The path for a shape: fixed, or timed once (forward and backward for
@@ -643,7 +713,38 @@ impl Engine for GpuEngine {
         let ar = Arena::new(&self.cfg, seq_len, b);
         *out = self
             .gpu
-            .read_f32(&self.acts, ar.prediction(), seq_len * b * self.cfg.channels)?;
+            .read_f32(&self.acts, ar.point, seq_len * b * self.cfg.channels)?;
+        Ok(())
+    }
+
+    /// One submission and one read-back per timestep: on a GPU, free running
+    /// is bound by that round trip, not by the arithmetic.
+    fn free_step(&mut self, inputs: &[f32], fresh: bool, out: &mut Vec<f32>) -> Result<()> {
+        let width = self.cfg.input_size();
+        if inputs.is_empty() || !inputs.len().is_multiple_of(width) {
+            return Err(Error::Other(format!(
+                "free_step: {} inputs is not a whole number of {width}-sample windows",
+                inputs.len()
+            )));
+        }
+        let b = inputs.len() / width;
+        let mut data = vec![0u32; b];
+        data.extend(std::iter::repeat_n(u32::from(!fresh), b));
+        self.prepare_lanes(1, &data, true)?;
+        let ar = Arena::new(&self.cfg, 1, b);
+        self.gpu
+            .queue
+            .write_buffer(&self.acts, (ar.x * 4) as u64, bytemuck::cast_slice(inputs));
+        self.run(Key {
+            t: 1,
+            b,
+            mode: Mode::Free,
+            path: Path::Step,
+            fresh,
+        })?;
+        *out = self
+            .gpu
+            .read_f32(&self.acts, ar.prediction(), b * self.cfg.outputs())?;
         Ok(())
     }
 

@@ -20,12 +20,15 @@ pub enum Kernel {
     ActivationForward,
     ActivationBackward,
     MseLoss,
+    SoftmaxXentRows,
+    SoftmaxXentMean,
+    SoftmaxXentExpected,
     GradNormPartial,
     GradNormFinish,
     Adam,
 }
 
-pub const ALL: [Kernel; 16] = [
+pub const ALL: [Kernel; 19] = [
     Kernel::Gather,
     Kernel::StateLoad,
     Kernel::StateSave,
@@ -39,13 +42,16 @@ pub const ALL: [Kernel; 16] = [
     Kernel::ActivationForward,
     Kernel::ActivationBackward,
     Kernel::MseLoss,
+    Kernel::SoftmaxXentRows,
+    Kernel::SoftmaxXentMean,
+    Kernel::SoftmaxXentExpected,
     Kernel::GradNormPartial,
     Kernel::GradNormFinish,
     Kernel::Adam,
 ];
 
 /// The shader files, prelude first.
-pub const SHADERS: [(&str, &str); 11] = [
+pub const SHADERS: [(&str, &str); 12] = [
     ("common", include_str!("../../shaders/common.wgsl")),
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("state", include_str!("../../shaders/state.wgsl")),
@@ -61,6 +67,10 @@ pub const SHADERS: [(&str, &str); 11] = [
     ("column_sum", include_str!("../../shaders/column_sum.wgsl")),
     ("activation", include_str!("../../shaders/activation.wgsl")),
     ("mse_loss", include_str!("../../shaders/mse_loss.wgsl")),
+    (
+        "softmax_xent",
+        include_str!("../../shaders/softmax_xent.wgsl"),
+    ),
     ("grad_norm", include_str!("../../shaders/grad_norm.wgsl")),
     ("adam", include_str!("../../shaders/adam.wgsl")),
 ];
@@ -82,6 +92,9 @@ impl Kernel {
             Kernel::ActivationForward => ("activation", "forward"),
             Kernel::ActivationBackward => ("activation", "backward"),
             Kernel::MseLoss => ("mse_loss", "main"),
+            Kernel::SoftmaxXentRows => ("softmax_xent", "rows"),
+            Kernel::SoftmaxXentMean => ("softmax_xent", "mean"),
+            Kernel::SoftmaxXentExpected => ("softmax_xent", "expected"),
             Kernel::GradNormPartial => ("grad_norm", "partial"),
             Kernel::GradNormFinish => ("grad_norm", "finish"),
             Kernel::Adam => ("adam", "main"),

@@ -11,7 +11,7 @@ use super::arena::{Arena, CarryLayout, NORM_GROUPS};
 use super::context::Gpu;
 use super::kernels::{Kernel, Pipelines, PARAMS_BYTES};
 use crate::cpu::adam::AdamConfig;
-use crate::model::{Activation, CellActivation, GateActivation, ModelConfig};
+use crate::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
 
 /// Offset meaning "no such tensor" (the shaders' `NONE`).
 pub const NONE: u32 = u32::MAX;
@@ -430,6 +430,12 @@ impl Program {
     /// Loss of the predictions into this step's slot of the loss ring, and
     /// its gradient into the last `dy`.
     pub fn loss(&mut self, cfg: &ModelConfig, ar: &Arena) {
+        if let Output::Mulaw { scale } = cfg.output {
+            let rows = ar.t * ar.b * cfg.channels;
+            let dy = *ar.dy.last().expect("head output");
+            self.softmax_xent(rows, ar.prediction(), ar.target, dy, ar.point, scale);
+            return;
+        }
         self.push(
             Kernel::MseLoss,
             params([
@@ -440,6 +446,56 @@ impl Program {
                 u(stats::LOSS),
             ]),
             [1, 1, 1],
+        );
+    }
+
+    /// Softmax cross-entropy of `rows` rows of 256 logits against the μ-law
+    /// classes of `targets`: per-row losses into `per_row`, their mean into
+    /// the loss ring, the gradient into `dlogits`.
+    pub fn softmax_xent(
+        &mut self,
+        rows: usize,
+        logits: usize,
+        targets: usize,
+        dlogits: usize,
+        per_row: usize,
+        scale: f32,
+    ) {
+        let p = params([
+            u(rows),
+            u(logits),
+            u(targets),
+            u(dlogits),
+            u(per_row),
+            u(stats::LOSS),
+            scale.to_bits(),
+        ]);
+        self.push(Kernel::SoftmaxXentRows, p, grid(rows, 1));
+        self.push(Kernel::SoftmaxXentMean, p, [1, 1, 1]);
+    }
+
+    /// A `mulaw` head's point predictions (expected values, model units)
+    /// into `ar.point`; nothing for `mse`, whose output is its prediction.
+    pub fn expected(&mut self, cfg: &ModelConfig, ar: &Arena) {
+        if let Output::Mulaw { scale } = cfg.output {
+            let rows = ar.t * ar.b * cfg.channels;
+            self.expected_rows(rows, ar.prediction(), ar.point, scale);
+        }
+    }
+
+    pub fn expected_rows(&mut self, rows: usize, logits: usize, out: usize, scale: f32) {
+        self.push(
+            Kernel::SoftmaxXentExpected,
+            params([
+                u(rows),
+                u(logits),
+                NONE,
+                NONE,
+                u(out),
+                NONE,
+                scale.to_bits(),
+            ]),
+            grid(rows, 1),
         );
     }
 

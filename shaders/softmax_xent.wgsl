@@ -1,0 +1,116 @@
+// The mulaw head (twin of cpu::mulaw and of src/mulaw.rs's companding):
+// rows of 256 logits, row r = one channel of one timestep of one lane,
+// logits[R, 256] and targets[R] (model units) in `acts`.
+// `rows`: per row, softmax cross-entropy lse(z) - z_k into `per_row[r]` and
+//   its gradient (softmax(z) - onehot(k)) / R into `dlogits`, with k the
+//   μ-law class of target·scale. One workgroup per row, one thread per logit.
+// `mean`: the mean of `per_row` into this step's slot of the loss ring.
+// `expected`: the expected audio value Σ softmax(z)_k·decode(k), divided by
+//   scale, into `per_row[r]`: the point prediction in model units.
+
+struct Params {
+    rows: u32,
+    logits: u32,
+    targets: u32,
+    dlogits: u32,
+    per_row: u32,
+    // Index in `stats` of the loss ring (this step's slot is stats[SLOT]).
+    loss: u32,
+    scale: f32,
+    _p0: u32,
+}
+@group(1) @binding(0) var<uniform> p: Params;
+
+const CLASSES: u32 = 256u;
+const MU: f32 = 255.0;
+var<workgroup> red: array<f32, 256>;
+
+// ITU-T G.711's continuous μ-law, quantized into 256 levels (src/mulaw.rs).
+fn mulaw_class(x: f32) -> u32 {
+    let v = clamp(x, -1.0, 1.0);
+    let y = sign(v) * log(1.0 + MU * abs(v)) / log(1.0 + MU);
+    return u32(clamp(floor((y + 1.0) / 2.0 * MU + 0.5), 0.0, MU));
+}
+
+fn mulaw_value(k: u32) -> f32 {
+    let y = 2.0 * f32(k) / MU - 1.0;
+    return sign(y) * (pow(1.0 + MU, abs(y)) - 1.0) / MU;
+}
+
+// Tree reductions over the workgroup; every thread gets the result.
+fn reduce_max(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    for (var w = CLASSES / 2u; w > 0u; w /= 2u) {
+        if lid < w {
+            red[lid] = max(red[lid], red[lid + w]);
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn reduce_sum(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    for (var w = CLASSES / 2u; w > 0u; w /= 2u) {
+        if lid < w {
+            red[lid] += red[lid + w];
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(256)
+fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y * nwg.x + wid.x;
+    if row >= p.rows {
+        return;
+    }
+    let z = acts[p.logits + row * CLASSES + lid];
+    // Around the largest logit, so no exp overflows.
+    let m = reduce_max(lid, z);
+    let e = exp(z - m);
+    let s = reduce_sum(lid, e);
+    let k = mulaw_class(acts[p.targets + row] * p.scale);
+    let onehot = select(0.0, 1.0, lid == k);
+    acts[p.dlogits + row * CLASSES + lid] = (e / s - onehot) / f32(p.rows);
+    if lid == k {
+        acts[p.per_row + row] = m + log(s) - z;
+    }
+}
+
+@compute @workgroup_size(256)
+fn mean(@builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    for (var r = lid; r < p.rows; r += CLASSES) {
+        s += acts[p.per_row + r];
+    }
+    let total = reduce_sum(lid, s);
+    if lid == 0u {
+        stats[p.loss + u32(stats[SLOT])] = total / f32(max(p.rows, 1u));
+    }
+}
+
+@compute @workgroup_size(256)
+fn expected(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y * nwg.x + wid.x;
+    if row >= p.rows {
+        return;
+    }
+    let z = acts[p.logits + row * CLASSES + lid];
+    let m = reduce_max(lid, z);
+    let e = exp(z - m);
+    let s = reduce_sum(lid, e);
+    let weighted = reduce_sum(lid, e * mulaw_value(lid));
+    if lid == 0u {
+        acts[p.per_row + row] = weighted / s / p.scale;
+    }
+}

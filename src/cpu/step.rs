@@ -1,0 +1,181 @@
+//! One timestep of the whole model, for free running: every output is fed
+//! back as the next input, so the timesteps cannot be batched into one
+//! large product as `network::forward` does, and a step must be cheap.
+//!
+//! Shapes for `B` lanes (`I0 = frame·C`, `L` layers, `H` hidden):
+//! input `x[B, I0]`, state `h, c[L, B, H]` (updated in place), output
+//! `[B, outputs]`. The equations are `cpu::lstm`'s; the reference is
+//! `network::forward` with `T = 1`, which the tests hold this against.
+//!
+//! Why not `network::forward` with `T = 1`: at one row per lane the packed
+//! matrix product spends more time packing the weights than multiplying,
+//! and the layout and caches it builds would allocate on every sample.
+//! Here each gate row of the weights is read once, straight from the flat
+//! parameters, and dotted with every lane's input; rows are split across
+//! threads, and nothing is allocated once the scratch has its size.
+
+use super::activation::{activate, cell, gate};
+use crate::model::{Activation, ModelConfig, ParamLayout};
+use crate::real::Real;
+use rayon::prelude::*;
+
+/// Scratch of one step, kept between steps.
+#[derive(Clone, Debug, Default)]
+pub struct StepScratch<T> {
+    /// Pre-activations of one layer, transposed: `[4H, B]`, so a thread owns
+    /// whole gate rows.
+    pre: Vec<T>,
+    /// The top layer's output after its activation, `[B, H]`.
+    top: Vec<T>,
+    /// Every dense layer's output `[B, out_j]`; the last is the step's output.
+    dense: Vec<Vec<T>>,
+}
+
+impl<T: Real> StepScratch<T> {
+    /// The output of the last step, `[B, outputs]`.
+    pub fn output(&self) -> &[T] {
+        self.dense.last().map(|v| v.as_slice()).unwrap_or(&[])
+    }
+}
+
+/// Multiply-adds per parallel task below which splitting costs more than it saves.
+const MIN_TASK_WORK: usize = 1 << 14;
+
+/// `Σ a_i b_i` with eight running sums, which the compiler keeps in vector
+/// registers (one running sum would serialize on the add latency).
+#[inline]
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: T = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .fold(T::zero(), |s, (&x, &y)| s + x * y);
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] = acc[k] + x[k] * y[k];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `out[r, lane] = bias(r) + W_a[r]·a[lane] + W_b[r]·b[lane]` for every row
+/// `r` of `W_a [rows, na]` (and `W_b [rows, nb]` when given), `out` `[rows, B]`.
+#[allow(clippy::too_many_arguments)]
+fn rows_times_lanes<T: Real>(
+    out: &mut [T],
+    lanes: usize,
+    w_a: &[T],
+    a: &[T],
+    w_b: Option<(&[T], &[T])>,
+    bias: &[T],
+    bias2: Option<&[T]>,
+) {
+    let na = a.len() / lanes;
+    let nb = w_b.map_or(0, |(_, b)| b.len() / lanes);
+    let per_row = lanes * (na + nb);
+    out.par_chunks_mut(lanes)
+        .enumerate()
+        .with_min_len(MIN_TASK_WORK.div_ceil(per_row.max(1)))
+        .for_each(|(r, o)| {
+            let bias = bias[r] + bias2.map_or(T::zero(), |b2| b2[r]);
+            let wa = &w_a[r * na..(r + 1) * na];
+            for (lane, v) in o.iter_mut().enumerate() {
+                let mut s = bias + dot(wa, &a[lane * na..(lane + 1) * na]);
+                if let Some((w_b, b)) = w_b {
+                    s = s + dot(&w_b[r * nb..(r + 1) * nb], &b[lane * nb..(lane + 1) * nb]);
+                }
+                *v = s;
+            }
+        });
+}
+
+/// One timestep of `b` lanes from state `h, c` (`[L, B, H]`, overwritten by
+/// the new state); the output ends up in `s.output()`.
+#[allow(clippy::too_many_arguments)]
+pub fn step_forward<T: Real>(
+    cfg: &ModelConfig,
+    layout: &ParamLayout,
+    params: &[T],
+    b: usize,
+    x: &[T],
+    h: &mut [T],
+    c: &mut [T],
+    s: &mut StepScratch<T>,
+) {
+    let (nh, h4, bh) = (cfg.hidden, 4 * cfg.hidden, b * cfg.hidden);
+    assert_eq!(x.len(), b * cfg.input_size(), "step_forward: x shape");
+    assert_eq!(h.len(), cfg.layers * bh, "step_forward: h shape");
+    assert_eq!(c.len(), cfg.layers * bh, "step_forward: c shape");
+    s.pre.resize(h4 * b, T::zero());
+    for (k, off) in layout.lstm.iter().enumerate() {
+        let (below, rest) = h.split_at_mut(k * bh);
+        let h_k = &mut rest[..bh];
+        let input = if k == 0 { x } else { &below[(k - 1) * bh..] };
+        let ni = off.input;
+        rows_times_lanes(
+            &mut s.pre,
+            b,
+            &params[off.w_ih..off.w_ih + h4 * ni],
+            input,
+            Some((&params[off.w_hh..off.w_hh + h4 * nh], &*h_k)),
+            &params[off.b_ih..off.b_ih + h4],
+            Some(&params[off.b_hh..off.b_hh + h4]),
+        );
+        // The gate math of `cpu::lstm`, reading the transposed pre-activations.
+        let c_k = &mut c[k * bh..(k + 1) * bh];
+        let pre =
+            |gate_block: usize, j: usize, lane: usize| s.pre[(gate_block * nh + j) * b + lane];
+        for lane in 0..b {
+            for j in 0..nh {
+                let i = gate(cfg.gate_activation, pre(0, j, lane));
+                let f = gate(cfg.gate_activation, pre(1, j, lane));
+                let g = cell(cfg.cell_activation, pre(2, j, lane));
+                let o = gate(cfg.gate_activation, pre(3, j, lane));
+                let e = lane * nh + j;
+                let cv = f * c_k[e] + i * g;
+                c_k[e] = cv;
+                h_k[e] = o * cell(cfg.cell_activation, cv);
+            }
+        }
+    }
+    let slope = T::from_f64_lossy(cfg.leaky_slope);
+    s.top.clear();
+    s.top.extend_from_slice(&h[(cfg.layers - 1) * bh..]);
+    activate(cfg.lstm_output_activation, slope, &mut s.top);
+    let n_dense = layout.dense.len();
+    s.dense.resize_with(n_dense, Vec::new);
+    for (j, d) in layout.dense.iter().enumerate() {
+        let (before, rest) = s.dense.split_at_mut(j);
+        let input = if j == 0 { &s.top } else { &before[j - 1] };
+        // Rows of this layer's weights times lanes, written `[out, B]` into
+        // the pre-activation scratch, then turned to `[B, out]`.
+        if s.pre.len() < d.output * b {
+            s.pre.resize(d.output * b, T::zero());
+        }
+        let tmp = &mut s.pre[..d.output * b];
+        rows_times_lanes(
+            tmp,
+            b,
+            &params[d.weight..d.weight + d.output * d.input],
+            input,
+            None,
+            &params[d.bias..d.bias + d.output],
+            None,
+        );
+        let y = &mut rest[0];
+        y.resize(b * d.output, T::zero());
+        for lane in 0..b {
+            for o in 0..d.output {
+                y[lane * d.output + o] = tmp[o * b + lane];
+            }
+        }
+        let act = if j + 1 == n_dense {
+            cfg.output_activation
+        } else {
+            Activation::LeakyRelu
+        };
+        activate(act, slope, y);
+    }
+}

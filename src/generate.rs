@@ -1,0 +1,202 @@
+//! Free-running generation: the model continues a song on its own.
+//!
+//! 1. Priming: the model reads the first frames of a song teacher-forced
+//!    (`Engine::predict`, its predictions thrown away), which leaves its
+//!    inference state where the song's past put it.
+//! 2. Free running: each timestep's window is the last `frame` frames, and
+//!    from the first step on, every frame the model outputs becomes the
+//!    newest frame of the next window (`Engine::free_step`). The window
+//!    starts as the prime's last `frame` frames and slides over generated
+//!    frames only.
+//!
+//! `takes` lanes run as one batch from the same prime: the `mse` head is
+//! deterministic, so its takes are identical; the `mulaw` head samples each
+//! lane's next sample from its distribution (at `temperature`, 0 = most
+//! likely class) with its own SplitMix64 stream derived from `seed`.
+//!
+//! Every output is clipped to full scale in audio units before it is fed
+//! back: `±1` in audio units, `±1/scale` in the model's normalized units.
+//! Memory does not grow with the length: frames go out one at a time
+//! through `on_frame`.
+//!
+//! A model trained without carried state (seq-len 1, not stateful: the seed
+//! preset) has only ever run from a zero state; it runs every timestep from
+//! zero here too (as `predict` does), and the prime only fills its window.
+
+use crate::dataset::Batch;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::model::Output;
+use crate::mulaw;
+use crate::predict::Plan;
+use crate::rng::SplitMix64;
+use crate::train::RunConfig;
+
+#[derive(Clone, Debug)]
+pub struct GenerateConfig {
+    /// Frames to generate per take.
+    pub frames: usize,
+    /// Takes (lanes) run as one batch.
+    pub takes: usize,
+    pub seed: u64,
+    /// Softmax temperature of the `mulaw` head (0: most likely class).
+    pub temperature: f64,
+}
+
+/// Levels of one take, in audio units (full scale = 1) over all channels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TakeReport {
+    pub frames: usize,
+    pub rms_dbfs: f64,
+    /// RMS over the take's last second (or all of it, when shorter).
+    pub last_second_rms_dbfs: f64,
+    pub peak: f64,
+    /// Samples the model put beyond full scale (clipped before feedback).
+    pub clipped: u64,
+    pub samples: u64,
+}
+
+/// Below this RMS over its last second a take has collapsed to silence.
+pub const SILENCE_DBFS: f64 = -60.0;
+/// More than this fraction of clipped samples: the take exploded.
+pub const EXPLODED_FRACTION: f64 = 0.01;
+
+impl TakeReport {
+    pub fn collapsed(&self) -> bool {
+        self.last_second_rms_dbfs < SILENCE_DBFS
+    }
+    pub fn exploded(&self) -> bool {
+        self.clipped as f64 > EXPLODED_FRACTION * self.samples as f64
+    }
+}
+
+fn dbfs(mean_square: f64) -> f64 {
+    10.0 * mean_square.max(1e-30).log10()
+}
+
+/// Timesteps per `predict` call while priming (bounds its memory).
+const PRIME_CHUNK: usize = 512;
+/// Frames between two progress reports.
+pub const PROGRESS_EVERY: usize = 1024;
+
+/// Prime on `prime` (`[P, C]`, normalized, at the model's rate) and generate
+/// `g.frames` frames per take. `on_frame` receives every generated frame of
+/// all takes, `[takes, C]` in audio units; `on_progress` the frames done so
+/// far, every [`PROGRESS_EVERY`] frames and at the end.
+pub fn generate(
+    engine: &mut dyn Engine,
+    run: &RunConfig,
+    prime: &[f32],
+    g: &GenerateConfig,
+    on_frame: &mut dyn FnMut(&[f32]) -> Result<()>,
+    on_progress: &mut dyn FnMut(usize),
+) -> Result<Vec<TakeReport>> {
+    let cfg = engine.model().clone();
+    let (c, frame, k) = (cfg.channels, cfg.frame, g.takes);
+    let width = frame * c;
+    let prime_frames = prime.len() / c;
+    if k == 0 {
+        return Err(Error::config("--variations must be at least 1"));
+    }
+    if prime_frames < frame + 1 {
+        return Err(Error::config(format!(
+            "the prime is {prime_frames} frames; the model needs at least {} (its window and one more)",
+            frame + 1
+        )));
+    }
+    if !(g.temperature.is_finite() && g.temperature >= 0.0) {
+        return Err(Error::config("--temperature must be finite and at least 0"));
+    }
+    let scale = f64::from(run.scale);
+    let carry = Plan::carries_state(run.data.stateful, run.data.seq_len);
+
+    // Teacher-forced priming: positions frame-1 ..= P-2, so the next window
+    // (ending at the prime's last frame) is the first free step's.
+    let primed = carry && prime_frames > frame;
+    if primed {
+        engine.set_signal(prime)?;
+        let steps = prime_frames - frame;
+        let mut scratch = Vec::new();
+        let mut done = 0;
+        while done < steps {
+            let t = PRIME_CHUNK.min(steps - done);
+            let batch = Batch {
+                starts: vec![frame - 1 + done; k],
+                carry: vec![done > 0; k],
+            };
+            engine.predict(&batch, t, &mut scratch)?;
+            done += t;
+        }
+    }
+
+    let mut window: Vec<f32> = (0..k)
+        .flat_map(|_| prime[(prime_frames - frame) * c..].iter().copied())
+        .collect();
+    let mut rngs: Vec<SplitMix64> = (0..k)
+        .map(|lane| SplitMix64::derive(g.seed, lane as u64))
+        .collect();
+    let mut out = Vec::new();
+    let mut frame_out = vec![0.0f32; k * c];
+    let mut feed = vec![0.0f32; k * c];
+    // Squares of each take's last second, a ring per take.
+    let second = (run.sample_rate as usize).max(1).min(g.frames.max(1)) * c;
+    let mut last = vec![0.0f64; k * second];
+    let mut sum_sq = vec![0.0f64; k];
+    let mut peak = vec![0.0f64; k];
+    let mut clipped = vec![0u64; k];
+    for n in 0..g.frames {
+        let fresh = !carry || (n == 0 && !primed);
+        engine.free_step(&window, fresh, &mut out)?;
+        for lane in 0..k {
+            for ch in 0..c {
+                let row = lane * c + ch;
+                let audio = match cfg.output {
+                    Output::Mse => f64::from(out[row]) * scale,
+                    Output::Mulaw { .. } => {
+                        let z = &out[row * mulaw::CLASSES..(row + 1) * mulaw::CLASSES];
+                        mulaw::decode(mulaw::sample(z, g.temperature, &mut rngs[lane]))
+                    }
+                };
+                // NaN counts as beyond full scale, and is fed back as silence.
+                if audio.is_nan() || audio.abs() > 1.0 {
+                    clipped[lane] += 1;
+                }
+                let a = if audio.is_nan() {
+                    0.0
+                } else {
+                    audio.clamp(-1.0, 1.0)
+                };
+                frame_out[row] = a as f32;
+                // Model units: |a| ≤ 1 in audio units is ±1/scale here.
+                feed[row] = (a / scale) as f32;
+                sum_sq[lane] += a * a;
+                peak[lane] = peak[lane].max(a.abs());
+                last[lane * second + (n * c + ch) % second] = a * a;
+            }
+            // Slide the window by one frame, over the new frame.
+            let w = &mut window[lane * width..(lane + 1) * width];
+            w.copy_within(c.., 0);
+            w[width - c..].copy_from_slice(&feed[lane * c..(lane + 1) * c]);
+        }
+        on_frame(&frame_out)?;
+        if (n + 1) % PROGRESS_EVERY == 0 {
+            on_progress(n + 1);
+        }
+    }
+    on_progress(g.frames);
+    let samples = (g.frames * c) as u64;
+    Ok((0..k)
+        .map(|lane| {
+            let tail = &last[lane * second..(lane + 1) * second];
+            let tail_n = (g.frames * c).min(second).max(1);
+            TakeReport {
+                frames: g.frames,
+                rms_dbfs: dbfs(sum_sq[lane] / samples.max(1) as f64),
+                last_second_rms_dbfs: dbfs(tail.iter().sum::<f64>() / tail_n as f64),
+                peak: peak[lane],
+                clipped: clipped[lane],
+                samples,
+            }
+        })
+        .collect())
+}
