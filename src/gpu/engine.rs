@@ -207,6 +207,17 @@ impl GpuEngine {
     /// Make the activation arena hold a (T, B) pass, refusing shapes the
     /// device cannot bind with the largest batch that would fit.
     fn ensure_acts(&mut self, t: usize, b: usize) -> Result<()> {
+        // A matmul over all T·B rows runs in blocks of 16 rows, one grid row
+        // of workgroups each; the sequence path runs a workgroup per lane.
+        let max_groups = self.gpu.limits.max_compute_workgroups_per_dimension as usize;
+        if (t * b).div_ceil(16) > max_groups || b > max_groups {
+            return Err(Error::config(format!(
+                "--seq-len {t} × --batch {b} = {} rows is more than {}'s max_compute_workgroups_per_dimension ({max_groups}) allows: at most {} rows",
+                t * b,
+                self.gpu.info.name,
+                16 * max_groups
+            )));
+        }
         let need = Arena::new(&self.cfg, t, b).total;
         if need <= self.acts_cap {
             return Ok(());
@@ -572,6 +583,9 @@ impl GpuEngine {
         } else {
             Mode::TrainTiming
         };
+        // The timing runs write a loss into the ring slot of the last step:
+        // hand over the ring first.
+        self.flush()?;
         let mut best = (f64::INFINITY, Path::Step);
         for path in [Path::Step, Path::Sequence] {
             let key = Key {
