@@ -1,6 +1,7 @@
 //! The scalar type the math is generic over: `f32` for training, `f64` for
 //! the finite-difference gradient checks, which need the extra precision.
 
+use crate::cpu::tile::{isa, tile_f32, tile_portable, Isa, MR, NR};
 use num_traits::{Float, FromPrimitive};
 use std::fmt::Debug;
 
@@ -31,12 +32,30 @@ pub trait Real:
         csc: isize,
     );
 
+    /// The register tile of `cpu::tile`: `out = Σ_p a[p·MR + r] · b[p·NR + c]`.
+    ///
+    /// # Safety
+    /// `a` must hold `k·MR` and `b` `k·NR` readable elements.
+    unsafe fn tile(k: usize, a: *const Self, b: *const Self, out: &mut [Self; MR * NR]);
+
+    /// Whether the packed product (`cpu::pack`) beats `matrixmultiply` here:
+    /// only where the tile has vector instructions behind it.
+    fn packed_is_fast() -> bool;
+
     fn from_f64_lossy(x: f64) -> Self {
         Self::from_f64(x).unwrap_or_else(Self::nan)
     }
 }
 
 impl Real for f32 {
+    unsafe fn tile(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR]) {
+        tile_f32(k, a, b, out)
+    }
+
+    fn packed_is_fast() -> bool {
+        isa() != Isa::Portable
+    }
+
     unsafe fn gemm_raw(
         m: usize,
         k: usize,
@@ -58,6 +77,14 @@ impl Real for f32 {
 }
 
 impl Real for f64 {
+    unsafe fn tile(k: usize, a: *const f64, b: *const f64, out: &mut [f64; MR * NR]) {
+        tile_portable::<f64, false>(k, a, b, out)
+    }
+
+    fn packed_is_fast() -> bool {
+        false
+    }
+
     unsafe fn gemm_raw(
         m: usize,
         k: usize,

@@ -150,6 +150,10 @@ pub fn gemm<T: Real>(
         }
         return;
     }
+    if T::packed_is_fast() {
+        super::pack::gemm_packed(op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
     let (rsa, csa) = strides(op_a, lda);
     let (rsb, csb) = strides(op_b, ldb);
     let cp = SendPtr(c.as_mut_ptr());

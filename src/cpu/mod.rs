@@ -7,3 +7,6 @@ pub mod engine;
 pub mod lstm;
 pub mod matmul;
 pub mod network;
+pub mod pack;
+pub mod recurrence;
+pub mod tile;

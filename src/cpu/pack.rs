@@ -1,0 +1,167 @@
+//! Operands copied into the tile's panels, and the product built on them.
+//!
+//! Why pack: the tile (`cpu::tile`) reads one row of `MR` values of A and one
+//! row of `NR` values of B per step of `p`. Copied into that order once, both
+//! operands are read as two forward streams, whatever their original
+//! layout or transposition; a panel is reused by every tile it meets.
+//!
+//! The product is cut into blocks as BLIS does (Van Zee & van de Geijn, "BLIS:
+//! A Framework for Rapidly Instantiating BLAS Functionality", ACM TOMS 2015):
+//! `KC` values of `p` at a time so a B panel (`KC × NR`) stays in L1 while the
+//! A block (`MC × KC`) is read from L2. A task owns an `MC × NC` block of C
+//! and packs what it reads itself, so tasks never wait on each other.
+
+use super::matmul::Op;
+use super::tile::{MR, NR};
+use crate::real::Real;
+use rayon::prelude::*;
+
+const KC: usize = 256;
+const MC: usize = 128;
+const NC: usize = 256;
+/// Below this many multiply-adds a product runs on the calling thread.
+pub const PARALLEL_MIN_MACS: usize = 1 << 20;
+
+/// Index of element (i, p) of `op(X)` in storage with leading dimension `ld`.
+#[inline(always)]
+fn at(op: Op, ld: usize, i: usize, p: usize) -> usize {
+    match op {
+        Op::N => i * ld + p,
+        Op::T => p * ld + i,
+    }
+}
+
+/// Rows `r0..r0+rows` and columns `p0..p0+kc` of `op(A)` as `⌈rows/MR⌉`
+/// panels of `kc × MR`, padded with zeros.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_a<T: Real>(
+    op: Op,
+    a: &[T],
+    lda: usize,
+    r0: usize,
+    rows: usize,
+    p0: usize,
+    kc: usize,
+    out: &mut [T],
+) {
+    for (i, panel) in out[..rows.div_ceil(MR) * kc * MR]
+        .chunks_exact_mut(kc * MR)
+        .enumerate()
+    {
+        let valid = (rows - i * MR).min(MR);
+        for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+            for (r, d) in dst.iter_mut().enumerate() {
+                *d = if r < valid {
+                    a[at(op, lda, r0 + i * MR + r, p0 + p)]
+                } else {
+                    T::zero()
+                };
+            }
+        }
+    }
+}
+
+/// Rows `p0..p0+kc` and columns `c0..c0+cols` of `op(B)` as `⌈cols/NR⌉`
+/// panels of `kc × NR`, padded with zeros.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_b<T: Real>(
+    op: Op,
+    b: &[T],
+    ldb: usize,
+    p0: usize,
+    kc: usize,
+    c0: usize,
+    cols: usize,
+    out: &mut [T],
+) {
+    for (j, panel) in out[..cols.div_ceil(NR) * kc * NR]
+        .chunks_exact_mut(kc * NR)
+        .enumerate()
+    {
+        let valid = (cols - j * NR).min(NR);
+        for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+            for (c, d) in dst.iter_mut().enumerate() {
+                *d = if c < valid {
+                    b[at(op, ldb, p0 + p, c0 + j * NR + c)]
+                } else {
+                    T::zero()
+                };
+            }
+        }
+    }
+}
+
+/// Raw pointer that may cross threads; the blocks of C handed out are disjoint.
+#[derive(Clone, Copy)]
+pub struct SendPtr<T>(pub *mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// `C = alpha · op(A) · op(B) + beta · C` on packed panels (operands checked
+/// by the caller, `m, n, k > 0`). Each element is `beta·C + alpha·acc₀`, then
+/// `+ alpha·acc_j` for every further block of `KC` values of `p`, each `acc`
+/// summed in order of `p`: a fixed order that depends on `k` only.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed<T: Real>(
+    op_a: Op,
+    op_b: Op,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: &[T],
+    lda: usize,
+    b: &[T],
+    ldb: usize,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+) {
+    let (row_blocks, col_blocks) = (m.div_ceil(MC), n.div_ceil(NC));
+    let cp = SendPtr(c.as_mut_ptr());
+    let task = |id: usize| {
+        let cp = cp;
+        let (r0, c0) = ((id / col_blocks) * MC, (id % col_blocks) * NC);
+        let (rows, cols) = ((m - r0).min(MC), (n - c0).min(NC));
+        let kc_max = k.min(KC);
+        let mut ap = vec![T::zero(); rows.div_ceil(MR) * MR * kc_max];
+        let mut bp = vec![T::zero(); cols.div_ceil(NR) * NR * kc_max];
+        let mut out = [T::zero(); MR * NR];
+        for p0 in (0..k).step_by(KC) {
+            let kc = (k - p0).min(KC);
+            pack_a(op_a, a, lda, r0, rows, p0, kc, &mut ap);
+            pack_b(op_b, b, ldb, p0, kc, c0, cols, &mut bp);
+            for j in 0..cols.div_ceil(NR) {
+                let bj = bp[j * kc * NR..].as_ptr();
+                let valid_c = (cols - j * NR).min(NR);
+                for i in 0..rows.div_ceil(MR) {
+                    // SAFETY: the panels hold kc·MR and kc·NR values.
+                    unsafe { T::tile(kc, ap[i * kc * MR..].as_ptr(), bj, &mut out) };
+                    let valid_r = (rows - i * MR).min(MR);
+                    for r in 0..valid_r {
+                        let row = (r0 + i * MR + r) * ldc + c0 + j * NR;
+                        for (cc, &v) in out[r * NR..r * NR + valid_c].iter().enumerate() {
+                            // SAFETY: inside this task's block of C, which the
+                            // caller checked lies inside `c`.
+                            let dst = unsafe { &mut *cp.0.add(row + cc) };
+                            let v = alpha * v;
+                            *dst = if p0 > 0 {
+                                *dst + v
+                            } else if beta == T::zero() {
+                                v
+                            } else {
+                                beta * *dst + v
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let tasks = row_blocks * col_blocks;
+    if m * n * k < PARALLEL_MIN_MACS || tasks == 1 {
+        (0..tasks).for_each(task);
+    } else {
+        (0..tasks).into_par_iter().for_each(task);
+    }
+}
