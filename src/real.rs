@@ -42,6 +42,9 @@ pub trait Real:
     /// only where the tile has vector instructions behind it.
     fn packed_is_fast() -> bool;
 
+    /// The slice as `f32`, when it is one (the vectorized activations are `f32` only).
+    fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]>;
+
     fn from_f64_lossy(x: f64) -> Self {
         Self::from_f64(x).unwrap_or_else(Self::nan)
     }
@@ -54,6 +57,10 @@ impl Real for f32 {
 
     fn packed_is_fast() -> bool {
         isa() != Isa::Portable
+    }
+
+    fn as_f32_mut(xs: &mut [f32]) -> Option<&mut [f32]> {
+        Some(xs)
     }
 
     unsafe fn gemm_raw(
@@ -83,6 +90,10 @@ impl Real for f64 {
 
     fn packed_is_fast() -> bool {
         false
+    }
+
+    fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
+        None
     }
 
     unsafe fn gemm_raw(

@@ -91,6 +91,25 @@ pub fn pack_b<T: Real>(
     }
 }
 
+/// One row of a finished tile into C: `beta·C + alpha·acc` for the first
+/// block of `p`, `C + alpha·acc` after. One loop per case, so each vectorizes.
+#[inline(always)]
+fn store<T: Real>(dst: &mut [T], acc: &[T], alpha: T, beta: T, first: bool) {
+    let (one, zero) = (T::one(), T::zero());
+    match (first, alpha == one, beta == zero) {
+        (false, true, _) => dst.iter_mut().zip(acc).for_each(|(d, &v)| *d = *d + v),
+        (false, false, _) => dst
+            .iter_mut()
+            .zip(acc)
+            .for_each(|(d, &v)| *d = *d + alpha * v),
+        (true, _, true) => dst.iter_mut().zip(acc).for_each(|(d, &v)| *d = alpha * v),
+        (true, _, false) => dst
+            .iter_mut()
+            .zip(acc)
+            .for_each(|(d, &v)| *d = beta * *d + alpha * v),
+    }
+}
+
 /// Raw pointer that may cross threads; the blocks of C handed out are disjoint.
 #[derive(Clone, Copy)]
 pub struct SendPtr<T>(pub *mut T);
@@ -140,19 +159,10 @@ pub fn gemm_packed<T: Real>(
                     let valid_r = (rows - i * MR).min(MR);
                     for r in 0..valid_r {
                         let row = (r0 + i * MR + r) * ldc + c0 + j * NR;
-                        for (cc, &v) in out[r * NR..r * NR + valid_c].iter().enumerate() {
-                            // SAFETY: inside this task's block of C, which the
-                            // caller checked lies inside `c`.
-                            let dst = unsafe { &mut *cp.0.add(row + cc) };
-                            let v = alpha * v;
-                            *dst = if p0 > 0 {
-                                *dst + v
-                            } else if beta == T::zero() {
-                                v
-                            } else {
-                                beta * *dst + v
-                            };
-                        }
+                        // SAFETY: inside this task's block of C, which the
+                        // caller checked lies inside `c`.
+                        let dst = unsafe { std::slice::from_raw_parts_mut(cp.0.add(row), valid_c) };
+                        store(dst, &out[r * NR..r * NR + valid_c], alpha, beta, p0 == 0);
                     }
                 }
             }

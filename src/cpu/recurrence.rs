@@ -17,7 +17,7 @@
 //! Every value is computed by the same operations whichever task computes it,
 //! so results do not depend on the number of threads.
 
-use super::activation::{cell, cell_grad, gate, gate_grad};
+use super::activation::{cell_grad, cell_slice, gate_grad, gate_slice};
 use super::lstm::LstmShape;
 use super::pack::SendPtr;
 use super::tile::{MR, NR};
@@ -146,43 +146,52 @@ pub fn forward<T: Real>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBu
                         )
                     };
                 }
+                let units = UNITS_FWD.min(h - q * UNITS_FWD);
+                let j0 = q * UNITS_FWD;
                 for r in 0..MR.min(s.b - rb * MR) {
                     let b = rb * MR + r;
-                    for u in 0..UNITS_FWD.min(h - q * UNITS_FWD) {
-                        let j = q * UNITS_FWD + u;
-                        let rec = |g: usize| tile[r * NR + g * UNITS_FWD + u];
-                        // SAFETY: unit j of row b belongs to this task alone
-                        // (panels are disjoint sets of units); all indices are
-                        // inside the buffers' [T(+1), B, ·] shapes.
-                        unsafe {
-                            let a = gates.0.add((t * s.b + b) * h4 + j);
-                            let c_prev = *cs.0.add(t * bh + b * h + j);
-                            let (pi, pf, pg, po) = if recur {
-                                (
-                                    *a + rec(0),
-                                    *a.add(h) + rec(1),
-                                    *a.add(2 * h) + rec(2),
-                                    *a.add(3 * h) + rec(3),
-                                )
-                            } else {
-                                (*a, *a.add(h), *a.add(2 * h), *a.add(3 * h))
-                            };
-                            let i = gate(s.gate, pi);
-                            let f = gate(s.gate, pf);
-                            let g = cell(s.cell, pg);
-                            let o = gate(s.gate, po);
-                            let c = f * c_prev + i * g;
-                            let ac = cell(s.cell, c);
-                            let hv = o * ac;
-                            *a = i;
-                            *a.add(h) = f;
-                            *a.add(2 * h) = g;
-                            *a.add(3 * h) = o;
-                            let at = (t + 1) * bh + b * h + j;
-                            *cs.0.add(at) = c;
+                    // One row's gates of this panel's units, gate by gate, so
+                    // the activations run over short vectors.
+                    let mut v = [[T::zero(); UNITS_FWD]; 4];
+                    let mut c_prev = [T::zero(); UNITS_FWD];
+                    // SAFETY (for every access below): units j0..j0+units of
+                    // row b belong to this task alone (panels are disjoint
+                    // sets of units); all indices are inside the buffers'
+                    // [T(+1), B, ·] shapes.
+                    unsafe {
+                        let a = gates.0.add((t * s.b + b) * h4 + j0);
+                        for (g, vg) in v.iter_mut().enumerate() {
+                            for (u, x) in vg[..units].iter_mut().enumerate() {
+                                *x = *a.add(g * h + u);
+                                if recur {
+                                    *x = *x + tile[r * NR + g * UNITS_FWD + u];
+                                }
+                            }
+                        }
+                        for (u, x) in c_prev[..units].iter_mut().enumerate() {
+                            *x = *cs.0.add(t * bh + b * h + j0 + u);
+                        }
+                        let [vi, vf, vg, vo] = &mut v;
+                        gate_slice(s.gate, vi);
+                        gate_slice(s.gate, vf);
+                        cell_slice(s.cell, vg);
+                        gate_slice(s.gate, vo);
+                        let mut c = [T::zero(); UNITS_FWD];
+                        for u in 0..UNITS_FWD {
+                            c[u] = vf[u] * c_prev[u] + vi[u] * vg[u];
+                        }
+                        let mut ac = c;
+                        cell_slice(s.cell, &mut ac);
+                        for u in 0..units {
+                            let hv = vo[u] * ac[u];
+                            for (g, x) in [vi[u], vf[u], vg[u], vo[u]].into_iter().enumerate() {
+                                *a.add(g * h + u) = x;
+                            }
+                            let at = (t + 1) * bh + b * h + j0 + u;
+                            *cs.0.add(at) = c[u];
                             *hs.0.add(at) = hv;
-                            *acs.0.add(t * bh + b * h + j) = ac;
-                            *hp_out.0.add((rb * h + j) * MR + r) = hv;
+                            *acs.0.add(t * bh + b * h + j0 + u) = ac[u];
+                            *hp_out.0.add((rb * h + j0 + u) * MR + r) = hv;
                         }
                     }
                 }
