@@ -17,19 +17,10 @@ use crate::real::Real;
 use rayon::prelude::*;
 
 const KC: usize = 256;
-const MC: usize = 128;
+const MC: usize = 256;
 const NC: usize = 256;
 /// Below this many multiply-adds a product runs on the calling thread.
 pub const PARALLEL_MIN_MACS: usize = 1 << 20;
-
-/// Index of element (i, p) of `op(X)` in storage with leading dimension `ld`.
-#[inline(always)]
-fn at(op: Op, ld: usize, i: usize, p: usize) -> usize {
-    match op {
-        Op::N => i * ld + p,
-        Op::T => p * ld + i,
-    }
-}
 
 /// Rows `r0..r0+rows` and columns `p0..p0+kc` of `op(A)` as `⌈rows/MR⌉`
 /// panels of `kc × MR`, padded with zeros.
@@ -48,16 +39,8 @@ pub fn pack_a<T: Real>(
         .chunks_exact_mut(kc * MR)
         .enumerate()
     {
-        let valid = (rows - i * MR).min(MR);
-        for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
-            for (r, d) in dst.iter_mut().enumerate() {
-                *d = if r < valid {
-                    a[at(op, lda, r0 + i * MR + r, p0 + p)]
-                } else {
-                    T::zero()
-                };
-            }
-        }
+        let (first, valid) = (r0 + i * MR, (rows - i * MR).min(MR));
+        panel_from(op, a, lda, first, valid, p0, kc, MR, panel);
     }
 }
 
@@ -74,18 +57,53 @@ pub fn pack_b<T: Real>(
     cols: usize,
     out: &mut [T],
 ) {
+    // B's columns are A's rows of Bᵀ: the same copy with the op flipped.
+    let flipped = match op {
+        Op::N => Op::T,
+        Op::T => Op::N,
+    };
     for (j, panel) in out[..cols.div_ceil(NR) * kc * NR]
         .chunks_exact_mut(kc * NR)
         .enumerate()
     {
-        let valid = (cols - j * NR).min(NR);
-        for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
-            for (c, d) in dst.iter_mut().enumerate() {
-                *d = if c < valid {
-                    b[at(op, ldb, p0 + p, c0 + j * NR + c)]
-                } else {
-                    T::zero()
-                };
+        let (first, valid) = (c0 + j * NR, (cols - j * NR).min(NR));
+        panel_from(flipped, b, ldb, first, valid, p0, kc, NR, panel);
+    }
+}
+
+/// `panel[p·w + r] = op(X)[first + r, p0 + p]` for `r < valid`, zero for
+/// `valid ≤ r < w`. Reads along whichever direction is contiguous in memory.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn panel_from<T: Real>(
+    op: Op,
+    x: &[T],
+    ld: usize,
+    first: usize,
+    valid: usize,
+    p0: usize,
+    kc: usize,
+    w: usize,
+    panel: &mut [T],
+) {
+    if valid < w {
+        panel.fill(T::zero());
+    }
+    match op {
+        // Row r of op(X) is contiguous: read it once, scatter with stride w.
+        Op::N => {
+            for r in 0..valid {
+                let row = &x[(first + r) * ld + p0..][..kc];
+                for (dst, &v) in panel[r..].iter_mut().step_by(w).zip(row) {
+                    *dst = v;
+                }
+            }
+        }
+        // Column p of op(X) is contiguous: one copy per p.
+        Op::T => {
+            for (p, dst) in panel.chunks_exact_mut(w).enumerate() {
+                let at = (p0 + p) * ld + first;
+                dst[..valid].copy_from_slice(&x[at..at + valid]);
             }
         }
     }
