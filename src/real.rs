@@ -3,7 +3,9 @@
 
 use crate::cpu::tile::{isa, tile_f32, tile_portable, Isa, MR, NR};
 use num_traits::{Float, FromPrimitive};
+use std::cell::RefCell;
 use std::fmt::Debug;
+use std::thread::LocalKey;
 
 pub trait Real:
     Float + FromPrimitive + Default + Debug + Send + Sync + std::iter::Sum + 'static
@@ -42,6 +44,11 @@ pub trait Real:
     /// only where the tile has vector instructions behind it.
     fn packed_is_fast() -> bool;
 
+    /// Run `f` on a scratch buffer of `len` values (contents unspecified)
+    /// kept by the calling thread, so that the small products of a small
+    /// model's every step allocate nothing.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+
     /// The slice as `f32`, when it is one (the vectorized activations are `f32` only).
     fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]>;
 
@@ -57,6 +64,13 @@ impl Real for f32 {
 
     fn packed_is_fast() -> bool {
         isa() != Isa::Portable
+    }
+
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        thread_local! {
+            static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        }
+        scratch(&SCRATCH, len, f)
     }
 
     fn as_f32_mut(xs: &mut [f32]) -> Option<&mut [f32]> {
@@ -92,6 +106,13 @@ impl Real for f64 {
         false
     }
 
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+        thread_local! {
+            static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+        }
+        scratch(&SCRATCH, len, f)
+    }
+
     fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
         None
     }
@@ -114,4 +135,22 @@ impl Real for f64 {
     ) {
         matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
+}
+
+/// A thread's scratch buffer, grown to `len`; a fresh one if the thread's
+/// is already lent out further up its stack.
+fn scratch<T: Copy + Default + 'static, R>(
+    key: &'static LocalKey<RefCell<Vec<T>>>,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, T::default());
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![T::default(); len]),
+    })
 }

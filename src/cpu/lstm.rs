@@ -290,7 +290,9 @@ pub fn lstm_backward<T: Real>(
 /// row order (a fixed order keeps results bit-reproducible).
 pub fn column_sums<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
     const BLOCK: usize = 64;
-    out.par_chunks_mut(BLOCK).enumerate().for_each(|(blk, o)| {
+    // A small matrix (the seed model's every step) is not worth a fork-join.
+    const PARALLEL_MIN: usize = 1 << 16;
+    let block = |(blk, o): (usize, &mut [T])| {
         o.iter_mut().for_each(|v| *v = T::zero());
         let (c0, c1) = (blk * BLOCK, blk * BLOCK + o.len());
         for row in m.chunks_exact(cols) {
@@ -298,7 +300,12 @@ pub fn column_sums<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
                 *v = *v + x;
             }
         }
-    });
+    };
+    if m.len() < PARALLEL_MIN {
+        out.chunks_mut(BLOCK).enumerate().for_each(block);
+    } else {
+        out.par_chunks_mut(BLOCK).enumerate().for_each(block);
+    }
 }
 
 /// The layer written as its equations read: one timestep, one sequence, one

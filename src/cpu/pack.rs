@@ -161,30 +161,34 @@ pub fn gemm_packed<T: Real>(
         let (r0, c0) = ((id / col_blocks) * MC, (id % col_blocks) * NC);
         let (rows, cols) = ((m - r0).min(MC), (n - c0).min(NC));
         let kc_max = k.min(KC);
-        let mut ap = vec![T::zero(); rows.div_ceil(MR) * MR * kc_max];
-        let mut bp = vec![T::zero(); cols.div_ceil(NR) * NR * kc_max];
-        let mut out = [T::zero(); MR * NR];
-        for p0 in (0..k).step_by(KC) {
-            let kc = (k - p0).min(KC);
-            pack_a(op_a, a, lda, r0, rows, p0, kc, &mut ap);
-            pack_b(op_b, b, ldb, p0, kc, c0, cols, &mut bp);
-            for j in 0..cols.div_ceil(NR) {
-                let bj = bp[j * kc * NR..].as_ptr();
-                let valid_c = (cols - j * NR).min(NR);
-                for i in 0..rows.div_ceil(MR) {
-                    // SAFETY: the panels hold kc·MR and kc·NR values.
-                    unsafe { T::tile(kc, ap[i * kc * MR..].as_ptr(), bj, &mut out) };
-                    let valid_r = (rows - i * MR).min(MR);
-                    for r in 0..valid_r {
-                        let row = (r0 + i * MR + r) * ldc + c0 + j * NR;
-                        // SAFETY: inside this task's block of C, which the
-                        // caller checked lies inside `c`.
-                        let dst = unsafe { std::slice::from_raw_parts_mut(cp.0.add(row), valid_c) };
-                        store(dst, &out[r * NR..r * NR + valid_c], alpha, beta, p0 == 0);
+        let a_len = rows.div_ceil(MR) * MR * kc_max;
+        let b_len = cols.div_ceil(NR) * NR * kc_max;
+        T::with_scratch(a_len + b_len, |buf| {
+            let (ap, bp) = buf.split_at_mut(a_len);
+            let mut out = [T::zero(); MR * NR];
+            for p0 in (0..k).step_by(KC) {
+                let kc = (k - p0).min(KC);
+                pack_a(op_a, a, lda, r0, rows, p0, kc, ap);
+                pack_b(op_b, b, ldb, p0, kc, c0, cols, bp);
+                for j in 0..cols.div_ceil(NR) {
+                    let bj = bp[j * kc * NR..].as_ptr();
+                    let valid_c = (cols - j * NR).min(NR);
+                    for i in 0..rows.div_ceil(MR) {
+                        // SAFETY: the panels hold kc·MR and kc·NR values.
+                        unsafe { T::tile(kc, ap[i * kc * MR..].as_ptr(), bj, &mut out) };
+                        let valid_r = (rows - i * MR).min(MR);
+                        for r in 0..valid_r {
+                            let row = (r0 + i * MR + r) * ldc + c0 + j * NR;
+                            // SAFETY: inside this task's block of C, which the
+                            // caller checked lies inside `c`.
+                            let dst =
+                                unsafe { std::slice::from_raw_parts_mut(cp.0.add(row), valid_c) };
+                            store(dst, &out[r * NR..r * NR + valid_c], alpha, beta, p0 == 0);
+                        }
                     }
                 }
             }
-        }
+        });
     };
     let tasks = row_blocks * col_blocks;
     if m * n * k < PARALLEL_MIN_MACS || tasks == 1 {

@@ -29,8 +29,9 @@ const UNITS_FWD: usize = NR / 4;
 /// Below this many multiply-adds a timestep runs on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 17;
 
-/// Run `f(q)` for every panel `q < panels`, in parallel when a timestep is
-/// worth it; tasks get at least `min_len` panels.
+/// Run `f(q)` for every panel `q < panels`, in parallel when the timestep's
+/// product is worth a fork-join (a timestep without one, as at seq-len 1
+/// from a zero state, is only gate math: never).
 fn for_panels(panels: usize, macs_per_panel: usize, f: impl Fn(usize) + Sync + Send) {
     if panels * macs_per_panel < PARALLEL_MIN_MACS {
         (0..panels).for_each(f);
@@ -131,7 +132,7 @@ pub fn forward<T: Real>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBu
         let recur = !(t == 0 && skip_first);
         let hp_in: &[T] = hp_prev;
         let hp_out = SendPtr(hp_next.as_mut_ptr());
-        for_panels(panels, row_panels * MR * h * NR, |q| {
+        for_panels(panels, usize::from(recur) * row_panels * MR * h * NR, |q| {
             let (gates, cs, hs, acs, hp_out) = (gates, cs, hs, acs, hp_out);
             let mut tile = [T::zero(); MR * NR];
             for rb in 0..row_panels {
@@ -232,58 +233,62 @@ pub fn backward<T: Real>(s: &LstmShape, w: &[T], buf: BackwardBuffers<'_, T>) {
         let recur = t + 1 < s.t;
         let dap_in: &[T] = dap_next;
         let dap_out = SendPtr(dap_cur.as_mut_ptr());
-        for_panels(panels, row_panels * MR * h4 * NR, |q| {
-            let (da, dcs, dap_out) = (da, dcs, dap_out);
-            let mut tile = [T::zero(); MR * NR];
-            for rb in 0..row_panels {
-                if recur {
-                    // SAFETY: panel rb of dap_in holds 4h·MR values, panel q of w 4h·NR.
-                    unsafe {
-                        T::tile(
-                            h4,
-                            dap_in[rb * h4 * MR..].as_ptr(),
-                            w[q * h4 * NR..].as_ptr(),
-                            &mut tile,
-                        )
-                    };
-                }
-                for r in 0..MR.min(s.b - rb * MR) {
-                    let b = rb * MR + r;
-                    for l in 0..NR.min(h - q * NR) {
-                        let j = q * NR + l;
-                        let row4 = (t * s.b + b) * h4;
-                        let at = t * bh + b * h + j;
-                        let gi = row4 + j;
-                        let (i, f, g, o) = (
-                            gates[gi],
-                            gates[gi + h],
-                            gates[gi + 2 * h],
-                            gates[gi + 3 * h],
-                        );
-                        let dh_rec = if recur { tile[r * NR + l] } else { T::zero() };
-                        let dh = dh_out[at] + dh_rec;
-                        let ac = act_c[at];
-                        // SAFETY: unit j of row b belongs to this task alone;
-                        // indices inside [T, B, 4H] / [B, H] / packed shapes.
+        for_panels(
+            panels,
+            usize::from(recur) * row_panels * MR * h4 * NR,
+            |q| {
+                let (da, dcs, dap_out) = (da, dcs, dap_out);
+                let mut tile = [T::zero(); MR * NR];
+                for rb in 0..row_panels {
+                    if recur {
+                        // SAFETY: panel rb of dap_in holds 4h·MR values, panel q of w 4h·NR.
                         unsafe {
-                            let dc = dcs.0.add(b * h + j);
-                            let dcj = *dc + dh * o * cell_grad(s.cell, ac);
-                            let d = [
-                                dcj * g * gate_grad(s.gate, i),
-                                dcj * c[at] * gate_grad(s.gate, f),
-                                dcj * i * cell_grad(s.cell, g),
-                                dh * ac * gate_grad(s.gate, o),
-                            ];
-                            for (k, v) in d.into_iter().enumerate() {
-                                *da.0.add(gi + k * h) = v;
-                                *dap_out.0.add((rb * h4 + k * h + j) * MR + r) = v;
+                            T::tile(
+                                h4,
+                                dap_in[rb * h4 * MR..].as_ptr(),
+                                w[q * h4 * NR..].as_ptr(),
+                                &mut tile,
+                            )
+                        };
+                    }
+                    for r in 0..MR.min(s.b - rb * MR) {
+                        let b = rb * MR + r;
+                        for l in 0..NR.min(h - q * NR) {
+                            let j = q * NR + l;
+                            let row4 = (t * s.b + b) * h4;
+                            let at = t * bh + b * h + j;
+                            let gi = row4 + j;
+                            let (i, f, g, o) = (
+                                gates[gi],
+                                gates[gi + h],
+                                gates[gi + 2 * h],
+                                gates[gi + 3 * h],
+                            );
+                            let dh_rec = if recur { tile[r * NR + l] } else { T::zero() };
+                            let dh = dh_out[at] + dh_rec;
+                            let ac = act_c[at];
+                            // SAFETY: unit j of row b belongs to this task alone;
+                            // indices inside [T, B, 4H] / [B, H] / packed shapes.
+                            unsafe {
+                                let dc = dcs.0.add(b * h + j);
+                                let dcj = *dc + dh * o * cell_grad(s.cell, ac);
+                                let d = [
+                                    dcj * g * gate_grad(s.gate, i),
+                                    dcj * c[at] * gate_grad(s.gate, f),
+                                    dcj * i * cell_grad(s.cell, g),
+                                    dh * ac * gate_grad(s.gate, o),
+                                ];
+                                for (k, v) in d.into_iter().enumerate() {
+                                    *da.0.add(gi + k * h) = v;
+                                    *dap_out.0.add((rb * h4 + k * h + j) * MR + r) = v;
+                                }
+                                *dc = dcj * f;
                             }
-                            *dc = dcj * f;
                         }
                     }
                 }
-            }
-        });
+            },
+        );
         std::mem::swap(&mut dap_next, &mut dap_cur);
     }
 }
