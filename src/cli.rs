@@ -362,14 +362,14 @@ fn make_engine(
     params: Vec<f32>,
 ) -> Result<Box<dyn Engine>> {
     Ok(match open_engine(common, model, adam, params)? {
-        Opened::Cpu(e) => Box::new(e),
+        Opened::Cpu(e) => e,
         Opened::Gpu(e) => e,
     })
 }
 
 /// An engine by its type: `bench --profile` asks the GPU one for its kernel times.
 enum Opened {
-    Cpu(CpuEngine),
+    Cpu(Box<CpuEngine>),
     Gpu(Box<GpuEngine>),
 }
 
@@ -395,7 +395,11 @@ fn open_engine(
         }
     };
     match adapter {
-        None => Ok(Opened::Cpu(CpuEngine::new(model.clone(), adam, params)?)),
+        None => Ok(Opened::Cpu(Box::new(CpuEngine::new(
+            model.clone(),
+            adam,
+            params,
+        )?))),
         Some(adapter) => {
             let path = match common.gpu_path {
                 GpuPath::Auto => PathChoice::Auto,
@@ -1123,7 +1127,7 @@ fn bench_cmd(a: &BenchArgs) -> Result<()> {
     for w in &workloads {
         let mut opened = open_engine(&a.common, &w.model, w.adam(), w.params())?;
         let engine: &mut dyn Engine = match &mut opened {
-            Opened::Cpu(e) => e,
+            Opened::Cpu(e) => e.as_mut(),
             Opened::Gpu(e) => e.as_mut(),
         };
         let device = engine.describe();

@@ -41,7 +41,7 @@ pub trait Real:
     unsafe fn tile(k: usize, a: *const Self, b: *const Self, out: &mut [Self; MR * NR]);
 
     /// Whether the packed product (`cpu::pack`) beats `matrixmultiply` here:
-    /// only where the tile has vector instructions behind it.
+    /// measured so only with the AVX-512 tile.
     fn packed_is_fast() -> bool;
 
     /// Run `f` on a scratch buffer of `len` values (contents unspecified)
@@ -63,7 +63,7 @@ impl Real for f32 {
     }
 
     fn packed_is_fast() -> bool {
-        isa() != Isa::Portable
+        isa() == Isa::Avx512
     }
 
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {

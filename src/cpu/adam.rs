@@ -89,7 +89,7 @@ pub fn adam_step(
         cfg.eps as f32,
         (cfg.lr * cfg.weight_decay) as f32,
     );
-    let update = |((p, g), (m, v)): ((&mut [f32], &[f32]), (&mut [f32], &mut [f32]))| {
+    let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
         for i in 0..p.len() {
             m[i] = b1 * m[i] + (1.0 - b1) * g[i];
             v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
@@ -100,12 +100,12 @@ pub fn adam_step(
         }
     };
     if params.len() < PARALLEL_MIN {
-        update(((params, grads), (m, v)));
+        update(params, grads, m, v);
     } else {
         params
             .par_chunks_mut(CHUNK)
             .zip(grads.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
-            .for_each(update);
+            .for_each(|((p, g), (m, v))| update(p, g, m, v));
     }
 }

@@ -19,8 +19,9 @@
 //! # How the work is arranged
 //! As cuDNN does it: the input projection of all `T·B` rows is one large
 //! product before the time loop; inside the loop only the recurrent product
-//! `B×H · H×4H` and one fused pass of gate math remain; after the backward
-//! sweep the weight gradients are each one product over all timesteps.
+//! `B×H · H×4H` and the gate math remain, fused per block of hidden units on
+//! recurrent weights packed once per pass (`cpu::recurrence`); after the
+//! backward sweep the weight gradients are each one product over all timesteps.
 //!
 //! `lstm_forward_reference` is the same layer written as the equations read,
 //! one unit at a time, for the tests to hold the fast path against.

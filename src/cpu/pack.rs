@@ -134,6 +134,14 @@ pub struct SendPtr<T>(pub *mut T);
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so a closure captures the `Send` wrapper, not the field).
+    #[inline(always)]
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// `C = alpha · op(A) · op(B) + beta · C` on packed panels (operands checked
 /// by the caller, `m, n, k > 0`). Each element is `beta·C + alpha·acc₀`, then
 /// `+ alpha·acc_j` for every further block of `KC` values of `p`, each `acc`
@@ -157,7 +165,6 @@ pub fn gemm_packed<T: Real>(
     let (row_blocks, col_blocks) = (m.div_ceil(MC), n.div_ceil(NC));
     let cp = SendPtr(c.as_mut_ptr());
     let task = |id: usize| {
-        let cp = cp;
         let (r0, c0) = ((id / col_blocks) * MC, (id % col_blocks) * NC);
         let (rows, cols) = ((m - r0).min(MC), (n - c0).min(NC));
         let kc_max = k.min(KC);
@@ -181,8 +188,9 @@ pub fn gemm_packed<T: Real>(
                             let row = (r0 + i * MR + r) * ldc + c0 + j * NR;
                             // SAFETY: inside this task's block of C, which the
                             // caller checked lies inside `c`.
-                            let dst =
-                                unsafe { std::slice::from_raw_parts_mut(cp.0.add(row), valid_c) };
+                            let dst = unsafe {
+                                std::slice::from_raw_parts_mut(cp.get().add(row), valid_c)
+                            };
                             store(dst, &out[r * NR..r * NR + valid_c], alpha, beta, p0 == 0);
                         }
                     }
