@@ -66,14 +66,15 @@ python3 - "$out" <<'EOF'
 import json, os, sys
 
 out = sys.argv[1]
-def load(name):
+def load(name, key="workload"):
     path = os.path.join(out, name + ".jsonl")
     if not os.path.exists(path):
         return {}
     rows = [json.loads(l) for l in open(path) if l.strip()]
-    return {r["workload"]: r for r in rows}
+    return {r[key]: r for r in rows}
 
-ours, torch, keras, peak = load("ours"), load("torch"), load("keras"), load("peak")
+ours, torch, keras = load("ours"), load("torch"), load("keras")
+peak = load("peak", key="peer")
 peak_gflops = max((r["gflops"] for r in peak.values()), default=None)
 
 def secs(r):
