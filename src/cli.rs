@@ -2,6 +2,7 @@
 //! predict / eval / info, and is the only place that prints.
 
 use crate::audio::{self, ChannelMode, SampleFormat};
+use crate::bench;
 use crate::checkpoint::{self, Cursor};
 use crate::cpu::adam::AdamConfig;
 use crate::cpu::engine::CpuEngine;
@@ -54,6 +55,9 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Training and inference throughput on the synthetic workloads of the
+    /// speed benchmarks (the PyTorch and Keras peers run the same ones).
+    Bench(BenchArgs),
     /// The demo (what running with no command does).
     Demo {
         /// Where to write the model, the predicted WAV and the summary.
@@ -344,6 +348,38 @@ struct EvalArgs {
     common: CommonArgs,
 }
 
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Workloads: seed (the --preset seed model, one epoch of 320,000 windows at batch 100), \
+seq (hidden 256, 2 layers, seq-len 256, batch 32), wide (hidden 512, 1 layer, seq-len 128, batch 64), \
+small (hidden 32, 1 layer, seq-len 64, batch 8), seq-infer and wide-infer (forward only). \
+Each timed training step waits for the device to finish it. GFLOP/s count the LSTM's matrix \
+products only: 3 × Σ over layers of 2·4H(I+H)·B·T per training step."
+)]
+struct BenchArgs {
+    /// Workloads, comma-separated: seed, seq, wide, small, seq-infer, wide-infer.
+    #[arg(long, value_delimiter = ',', required = true)]
+    workload: Vec<String>,
+    /// Timed steps after the warm-up (at least 20 for a fair median).
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed steps first [default: 3; seed: 300].
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Timed epochs of the seed workload.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// One JSON object per workload on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// GPU: device time per kernel of a few extra steps, the dispatches per
+    /// step and the recurrence path.
+    #[arg(long)]
+    profile: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
 /// Steps of the demo: about a minute on 2 cores.
 const DEMO_STEPS: u64 = 1000;
 
@@ -375,6 +411,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Predict(a)) => with_threads(&a.common, || predict_cmd(&a).map(|_| ())),
         Some(Command::Generate(a)) => with_threads(&a.common, || generate_cmd(&a)),
         Some(Command::Eval(a)) => with_threads(&a.common, || eval_cmd(&a)),
+        Some(Command::Bench(a)) => with_threads(&a.common, || bench_cmd(&a)),
     }
 }
 
@@ -385,6 +422,24 @@ fn make_engine(
     adam: AdamConfig,
     params: Vec<f32>,
 ) -> Result<Box<dyn Engine>> {
+    Ok(match open_engine(common, model, adam, params)? {
+        Opened::Cpu(e) => e,
+        Opened::Gpu(e) => e,
+    })
+}
+
+/// An engine by its type: `bench --profile` asks the GPU one for its kernel times.
+enum Opened {
+    Cpu(Box<CpuEngine>),
+    Gpu(Box<GpuEngine>),
+}
+
+fn open_engine(
+    common: &CommonArgs,
+    model: &ModelConfig,
+    adam: AdamConfig,
+    params: Vec<f32>,
+) -> Result<Opened> {
     let adapter = match common.device {
         Device::Cpu => None,
         Device::Gpu => Some(
@@ -401,7 +456,11 @@ fn make_engine(
         }
     };
     match adapter {
-        None => Ok(Box::new(CpuEngine::new(model.clone(), adam, params)?)),
+        None => Ok(Opened::Cpu(Box::new(CpuEngine::new(
+            model.clone(),
+            adam,
+            params,
+        )?))),
         Some(adapter) => {
             let path = match common.gpu_path {
                 GpuPath::Auto => PathChoice::Auto,
@@ -409,14 +468,14 @@ fn make_engine(
                 GpuPath::Sequence => PathChoice::Fixed(gpu::program::Path::Sequence),
             };
             let gpu = context::Gpu::open(adapter)?;
-            Ok(Box::new(GpuEngine::new(
+            Ok(Opened::Gpu(Box::new(GpuEngine::new(
                 gpu,
                 model.clone(),
                 adam,
                 params,
                 path,
                 common.readback_every,
-            )?))
+            )?)))
         }
     }
 }
@@ -1307,6 +1366,140 @@ fn print_eval_table(model: &Path, cfg: &RunConfig, reports: &[SongReport]) {
     if reports.iter().any(|r| r.training_song) {
         println!("* a training song of this model (by path): only its last part was held out");
     }
+}
+
+/// Steps of a GPU profile (each runs one pass per kernel and waits, so it is
+/// timed apart from the measurement).
+const PROFILE_STEPS: usize = 3;
+
+fn bench_cmd(a: &BenchArgs) -> Result<()> {
+    let workloads = a
+        .workload
+        .iter()
+        .map(|n| bench::Workload::by_name(n.trim()))
+        .collect::<Result<Vec<_>>>()?;
+    if a.profile && !a.json && a.common.device == Device::Cpu {
+        eprintln!(
+            "--profile: the CPU engine has no kernel profile (see `cargo bench --bench cpu_ops`)"
+        );
+    }
+    for w in &workloads {
+        let mut opened = open_engine(&a.common, &w.model, w.adam(), w.params())?;
+        let engine: &mut dyn Engine = match &mut opened {
+            Opened::Cpu(e) => e.as_mut(),
+            Opened::Gpu(e) => e.as_mut(),
+        };
+        let device = engine.describe();
+        eprintln!("bench {} on {device}...", w.name);
+        bench::prepare(engine, w)?;
+        let plan = match w.kind {
+            bench::Kind::Epoch => bench::Plan {
+                warmup: a.warmup.unwrap_or(300),
+                repeats: a.epochs,
+            },
+            _ => bench::Plan {
+                warmup: a.warmup.unwrap_or(3),
+                repeats: a.steps,
+            },
+        };
+        let m = bench::measure(engine, w, plan)?;
+        let profile = match &mut opened {
+            Opened::Gpu(g) if a.profile => Some(gpu_profile(g, w)?),
+            _ => None,
+        };
+        if a.json {
+            let mut doc = serde_json::json!({ "engine": "wavelstm", "device": device });
+            let fields = serde_json::to_value(&m).map_err(|e| Error::Other(e.to_string()))?;
+            doc.as_object_mut()
+                .expect("an object")
+                .extend(fields.as_object().expect("a struct").clone());
+            if let Some(p) = &profile {
+                doc["profile"] =
+                    serde_json::to_value(p).map_err(|e| Error::Other(e.to_string()))?;
+            }
+            println!("{doc}");
+        } else {
+            print_measurement(&device, &m);
+            if let Some(p) = &profile {
+                print_profile(p);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a GPU step's device time goes.
+#[derive(serde::Serialize)]
+struct GpuProfile {
+    path: Option<String>,
+    dispatches_per_step: Option<usize>,
+    /// Per kernel: dispatches and milliseconds per step, largest first
+    /// (empty when the adapter has no timestamp queries).
+    kernels: Vec<(String, f64, f64)>,
+    timestamps: bool,
+}
+
+fn gpu_profile(engine: &mut GpuEngine, w: &bench::Workload) -> Result<GpuProfile> {
+    let training = w.kind != bench::Kind::Infer;
+    let timestamps = engine.set_profiling(true);
+    bench::run_steps(engine, w, PROFILE_STEPS)?;
+    let steps = PROFILE_STEPS as f64;
+    let kernels = engine
+        .profile()
+        .into_iter()
+        .map(|k| {
+            (
+                k.kernel,
+                k.dispatches as f64 / steps,
+                1e3 * k.seconds / steps,
+            )
+        })
+        .collect();
+    engine.set_profiling(false);
+    Ok(GpuProfile {
+        path: engine
+            .path(w.seq_len, w.batch)
+            .map(|p| format!("{p:?}").to_lowercase()),
+        dispatches_per_step: training.then(|| engine.dispatches_per_step(w.seq_len, w.batch, true)),
+        kernels,
+        timestamps,
+    })
+}
+
+fn print_measurement(device: &str, m: &bench::Measurement) {
+    let unit = if m.kind == bench::Kind::Epoch {
+        "epochs"
+    } else {
+        "steps"
+    };
+    println!(
+        "{:<10} {device}: median {:.4} s (min {:.4}, max {:.4}; {} {unit}), {:.3} ms/step, {:.0} samples/s, {:.1} GFLOP/s",
+        m.workload, m.median_s, m.min_s, m.max_s, m.repeats, m.ms_per_step, m.samples_per_s, m.gflops
+    );
+}
+
+fn print_profile(p: &GpuProfile) {
+    let path = p.path.as_deref().unwrap_or("not chosen yet");
+    match p.dispatches_per_step {
+        Some(d) => println!("  recurrence path: {path}; {d} dispatches per training step"),
+        None => println!("  recurrence path: {path}"),
+    }
+    if !p.timestamps {
+        println!("  (this adapter has no timestamp queries: no kernel times)");
+        return;
+    }
+    let total: f64 = p.kernels.iter().map(|k| k.2).sum();
+    println!(
+        "  {:<28} {:>12} {:>12} {:>7}",
+        "kernel", "dispatches", "ms/step", "share"
+    );
+    for (name, n, ms) in &p.kernels {
+        println!(
+            "  {name:<28} {n:>12.1} {ms:>12.3} {:>6.1}%",
+            100.0 * ms / total.max(1e-12)
+        );
+    }
+    println!("  {:<28} {:>12} {total:>12.3}", "device total", "");
 }
 
 /// The bundled clip: the repository's copy, wherever the binary is run from.

@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod audio;
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod cpu;

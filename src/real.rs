@@ -1,8 +1,11 @@
 //! The scalar type the math is generic over: `f32` for training, `f64` for
 //! the finite-difference gradient checks, which need the extra precision.
 
+use crate::cpu::tile::{isa, tile_f32, tile_portable, Isa, MR, NR};
 use num_traits::{Float, FromPrimitive};
+use std::cell::RefCell;
 use std::fmt::Debug;
+use std::thread::LocalKey;
 
 pub trait Real:
     Float + FromPrimitive + Default + Debug + Send + Sync + std::iter::Sum + 'static
@@ -31,12 +34,49 @@ pub trait Real:
         csc: isize,
     );
 
+    /// The register tile of `cpu::tile`: `out = Σ_p a[p·MR + r] · b[p·NR + c]`.
+    ///
+    /// # Safety
+    /// `a` must hold `k·MR` and `b` `k·NR` readable elements.
+    unsafe fn tile(k: usize, a: *const Self, b: *const Self, out: &mut [Self; MR * NR]);
+
+    /// Whether the packed product (`cpu::pack`) beats `matrixmultiply` here:
+    /// measured so only with the AVX-512 tile.
+    fn packed_is_fast() -> bool;
+
+    /// Run `f` on a scratch buffer of `len` values (contents unspecified)
+    /// kept by the calling thread, so that the small products of a small
+    /// model's every step allocate nothing.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+
+    /// The slice as `f32`, when it is one (the vectorized activations are `f32` only).
+    fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]>;
+
     fn from_f64_lossy(x: f64) -> Self {
         Self::from_f64(x).unwrap_or_else(Self::nan)
     }
 }
 
 impl Real for f32 {
+    unsafe fn tile(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR]) {
+        tile_f32(k, a, b, out)
+    }
+
+    fn packed_is_fast() -> bool {
+        isa() == Isa::Avx512
+    }
+
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        thread_local! {
+            static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        }
+        scratch(&SCRATCH, len, f)
+    }
+
+    fn as_f32_mut(xs: &mut [f32]) -> Option<&mut [f32]> {
+        Some(xs)
+    }
+
     unsafe fn gemm_raw(
         m: usize,
         k: usize,
@@ -58,6 +98,25 @@ impl Real for f32 {
 }
 
 impl Real for f64 {
+    unsafe fn tile(k: usize, a: *const f64, b: *const f64, out: &mut [f64; MR * NR]) {
+        tile_portable::<f64, false>(k, a, b, out)
+    }
+
+    fn packed_is_fast() -> bool {
+        false
+    }
+
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+        thread_local! {
+            static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+        }
+        scratch(&SCRATCH, len, f)
+    }
+
+    fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
+        None
+    }
+
     unsafe fn gemm_raw(
         m: usize,
         k: usize,
@@ -76,4 +135,22 @@ impl Real for f64 {
     ) {
         matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
+}
+
+/// A thread's scratch buffer, grown to `len`; a fresh one if the thread's
+/// is already lent out further up its stack.
+fn scratch<T: Copy + Default + 'static, R>(
+    key: &'static LocalKey<RefCell<Vec<T>>>,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, T::default());
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![T::default(); len]),
+    })
 }

@@ -51,6 +51,63 @@ pub fn cell_grad<T: Real>(kind: CellActivation, y: T) -> T {
     }
 }
 
+/// [`gate`] over a slice. In `f32` the sigmoid runs on [`exp_f32`], which
+/// the compiler vectorizes, instead of one libm call per value: the fused
+/// gate math would otherwise spend more time in `expf` and `tanhf` than the
+/// recurrent product takes.
+#[inline]
+pub fn gate_slice<T: Real>(kind: GateActivation, xs: &mut [T]) {
+    if kind == GateActivation::Sigmoid {
+        if let Some(v) = T::as_f32_mut(xs) {
+            v.iter_mut().for_each(|x| *x = 1.0 / (1.0 + exp_f32(-*x)));
+            return;
+        }
+    }
+    xs.iter_mut().for_each(|x| *x = gate(kind, *x));
+}
+
+/// [`cell`] over a slice; `tanh(x) = 1 − 2 / (e^{2x} + 1)` in `f32`.
+#[inline]
+pub fn cell_slice<T: Real>(kind: CellActivation, xs: &mut [T]) {
+    if kind == CellActivation::Tanh {
+        if let Some(v) = T::as_f32_mut(xs) {
+            v.iter_mut()
+                .for_each(|x| *x = 1.0 - 2.0 / (exp_f32(2.0 * *x) + 1.0));
+            return;
+        }
+    }
+    xs.iter_mut().for_each(|x| *x = cell(kind, *x));
+}
+
+/// `e^x` within about 2 ulp, branch-free so that loops over it vectorize:
+/// `e^x = 2^k · e^r` with `k = round(x / ln 2)` and `|r| ≤ ln 2 / 2`
+/// (Cody & Waite's two-part `ln 2` keeps `r` exact), `e^r` by its Taylor
+/// polynomial of degree 7 (remainder below 1e-8), `2^k` built in the exponent
+/// bits. Inputs are clamped to where `2^k` is a normal number.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding and subtracting 1.5·2^23 rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let k = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let mut p = 1.0 / 5040.0;
+    for c in [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    f32::from_bits(((k as i32 + 127) as u32) << 23) * p
+}
+
 /// Apply `kind` in place.
 pub fn activate<T: Real>(kind: Activation, slope: T, xs: &mut [T]) {
     if kind == Activation::LeakyRelu {

@@ -41,12 +41,19 @@ impl Default for AdamConfig {
 /// its rounding) never depend on the thread count.
 const CHUNK: usize = 1 << 14;
 
+/// Below this many parameters the optimizer runs on the calling thread: a
+/// small model's step (the seed preset's) is not worth a fork-join. The
+/// chunks and their order are the same either way.
+const PARALLEL_MIN: usize = 4 * CHUNK;
+
 /// `√(Σ g²)`, accumulated in f64 chunk by chunk, chunks combined in order.
 pub fn global_norm(grads: &[f32]) -> f64 {
-    let partial: Vec<f64> = grads
-        .par_chunks(CHUNK)
-        .map(|c| c.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>())
-        .collect();
+    let chunk_sum = |c: &[f32]| c.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>();
+    let partial: Vec<f64> = if grads.len() < PARALLEL_MIN {
+        grads.chunks(CHUNK).map(chunk_sum).collect()
+    } else {
+        grads.par_chunks(CHUNK).map(chunk_sum).collect()
+    };
     partial.iter().sum::<f64>().sqrt()
 }
 
@@ -82,18 +89,23 @@ pub fn adam_step(
         cfg.eps as f32,
         (cfg.lr * cfg.weight_decay) as f32,
     );
-    params
-        .par_chunks_mut(CHUNK)
-        .zip(grads.par_chunks(CHUNK))
-        .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
-        .for_each(|((p, g), (m, v))| {
-            for i in 0..p.len() {
-                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-                let m_hat = m[i] / bc1;
-                let v_hat = v[i] / bc2;
-                p[i] -= decay * p[i];
-                p[i] -= lr * m_hat / (v_hat.sqrt() + eps);
-            }
-        });
+    let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
+        for i in 0..p.len() {
+            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+            let m_hat = m[i] / bc1;
+            let v_hat = v[i] / bc2;
+            p[i] -= decay * p[i];
+            p[i] -= lr * m_hat / (v_hat.sqrt() + eps);
+        }
+    };
+    if params.len() < PARALLEL_MIN {
+        update(params, grads, m, v);
+    } else {
+        params
+            .par_chunks_mut(CHUNK)
+            .zip(grads.par_chunks(CHUNK))
+            .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
+            .for_each(|((p, g), (m, v))| update(p, g, m, v));
+    }
 }

@@ -19,14 +19,16 @@
 //! # How the work is arranged
 //! As cuDNN does it: the input projection of all `T·B` rows is one large
 //! product before the time loop; inside the loop only the recurrent product
-//! `B×H · H×4H` and one fused pass of gate math remain; after the backward
-//! sweep the weight gradients are each one product over all timesteps.
+//! `B×H · H×4H` and the gate math remain, fused per block of hidden units on
+//! recurrent weights packed once per pass (`cpu::recurrence`); after the
+//! backward sweep the weight gradients are each one product over all timesteps.
 //!
 //! `lstm_forward_reference` is the same layer written as the equations read,
 //! one unit at a time, for the tests to hold the fast path against.
 
-use super::activation::{cell, cell_grad, gate, gate_grad};
+use super::activation::{cell, gate};
 use super::matmul::{gemm, Op};
+use super::recurrence::{self, BackwardBuffers, ForwardBuffers};
 use crate::model::{CellActivation, GateActivation, LstmOffsets};
 use crate::real::Real;
 use rayon::prelude::*;
@@ -57,6 +59,10 @@ pub struct LstmCache<T> {
     pub act_c: Vec<T>,
     /// Hidden states `[T+1, B, H]`, block 0 = initial state.
     pub h: Vec<T>,
+    /// `W_hh` packed for the recurrent products, and `h` packed as their
+    /// A operand (see `cpu::recurrence`): scratch kept between passes.
+    w_packed: Vec<T>,
+    h_packed: Vec<T>,
 }
 
 impl<T: Real> LstmCache<T> {
@@ -79,15 +85,6 @@ impl<T: Real> LstmCache<T> {
         let end = at + s.b * s.h;
         (&self.h[at..end], &self.c[at..end])
     }
-}
-
-/// Below this many gate values per task a fused element-wise pass is not
-/// worth splitting across threads.
-const PARALLEL_MIN_ELEMS: usize = 1 << 14;
-
-/// Batch rows per parallel task of the fused gate passes.
-fn rows_per_task(h: usize) -> usize {
-    PARALLEL_MIN_ELEMS.div_ceil(4 * h).max(1)
 }
 
 /// Forward pass of one layer. `x` is `[T, B, I]`, `h0`/`c0` are `[B, H]`.
@@ -139,74 +136,25 @@ pub fn lstm_forward<T: Real>(
     // From a zero state the first recurrent product multiplies zeros: skip it
     // (this is the whole recurrence at seq-len 1).
     let h0_is_zero = h0.iter().all(|v| *v == T::zero());
-    for t in 0..s.t {
-        let (h_past, h_future) = cache.h.split_at_mut((t + 1) * bh);
-        let h_prev = &h_past[t * bh..];
-        let h_next = &mut h_future[..bh];
-        let (c_past, c_future) = cache.c.split_at_mut((t + 1) * bh);
-        let c_prev = &c_past[t * bh..];
-        let c_next = &mut c_future[..bh];
-        let a_t = &mut cache.gates[t * s.b * h4..(t + 1) * s.b * h4];
-        if !(t == 0 && h0_is_zero) {
-            gemm(
-                Op::N,
-                Op::T,
-                s.b,
-                h4,
-                h,
-                T::one(),
-                h_prev,
-                h,
-                w_hh,
-                h,
-                T::one(),
-                a_t,
-                h4,
-            );
-        }
-        let act_c = &mut cache.act_c[t * bh..(t + 1) * bh];
-        a_t.par_chunks_mut(h4)
-            .zip(c_prev.par_chunks(h))
-            .zip(c_next.par_chunks_mut(h))
-            .zip(h_next.par_chunks_mut(h).zip(act_c.par_chunks_mut(h)))
-            .with_min_len(rows_per_task(h))
-            .for_each(|(((a_row, c_prev), c_next), (h_next, act_c))| {
-                lstm_cell_forward(s, a_row, c_prev, c_next, h_next, act_c)
-            });
+    if !(s.t == 1 && h0_is_zero) {
+        recurrence::pack_forward_weights(w_hh, h, &mut cache.w_packed);
     }
-}
-
-/// The fused gate math of one sequence at one timestep: turns the row of
-/// pre-activations `a` (4H) into activated gates in place, and writes
-/// `c_t`, `act(c_t)` and `h_t`.
-#[inline]
-fn lstm_cell_forward<T: Real>(
-    s: &LstmShape,
-    a: &mut [T],
-    c_prev: &[T],
-    c_next: &mut [T],
-    h_next: &mut [T],
-    act_c: &mut [T],
-) {
-    let h = s.h;
-    let (ai, rest) = a.split_at_mut(h);
-    let (af, rest) = rest.split_at_mut(h);
-    let (ag, ao) = rest.split_at_mut(h);
-    for j in 0..h {
-        let i = gate(s.gate, ai[j]);
-        let f = gate(s.gate, af[j]);
-        let g = cell(s.cell, ag[j]);
-        let o = gate(s.gate, ao[j]);
-        let c = f * c_prev[j] + i * g;
-        let ac = cell(s.cell, c);
-        ai[j] = i;
-        af[j] = f;
-        ag[j] = g;
-        ao[j] = o;
-        c_next[j] = c;
-        act_c[j] = ac;
-        h_next[j] = o * ac;
-    }
+    let len = recurrence::packed_rows_len(s.b, h);
+    cache.h_packed.resize(2 * len, T::zero());
+    let (hp0, hp1) = cache.h_packed.split_at_mut(len);
+    recurrence::pack_rows(h0, s.b, h, hp0);
+    recurrence::forward(
+        s,
+        &cache.w_packed,
+        h0_is_zero,
+        ForwardBuffers {
+            gates: &mut cache.gates,
+            c: &mut cache.c,
+            h: &mut cache.h,
+            act_c: &mut cache.act_c,
+            h_packed: [hp0, hp1],
+        },
+    );
 }
 
 /// Gradients of one layer.
@@ -242,46 +190,27 @@ pub fn lstm_backward<T: Real>(
     let w_hh = &params[off.w_hh..off.w_hh + h4 * h];
     da.resize(tb * h4, T::zero());
 
-    // dh_rec = ∂L/∂h_t through the recurrence (from a_{t+1}); dc carries ∂L/∂c_t.
-    let mut dh_rec = vec![T::zero(); bh];
-    let mut dc = vec![T::zero(); bh];
-    for t in (0..s.t).rev() {
-        if t + 1 < s.t {
-            let da_next = &da[(t + 1) * s.b * h4..(t + 2) * s.b * h4];
-            gemm(
-                Op::N,
-                Op::N,
-                s.b,
-                h,
-                h4,
-                T::one(),
-                da_next,
-                h4,
-                w_hh,
-                h,
-                T::zero(),
-                &mut dh_rec,
-                h,
-            );
-        }
-        let gates = &cache.gates[t * s.b * h4..(t + 1) * s.b * h4];
-        let act_c = &cache.act_c[t * bh..(t + 1) * bh];
-        let c_prev = &cache.c[t * bh..(t + 1) * bh];
-        let dh_t = &dh_out[t * bh..(t + 1) * bh];
-        let da_t = &mut da[t * s.b * h4..(t + 1) * s.b * h4];
-        da_t.par_chunks_mut(h4)
-            .zip(dc.par_chunks_mut(h))
-            .zip(gates.par_chunks(h4).zip(act_c.par_chunks(h)))
-            .zip(
-                c_prev
-                    .par_chunks(h)
-                    .zip(dh_t.par_chunks(h).zip(dh_rec.par_chunks(h))),
-            )
-            .with_min_len(rows_per_task(h))
-            .for_each(|(((da, dc), (g, ac)), (cp, (dho, dhr)))| {
-                lstm_cell_backward(s, g, ac, cp, dho, dhr, dc, da)
-            });
+    let mut w_packed = Vec::new();
+    if s.t > 1 {
+        recurrence::pack_backward_weights(w_hh, h, &mut w_packed);
     }
+    let len = recurrence::packed_rows_len(s.b, h4);
+    let mut da_packed = vec![T::zero(); 2 * len];
+    let (dp0, dp1) = da_packed.split_at_mut(len);
+    let mut dc = vec![T::zero(); bh];
+    recurrence::backward(
+        s,
+        &w_packed,
+        BackwardBuffers {
+            gates: &cache.gates,
+            act_c: &cache.act_c,
+            c: &cache.c,
+            dh_out,
+            da,
+            dc: &mut dc,
+            da_packed: [dp0, dp1],
+        },
+    );
     // Gradients w.r.t. the initial state: through W_hh from a_0, and dc after step 0.
     gemm(
         Op::N,
@@ -358,40 +287,13 @@ pub fn lstm_backward<T: Real>(
     }
 }
 
-/// The fused backward gate math of one sequence at one timestep.
-/// In: activated gates `g` (4H), `act(c_t)`, `c_{t-1}`, `dh = dh_out + dh_rec`,
-/// and `dc` = ∂L/∂c_t from the future. Out: `da` (4H) and `dc` ← ∂L/∂c_{t-1}.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn lstm_cell_backward<T: Real>(
-    s: &LstmShape,
-    gates: &[T],
-    act_c: &[T],
-    c_prev: &[T],
-    dh_out: &[T],
-    dh_rec: &[T],
-    dc: &mut [T],
-    da: &mut [T],
-) {
-    let h = s.h;
-    for j in 0..h {
-        let (i, f, g, o) = (gates[j], gates[h + j], gates[2 * h + j], gates[3 * h + j]);
-        let dh = dh_out[j] + dh_rec[j];
-        let ac = act_c[j];
-        let dcj = dc[j] + dh * o * cell_grad(s.cell, ac);
-        da[j] = dcj * g * gate_grad(s.gate, i);
-        da[h + j] = dcj * c_prev[j] * gate_grad(s.gate, f);
-        da[2 * h + j] = dcj * i * cell_grad(s.cell, g);
-        da[3 * h + j] = dh * ac * gate_grad(s.gate, o);
-        dc[j] = dcj * f;
-    }
-}
-
 /// `out[c] = Σ_r m[r, c]` for a row-major `m` with `cols` columns, summed in
 /// row order (a fixed order keeps results bit-reproducible).
 pub fn column_sums<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
     const BLOCK: usize = 64;
-    out.par_chunks_mut(BLOCK).enumerate().for_each(|(blk, o)| {
+    // A small matrix (the seed model's every step) is not worth a fork-join.
+    const PARALLEL_MIN: usize = 1 << 16;
+    let block = |(blk, o): (usize, &mut [T])| {
         o.iter_mut().for_each(|v| *v = T::zero());
         let (c0, c1) = (blk * BLOCK, blk * BLOCK + o.len());
         for row in m.chunks_exact(cols) {
@@ -399,7 +301,12 @@ pub fn column_sums<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
                 *v = *v + x;
             }
         }
-    });
+    };
+    if m.len() < PARALLEL_MIN {
+        out.chunks_mut(BLOCK).enumerate().for_each(block);
+    } else {
+        out.par_chunks_mut(BLOCK).enumerate().for_each(block);
+    }
 }
 
 /// The layer written as its equations read: one timestep, one sequence, one

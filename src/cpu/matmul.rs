@@ -114,9 +114,11 @@ struct SendPtr<T>(*mut T);
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
-/// The fast twin of [`gemm_reference`]: packed microkernels from
-/// `matrixmultiply`, with C split into row blocks (or column blocks when C is
-/// short and wide, as in a batch-1 recurrent step) run in parallel by rayon.
+/// The fast twin of [`gemm_reference`]: in `f32` on a CPU with AVX-512, our
+/// own packed product (`cpu::pack`); otherwise (and for the `f64` of the
+/// gradient checks) packed microkernels from `matrixmultiply`, with C split
+/// into row blocks (or column blocks when C is short and wide) run in
+/// parallel by rayon.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<T: Real>(
     op_a: Op,
@@ -148,6 +150,10 @@ pub fn gemm<T: Real>(
                 };
             }
         }
+        return;
+    }
+    if T::packed_is_fast() {
+        super::pack::gemm_packed(op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     let (rsa, csa) = strides(op_a, lda);

@@ -8,4 +8,7 @@ pub mod lstm;
 pub mod matmul;
 pub mod mulaw;
 pub mod network;
+pub mod pack;
+pub mod recurrence;
 pub mod step;
+pub mod tile;

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# wavelstm against PyTorch and Keras on the same workloads, back to back in one
+# run (workload by workload, so all three see the same load on a shared
+# machine), then the machine's fp32 matrix-product peak, and one table of
+# times and ratios.
+#
+#   benches/compare.sh [WORKLOADS]      default: seed,seq,wide,seq-infer,wide-infer
+#
+# Environment: STEPS (timed steps, default 20), EPOCHS (timed seed epochs,
+# default 3), TORCH_PY and KERAS_PY (the peers' interpreters, default
+# /tmp/venv-torch/bin/python and /tmp/venv-tf/bin/python), PEERS (the peer
+# scripts, default ../shared/bench beside the repository). A missing peer is
+# reported and left out of the table. Nothing here runs in CI.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+workloads=${1:-seed,seq,wide,seq-infer,wide-infer}
+steps=${STEPS:-20}
+epochs=${EPOCHS:-3}
+torch_py=${TORCH_PY:-/tmp/venv-torch/bin/python}
+keras_py=${KERAS_PY:-/tmp/venv-tf/bin/python}
+peers=${PEERS:-$root/../shared/bench}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+(cd "$root" && cargo build --release --quiet)
+bin=${CARGO_TARGET_DIR:-$root/target}/release/wavelstm
+
+have() { # have NAME PYTHON MODULE: is the peer installed?
+    if [[ ! -f "$peers/common.py" ]]; then
+        echo "compare: no peer scripts in $peers: $1 skipped" >&2
+        return 1
+    fi
+    if [[ ! -x "$2" ]] || ! "$2" -c "import $3" 2>/dev/null; then
+        echo "compare: $1 not installed ($2 cannot import $3; see $peers/README.md): skipped" >&2
+        return 1
+    fi
+}
+use_torch=0 use_keras=0
+have PyTorch "$torch_py" torch && use_torch=1
+have Keras "$keras_py" keras && use_keras=1
+
+results() { sed -n 's/^RESULT //p'; }
+IFS=, read -r -a list <<<"$workloads"
+for w in "${list[@]}"; do
+    echo "== $w" >&2
+    "$bin" bench --device cpu --workload "$w" --steps "$steps" --epochs "$epochs" --json \
+        >>"$out/ours.jsonl"
+    peer_steps=(--steps "$steps" --seed-repeats "$epochs")
+    if [[ $use_torch == 1 && $w != small ]]; then
+        (cd "$peers" && "$torch_py" torch_bench.py --workloads "$w" "${peer_steps[@]}" 2>/dev/null) \
+            | results >>"$out/torch.jsonl"
+    fi
+    if [[ $use_keras == 1 && $w != small ]]; then
+        (cd "$peers" && "$keras_py" keras_bench.py --workloads "$w" "${peer_steps[@]}" 2>/dev/null) \
+            | results >>"$out/keras.jsonl"
+    fi
+done
+if [[ $use_torch == 1 ]]; then
+    # OpenBLAS picks its native kernel only without these (see the peers' README).
+    (cd "$peers" && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$torch_py" matmul_peak.py 2>/dev/null) \
+        | results >>"$out/peak.jsonl"
+fi
+
+python3 - "$out" <<'EOF'
+import json, os, sys
+
+out = sys.argv[1]
+def load(name, key="workload"):
+    path = os.path.join(out, name + ".jsonl")
+    if not os.path.exists(path):
+        return {}
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    return {r[key]: r for r in rows}
+
+ours, torch, keras = load("ours"), load("torch"), load("keras")
+peak = load("peak", key="peer")
+peak_gflops = max((r["gflops"] for r in peak.values()), default=None)
+
+def secs(r):
+    return f"{r['median_s']:.4f}" if r else "-"
+
+def ratio(mine, theirs):
+    return f"{theirs['median_s'] / mine['median_s']:.2f}x" if mine and theirs else "-"
+
+print("| workload | wavelstm s | PyTorch s | Keras s | vs PyTorch | vs Keras | wavelstm GFLOP/s | PyTorch GFLOP/s | % of peak |")
+print("|---|---|---|---|---|---|---|---|---|")
+for w, r in ours.items():
+    t, k = torch.get(w), keras.get(w)
+    share = f"{100 * r['gflops'] / peak_gflops:.0f}%" if peak_gflops and r["kind"] != "epoch" else "-"
+    tg = f"{t['gflops']:.1f}" if t and "gflops" in t else "-"
+    ours_g = f"{r['gflops']:.1f}" if r["kind"] != "epoch" else "-"
+    print(f"| {w} | {secs(r)} | {secs(t)} | {secs(k)} | {ratio(r, t)} | {ratio(r, k)} | {ours_g} | {tg} | {share} |")
+print()
+print("Times are medians (seed: one whole epoch; others: one step). vs X = X's time / ours.")
+for r in peak.values():
+    print(f"fp32 matmul peak ({r['peer']}, 2048^3): {r['gflops']:.1f} GFLOP/s median, {r['gflops_best']:.1f} best")
+if peak_gflops:
+    print(f"% of peak is against {peak_gflops:.1f} GFLOP/s, the better median.")
+EOF

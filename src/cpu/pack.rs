@@ -1,0 +1,207 @@
+//! Operands copied into the tile's panels, and the product built on them.
+//!
+//! Why pack: the tile (`cpu::tile`) reads one row of `MR` values of A and one
+//! row of `NR` values of B per step of `p`. Copied into that order once, both
+//! operands are read as two forward streams, whatever their original
+//! layout or transposition; a panel is reused by every tile it meets.
+//!
+//! The product is cut into blocks as BLIS does (Van Zee & van de Geijn, "BLIS:
+//! A Framework for Rapidly Instantiating BLAS Functionality", ACM TOMS 2015):
+//! `KC` values of `p` at a time so a B panel (`KC × NR`) stays in L1 while the
+//! A block (`MC × KC`) is read from L2. A task owns an `MC × NC` block of C
+//! and packs what it reads itself, so tasks never wait on each other.
+
+use super::matmul::Op;
+use super::tile::{MR, NR};
+use crate::real::Real;
+use rayon::prelude::*;
+
+const KC: usize = 256;
+const MC: usize = 256;
+const NC: usize = 256;
+/// Below this many multiply-adds a product runs on the calling thread.
+pub const PARALLEL_MIN_MACS: usize = 1 << 20;
+
+/// Rows `r0..r0+rows` and columns `p0..p0+kc` of `op(A)` as `⌈rows/MR⌉`
+/// panels of `kc × MR`, padded with zeros.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_a<T: Real>(
+    op: Op,
+    a: &[T],
+    lda: usize,
+    r0: usize,
+    rows: usize,
+    p0: usize,
+    kc: usize,
+    out: &mut [T],
+) {
+    for (i, panel) in out[..rows.div_ceil(MR) * kc * MR]
+        .chunks_exact_mut(kc * MR)
+        .enumerate()
+    {
+        let (first, valid) = (r0 + i * MR, (rows - i * MR).min(MR));
+        panel_from(op, a, lda, first, valid, p0, kc, MR, panel);
+    }
+}
+
+/// Rows `p0..p0+kc` and columns `c0..c0+cols` of `op(B)` as `⌈cols/NR⌉`
+/// panels of `kc × NR`, padded with zeros.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_b<T: Real>(
+    op: Op,
+    b: &[T],
+    ldb: usize,
+    p0: usize,
+    kc: usize,
+    c0: usize,
+    cols: usize,
+    out: &mut [T],
+) {
+    // B's columns are A's rows of Bᵀ: the same copy with the op flipped.
+    let flipped = match op {
+        Op::N => Op::T,
+        Op::T => Op::N,
+    };
+    for (j, panel) in out[..cols.div_ceil(NR) * kc * NR]
+        .chunks_exact_mut(kc * NR)
+        .enumerate()
+    {
+        let (first, valid) = (c0 + j * NR, (cols - j * NR).min(NR));
+        panel_from(flipped, b, ldb, first, valid, p0, kc, NR, panel);
+    }
+}
+
+/// `panel[p·w + r] = op(X)[first + r, p0 + p]` for `r < valid`, zero for
+/// `valid ≤ r < w`. Reads along whichever direction is contiguous in memory.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn panel_from<T: Real>(
+    op: Op,
+    x: &[T],
+    ld: usize,
+    first: usize,
+    valid: usize,
+    p0: usize,
+    kc: usize,
+    w: usize,
+    panel: &mut [T],
+) {
+    if valid < w {
+        panel.fill(T::zero());
+    }
+    match op {
+        // Row r of op(X) is contiguous: read it once, scatter with stride w.
+        Op::N => {
+            for r in 0..valid {
+                let row = &x[(first + r) * ld + p0..][..kc];
+                for (dst, &v) in panel[r..].iter_mut().step_by(w).zip(row) {
+                    *dst = v;
+                }
+            }
+        }
+        // Column p of op(X) is contiguous: one copy per p.
+        Op::T => {
+            for (p, dst) in panel.chunks_exact_mut(w).enumerate() {
+                let at = (p0 + p) * ld + first;
+                dst[..valid].copy_from_slice(&x[at..at + valid]);
+            }
+        }
+    }
+}
+
+/// One row of a finished tile into C: `beta·C + alpha·acc` for the first
+/// block of `p`, `C + alpha·acc` after. One loop per case, so each vectorizes.
+#[inline(always)]
+fn store<T: Real>(dst: &mut [T], acc: &[T], alpha: T, beta: T, first: bool) {
+    let (one, zero) = (T::one(), T::zero());
+    match (first, alpha == one, beta == zero) {
+        (false, true, _) => dst.iter_mut().zip(acc).for_each(|(d, &v)| *d = *d + v),
+        (false, false, _) => dst
+            .iter_mut()
+            .zip(acc)
+            .for_each(|(d, &v)| *d = *d + alpha * v),
+        (true, _, true) => dst.iter_mut().zip(acc).for_each(|(d, &v)| *d = alpha * v),
+        (true, _, false) => dst
+            .iter_mut()
+            .zip(acc)
+            .for_each(|(d, &v)| *d = beta * *d + alpha * v),
+    }
+}
+
+/// Raw pointer that may cross threads; the blocks of C handed out are disjoint.
+#[derive(Clone, Copy)]
+pub struct SendPtr<T>(pub *mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so a closure captures the `Send` wrapper, not the field).
+    #[inline(always)]
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// `C = alpha · op(A) · op(B) + beta · C` on packed panels (operands checked
+/// by the caller, `m, n, k > 0`). Each element is `beta·C + alpha·acc₀`, then
+/// `+ alpha·acc_j` for every further block of `KC` values of `p`, each `acc`
+/// summed in order of `p`: a fixed order that depends on `k` only.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed<T: Real>(
+    op_a: Op,
+    op_b: Op,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: &[T],
+    lda: usize,
+    b: &[T],
+    ldb: usize,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+) {
+    let (row_blocks, col_blocks) = (m.div_ceil(MC), n.div_ceil(NC));
+    let cp = SendPtr(c.as_mut_ptr());
+    let task = |id: usize| {
+        let (r0, c0) = ((id / col_blocks) * MC, (id % col_blocks) * NC);
+        let (rows, cols) = ((m - r0).min(MC), (n - c0).min(NC));
+        let kc_max = k.min(KC);
+        let a_len = rows.div_ceil(MR) * MR * kc_max;
+        let b_len = cols.div_ceil(NR) * NR * kc_max;
+        T::with_scratch(a_len + b_len, |buf| {
+            let (ap, bp) = buf.split_at_mut(a_len);
+            let mut out = [T::zero(); MR * NR];
+            for p0 in (0..k).step_by(KC) {
+                let kc = (k - p0).min(KC);
+                pack_a(op_a, a, lda, r0, rows, p0, kc, ap);
+                pack_b(op_b, b, ldb, p0, kc, c0, cols, bp);
+                for j in 0..cols.div_ceil(NR) {
+                    let bj = bp[j * kc * NR..].as_ptr();
+                    let valid_c = (cols - j * NR).min(NR);
+                    for i in 0..rows.div_ceil(MR) {
+                        // SAFETY: the panels hold kc·MR and kc·NR values.
+                        unsafe { T::tile(kc, ap[i * kc * MR..].as_ptr(), bj, &mut out) };
+                        let valid_r = (rows - i * MR).min(MR);
+                        for r in 0..valid_r {
+                            let row = (r0 + i * MR + r) * ldc + c0 + j * NR;
+                            // SAFETY: inside this task's block of C, which the
+                            // caller checked lies inside `c`.
+                            let dst = unsafe {
+                                std::slice::from_raw_parts_mut(cp.get().add(row), valid_c)
+                            };
+                            store(dst, &out[r * NR..r * NR + valid_c], alpha, beta, p0 == 0);
+                        }
+                    }
+                }
+            }
+        });
+    };
+    let tasks = row_blocks * col_blocks;
+    if m * n * k < PARALLEL_MIN_MACS || tasks == 1 {
+        (0..tasks).for_each(task);
+    } else {
+        (0..tasks).into_par_iter().for_each(task);
+    }
+}

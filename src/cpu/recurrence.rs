@@ -1,0 +1,294 @@
+//! The LSTM's time loops: what remains sequential once the input projection
+//! and the weight gradients are single large products (see `cpu::lstm`).
+//!
+//! Each timestep is one recurrent product `[B, H]·[H, 4H]` (backward
+//! `[B, 4H]·[4H, H]`) and the gate math on its result. Three things make
+//! this fast:
+//! - `W_hh` is packed into tile panels once per pass, not once per timestep:
+//!   1 MB at hidden 256, so half of it stays in each core's L2 when the two
+//!   cores work on fixed halves of the units.
+//! - The panels are cut by hidden units, with a unit's four gates side by side
+//!   in one panel, so the task that computes a unit's pre-activations applies
+//!   its gate math at once, from the tile still in L1: one fork-join per
+//!   timestep, no pass over the gates in between.
+//! - The task also writes its outputs (`h_t` forward, `∂L/∂a_t` backward) in
+//!   packed form, ready to be the next timestep's A operand.
+//!
+//! Every value is computed by the same operations whichever task computes it,
+//! so results do not depend on the number of threads.
+
+use super::activation::{cell_grad, cell_slice, gate_grad, gate_slice};
+use super::lstm::LstmShape;
+use super::pack::SendPtr;
+use super::tile::{MR, NR};
+use crate::real::Real;
+use rayon::prelude::*;
+
+/// Units per forward panel: their four gates fill the `NR` columns.
+const UNITS_FWD: usize = NR / 4;
+/// Below this many multiply-adds a timestep runs on the calling thread.
+const PARALLEL_MIN_MACS: usize = 1 << 17;
+
+/// Run `f(q)` for every panel `q < panels`, in parallel when the timestep's
+/// product is worth a fork-join (a timestep without one, as at seq-len 1
+/// from a zero state, is only gate math: never).
+fn for_panels(panels: usize, macs_per_panel: usize, f: impl Fn(usize) + Sync + Send) {
+    if panels * macs_per_panel < PARALLEL_MIN_MACS {
+        (0..panels).for_each(f);
+    } else {
+        let min_len = PARALLEL_MIN_MACS.div_ceil(8 * macs_per_panel).max(1);
+        (0..panels)
+            .into_par_iter()
+            .with_min_len(min_len)
+            .for_each(f);
+    }
+}
+
+/// `W_hhᵀ` (`[H, 4H]` as B of the forward product) in panels of
+/// `UNITS_FWD` units × 4 gates: column `l` of panel `q` is gate `l / UNITS_FWD`
+/// of unit `q·UNITS_FWD + l % UNITS_FWD` (zero past the last unit).
+pub fn pack_forward_weights<T: Real>(w_hh: &[T], h: usize, out: &mut Vec<T>) {
+    let panels = h.div_ceil(UNITS_FWD);
+    out.resize(panels * h * NR, T::zero());
+    out.par_chunks_mut(h * NR)
+        .enumerate()
+        .for_each(|(q, panel)| {
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (l, v) in row.iter_mut().enumerate() {
+                    let (g, j) = (l / UNITS_FWD, q * UNITS_FWD + l % UNITS_FWD);
+                    *v = if j < h {
+                        w_hh[(g * h + j) * h + p]
+                    } else {
+                        T::zero()
+                    };
+                }
+            }
+        });
+}
+
+/// `W_hh` (`[4H, H]` as B of the backward product) in panels of `NR` units.
+pub fn pack_backward_weights<T: Real>(w_hh: &[T], h: usize, out: &mut Vec<T>) {
+    let panels = h.div_ceil(NR);
+    out.resize(panels * 4 * h * NR, T::zero());
+    out.par_chunks_mut(4 * h * NR)
+        .enumerate()
+        .for_each(|(q, panel)| {
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (l, v) in row.iter_mut().enumerate() {
+                    let j = q * NR + l;
+                    *v = if j < h { w_hh[p * h + j] } else { T::zero() };
+                }
+            }
+        });
+}
+
+/// A `[B, cols]` matrix as `⌈B/MR⌉` A panels (`x[r][col]` at `[rb][col][r]`).
+pub fn pack_rows<T: Real>(x: &[T], b: usize, cols: usize, out: &mut [T]) {
+    for rb in 0..b.div_ceil(MR) {
+        for col in 0..cols {
+            for r in 0..MR {
+                let row = rb * MR + r;
+                out[(rb * cols + col) * MR + r] = if row < b {
+                    x[row * cols + col]
+                } else {
+                    T::zero()
+                };
+            }
+        }
+    }
+}
+
+/// Length of the packed form of a `[B, cols]` matrix.
+pub fn packed_rows_len(b: usize, cols: usize) -> usize {
+    b.div_ceil(MR) * MR * cols
+}
+
+/// Forward buffers of one layer, `[T, B, ·]` as in `LstmCache`.
+pub struct ForwardBuffers<'a, T> {
+    /// In: `x·W_ihᵀ + b` per timestep; out: the activated gates.
+    pub gates: &'a mut [T],
+    /// `[T+1, B, H]`, block 0 the initial state, filled by the loop.
+    pub c: &'a mut [T],
+    pub h: &'a mut [T],
+    pub act_c: &'a mut [T],
+    /// Packed `h_{t-1}` and `h_t`, `packed_rows_len(B, H)` each; the first holds `h_0`.
+    pub h_packed: [&'a mut [T]; 2],
+}
+
+/// The forward time loop. `w` is [`pack_forward_weights`]; `skip_first`:
+/// `h_0` is zero, so the first recurrent product is skipped.
+pub fn forward<T: Real>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBuffers<'_, T>) {
+    let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
+    let row_panels = s.b.div_ceil(MR);
+    let panels = h.div_ceil(UNITS_FWD);
+    let [mut hp_prev, mut hp_next] = buf.h_packed;
+    let gates = SendPtr(buf.gates.as_mut_ptr());
+    let (cs, hs, acs) = (
+        SendPtr(buf.c.as_mut_ptr()),
+        SendPtr(buf.h.as_mut_ptr()),
+        SendPtr(buf.act_c.as_mut_ptr()),
+    );
+    for t in 0..s.t {
+        let recur = !(t == 0 && skip_first);
+        let hp_in: &[T] = hp_prev;
+        let hp_out = SendPtr(hp_next.as_mut_ptr());
+        for_panels(panels, usize::from(recur) * row_panels * MR * h * NR, |q| {
+            let (gates, cs, hs, acs, hp_out) = (gates, cs, hs, acs, hp_out);
+            let mut tile = [T::zero(); MR * NR];
+            for rb in 0..row_panels {
+                if recur {
+                    // SAFETY: panel rb of hp_in holds h·MR values, panel q of w h·NR.
+                    unsafe {
+                        T::tile(
+                            h,
+                            hp_in[rb * h * MR..].as_ptr(),
+                            w[q * h * NR..].as_ptr(),
+                            &mut tile,
+                        )
+                    };
+                }
+                let units = UNITS_FWD.min(h - q * UNITS_FWD);
+                let j0 = q * UNITS_FWD;
+                for r in 0..MR.min(s.b - rb * MR) {
+                    let b = rb * MR + r;
+                    // One row's gates of this panel's units, gate by gate, so
+                    // the activations run over short vectors.
+                    let mut v = [[T::zero(); UNITS_FWD]; 4];
+                    let mut c_prev = [T::zero(); UNITS_FWD];
+                    // SAFETY (for every access below): units j0..j0+units of
+                    // row b belong to this task alone (panels are disjoint
+                    // sets of units); all indices are inside the buffers'
+                    // [T(+1), B, ·] shapes.
+                    unsafe {
+                        let a = gates.0.add((t * s.b + b) * h4 + j0);
+                        for (g, vg) in v.iter_mut().enumerate() {
+                            for (u, x) in vg[..units].iter_mut().enumerate() {
+                                *x = *a.add(g * h + u);
+                                if recur {
+                                    *x = *x + tile[r * NR + g * UNITS_FWD + u];
+                                }
+                            }
+                        }
+                        for (u, x) in c_prev[..units].iter_mut().enumerate() {
+                            *x = *cs.0.add(t * bh + b * h + j0 + u);
+                        }
+                        let [vi, vf, vg, vo] = &mut v;
+                        gate_slice(s.gate, vi);
+                        gate_slice(s.gate, vf);
+                        cell_slice(s.cell, vg);
+                        gate_slice(s.gate, vo);
+                        let mut c = [T::zero(); UNITS_FWD];
+                        for u in 0..UNITS_FWD {
+                            c[u] = vf[u] * c_prev[u] + vi[u] * vg[u];
+                        }
+                        let mut ac = c;
+                        cell_slice(s.cell, &mut ac);
+                        for u in 0..units {
+                            let hv = vo[u] * ac[u];
+                            for (g, x) in [vi[u], vf[u], vg[u], vo[u]].into_iter().enumerate() {
+                                *a.add(g * h + u) = x;
+                            }
+                            let at = (t + 1) * bh + b * h + j0 + u;
+                            *cs.0.add(at) = c[u];
+                            *hs.0.add(at) = hv;
+                            *acs.0.add(t * bh + b * h + j0 + u) = ac[u];
+                            *hp_out.0.add((rb * h + j0 + u) * MR + r) = hv;
+                        }
+                    }
+                }
+            }
+        });
+        std::mem::swap(&mut hp_prev, &mut hp_next);
+    }
+}
+
+/// Backward buffers of one layer.
+pub struct BackwardBuffers<'a, T> {
+    /// The forward's activated gates `[T, B, 4H]`, `act(c_t)` `[T, B, H]`
+    /// and cell states `[T+1, B, H]`.
+    pub gates: &'a [T],
+    pub act_c: &'a [T],
+    pub c: &'a [T],
+    /// `∂L/∂h_t` from above, `[T, B, H]`.
+    pub dh_out: &'a [T],
+    /// Out: `∂L/∂a_t`, `[T, B, 4H]`.
+    pub da: &'a mut [T],
+    /// In: zeros; out: `∂L/∂c_0`, `[B, H]`.
+    pub dc: &'a mut [T],
+    /// Scratch: `packed_rows_len(B, 4H)` each.
+    pub da_packed: [&'a mut [T]; 2],
+}
+
+/// The backward time loop (BPTT), from `t = T-1` down to 0. `w` is
+/// [`pack_backward_weights`].
+pub fn backward<T: Real>(s: &LstmShape, w: &[T], buf: BackwardBuffers<'_, T>) {
+    let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
+    let row_panels = s.b.div_ceil(MR);
+    let panels = h.div_ceil(NR);
+    let [mut dap_next, mut dap_cur] = buf.da_packed;
+    let (gates, act_c, c, dh_out) = (buf.gates, buf.act_c, buf.c, buf.dh_out);
+    let da = SendPtr(buf.da.as_mut_ptr());
+    let dcs = SendPtr(buf.dc.as_mut_ptr());
+    for t in (0..s.t).rev() {
+        let recur = t + 1 < s.t;
+        let dap_in: &[T] = dap_next;
+        let dap_out = SendPtr(dap_cur.as_mut_ptr());
+        for_panels(
+            panels,
+            usize::from(recur) * row_panels * MR * h4 * NR,
+            |q| {
+                let (da, dcs, dap_out) = (da, dcs, dap_out);
+                let mut tile = [T::zero(); MR * NR];
+                for rb in 0..row_panels {
+                    if recur {
+                        // SAFETY: panel rb of dap_in holds 4h·MR values, panel q of w 4h·NR.
+                        unsafe {
+                            T::tile(
+                                h4,
+                                dap_in[rb * h4 * MR..].as_ptr(),
+                                w[q * h4 * NR..].as_ptr(),
+                                &mut tile,
+                            )
+                        };
+                    }
+                    for r in 0..MR.min(s.b - rb * MR) {
+                        let b = rb * MR + r;
+                        for l in 0..NR.min(h - q * NR) {
+                            let j = q * NR + l;
+                            let row4 = (t * s.b + b) * h4;
+                            let at = t * bh + b * h + j;
+                            let gi = row4 + j;
+                            let (i, f, g, o) = (
+                                gates[gi],
+                                gates[gi + h],
+                                gates[gi + 2 * h],
+                                gates[gi + 3 * h],
+                            );
+                            let dh_rec = if recur { tile[r * NR + l] } else { T::zero() };
+                            let dh = dh_out[at] + dh_rec;
+                            let ac = act_c[at];
+                            // SAFETY: unit j of row b belongs to this task alone;
+                            // indices inside [T, B, 4H] / [B, H] / packed shapes.
+                            unsafe {
+                                let dc = dcs.0.add(b * h + j);
+                                let dcj = *dc + dh * o * cell_grad(s.cell, ac);
+                                let d = [
+                                    dcj * g * gate_grad(s.gate, i),
+                                    dcj * c[at] * gate_grad(s.gate, f),
+                                    dcj * i * cell_grad(s.cell, g),
+                                    dh * ac * gate_grad(s.gate, o),
+                                ];
+                                for (k, v) in d.into_iter().enumerate() {
+                                    *da.0.add(gi + k * h) = v;
+                                    *dap_out.0.add((rb * h4 + k * h + j) * MR + r) = v;
+                                }
+                                *dc = dcj * f;
+                            }
+                        }
+                    }
+                }
+            },
+        );
+        std::mem::swap(&mut dap_next, &mut dap_cur);
+    }
+}
