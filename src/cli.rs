@@ -14,6 +14,7 @@ use crate::gpu::{self, context, engine::GpuEngine, engine::PathChoice};
 use crate::metrics::{score, Score};
 use crate::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig, Output};
 use crate::plot::{self, EpochLoss};
+use crate::residual::Residual;
 use crate::rng::SplitMix64;
 use crate::train::{self, EpochReport, Event, LrSchedule, RunConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -99,6 +100,15 @@ enum OutputHead {
     /// 256 logits per channel over the μ-law quantized next sample (μ = 255),
     /// trained by softmax cross-entropy, as in WaveNet and SampleRNN.
     Mulaw,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ResidualArg {
+    /// The model predicts the next sample itself.
+    None,
+    /// The model learns the residual of the causal LPC-32 predictor (the
+    /// LPCNet idea); the prediction is LPC's plus the model's output.
+    Lpc,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -220,6 +230,10 @@ struct TrainArgs {
     /// What the head predicts [default: mse].
     #[arg(long, value_enum)]
     output: Option<OutputHead>,
+    /// Learn the residual of a causal LPC-32 (refitted every 1024 samples on
+    /// the preceding second) instead of the sample itself [default: none].
+    #[arg(long, value_enum)]
+    residual: Option<ResidualArg>,
 
     /// Adam learning rate [default: 1e-3].
     #[arg(long)]
@@ -573,6 +587,14 @@ fn resolve(a: &TrainArgs, sample_rate: u32, channels: usize) -> Result<(RunConfi
         },
     };
     model.validate()?;
+    let residual = a.residual == Some(ResidualArg::Lpc);
+    if residual && matches!(model.output, Output::Mulaw { .. }) {
+        // μ-law classes are spaced for full-scale audio: a residual 30 to 50 dB
+        // below it would fall into a handful of classes around zero.
+        return Err(Error::config(
+            "--residual lpc needs --output mse (a μ-law head is too coarse for a residual)",
+        ));
+    }
     let data = DataConfig {
         frame: model.frame,
         seq_len: a.seq_len.unwrap_or(p(1, 256)),
@@ -628,6 +650,12 @@ fn resolve(a: &TrainArgs, sample_rate: u32, channels: usize) -> Result<(RunConfi
                 LrSchedule::Cosine
             }),
             schedule_steps: 0,
+            // The residual's scale is the dataset's, known once the songs are read.
+            residual: if residual {
+                Residual::Lpc { scale: 1.0 }
+            } else {
+                Residual::None
+            },
         },
         max_frames,
     ))
@@ -811,7 +839,10 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
             Some(cfg.sample_rate),
             None,
         )?;
-        let dataset = Dataset::new(audio, &cfg.data, Some(cfg.scale))?;
+        let mut dataset = Dataset::new(audio, &cfg.data, Some(cfg.scale))?;
+        if let Residual::Lpc { scale } = cfg.residual {
+            dataset.learn_lpc_residual(Some(scale))?;
+        }
         if replan {
             cfg.schedule_steps = planned_steps(&cfg, &dataset, a.max_steps);
         }
@@ -825,8 +856,11 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
         let audio = load_songs(&a.songs, mode, a.sample_rate, max_frames)?;
         let (rate, channels) = (audio[0].1.sample_rate, audio[0].1.channels);
         let (mut cfg, _) = resolve(a, rate, channels)?;
-        let dataset = Dataset::new(audio, &cfg.data, None)?;
+        let mut dataset = Dataset::new(audio, &cfg.data, None)?;
         cfg.scale = dataset.scale;
+        if let Residual::Lpc { scale } = &mut cfg.residual {
+            *scale = dataset.learn_lpc_residual(None)?;
+        }
         if let Output::Mulaw { scale } = &mut cfg.model.output {
             *scale = dataset.scale;
         }
@@ -853,6 +887,13 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
         cfg.model.layout().total,
         a.out.display()
     );
+    if let Residual::Lpc { scale } = cfg.residual {
+        eprintln!(
+            "learning the residual of causal LPC-32: RMS {:.1} dBFS over the training parts (the signal's {:.1} dBFS)",
+            20.0 * f64::from(scale).log10(),
+            20.0 * f64::from(cfg.scale).log10()
+        );
+    }
     let mut progress = Progress::new();
     progress.loss = Some(LossPlot::new(&a.out, &history, &dataset, cfg.model.output));
     let history = train::train(
