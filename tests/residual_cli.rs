@@ -38,10 +38,11 @@ fn s(p: &Path) -> &str {
 fn a_residual_model_trains_evaluates_predicts_and_generates() {
     let dir = tmpdir("e2e");
     let model = dir.join("m.safetensors");
+    let clip = clip();
     let train = |extra: &[&str]| {
         let mut args = vec![
             "train",
-            s(&clip()),
+            s(&clip),
             "--out",
             s(&model),
             "--hidden",
@@ -67,7 +68,7 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
     };
     assert!(scale > 0.0 && scale < 0.1 * ck.config.scale, "{scale}");
 
-    let out = run(&["eval", "--model", s(&model), s(&clip()), "--json", "--device", "cpu"]);
+    let out = run(&["eval", "--model", s(&model), s(&clip), "--json", "--device", "cpu"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let song = &doc["songs"][0];
@@ -80,7 +81,7 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
     assert!(gain("model") > gain("lpc") - 10.0, "{song}");
 
     let pred = dir.join("pred.wav");
-    let out = run(&["predict", "--model", s(&model), s(&clip()), "--out", s(&pred), "--device", "cpu"]);
+    let out = run(&["predict", "--model", s(&model), s(&clip), "--out", s(&pred), "--device", "cpu"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(hound::WavReader::open(&pred).unwrap().duration(), 132_300);
 
@@ -90,7 +91,7 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
             "--model",
             s(&model),
             "--prime",
-            s(&clip()),
+            s(&clip),
             "--prime-seconds",
             "1.5",
             "--seconds",
