@@ -151,7 +151,8 @@ pub fn teacher_force(
     if let Residual::Lpc { scale } = cfg.residual {
         let c = input.channels;
         let base = lpc_base(&signal, c, cfg.sample_rate, &[0..input.frames()]);
-        ResidualSignal::new(&signal, c, base, scale / cfg.scale).restore(&mut pred, positions.clone());
+        ResidualSignal::new(&signal, c, base, scale / cfg.scale)
+            .restore(&mut pred, positions.clone());
     }
     Ok(Forced {
         input,

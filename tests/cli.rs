@@ -117,7 +117,13 @@ fn the_demo_writes_every_file_and_the_summary_table() {
         "0.2",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    for f in ["model.safetensors", "pred.wav", "gen.wav", "loss.png", "pred.png"] {
+    for f in [
+        "model.safetensors",
+        "pred.wav",
+        "gen.wav",
+        "loss.png",
+        "pred.png",
+    ] {
         let bytes = std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         if f.ends_with(".png") {
             assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{f} is not a PNG");
@@ -139,7 +145,10 @@ fn the_demo_writes_every_file_and_the_summary_table() {
     ] {
         assert!(summary.contains(row), "no `{row}` in\n{summary}");
     }
-    assert!(text(&out.stdout).contains(&summary), "the same table on screen");
+    assert!(
+        text(&out.stdout).contains(&summary),
+        "the same table on screen"
+    );
 }
 
 #[test]

@@ -513,7 +513,9 @@ fn gather_and_state_match_cpu() {
         p.state(&cfg, &ar, &cl, true, false);
         wb.run(&p).unwrap();
         let (mut x, mut y) = (Vec::new(), Vec::new());
-        gather(&signal, &targets, channels, frame, &starts, t, &mut x, &mut y);
+        gather(
+            &signal, &targets, channels, frame, &starts, t, &mut x, &mut y,
+        );
         assert_eq!(wb.read(Buf::Acts, ar.x, x.len()).unwrap(), x, "inputs");
         assert_eq!(
             wb.read(Buf::Acts, ar.target, y.len()).unwrap(),

@@ -94,7 +94,11 @@ fn targets_are_the_lpc_residual_of_each_song_in_its_own_units() {
     assert!(((residual_scale as f64 - rms) / rms).abs() < 1e-5);
     // LPC takes most of this signal (all but its first block, where it
     // falls back to next = current): the residual is below it.
-    assert!(residual_scale < 0.5 * ds.scale, "{residual_scale} vs {}", ds.scale);
+    assert!(
+        residual_scale < 0.5 * ds.scale,
+        "{residual_scale} vs {}",
+        ds.scale
+    );
 
     // A given scale is kept (a resumed run).
     let songs = vec![(PathBuf::from("a"), synth(5000, c, 1))];
@@ -122,7 +126,11 @@ fn the_streaming_lpc_predicts_what_the_block_lpc_predicts() {
             let got = stream.predict();
             let w = want[t] as f64;
             // Same fit, summed in another order: equal to rounding.
-            assert!((got - w).abs() < 1e-4 * rms, "frame {}: {got} vs {w}", t + 1);
+            assert!(
+                (got - w).abs() < 1e-4 * rms,
+                "frame {}: {got} vs {w}",
+                t + 1
+            );
         }
     }
 }

@@ -20,7 +20,8 @@ fn text(b: &[u8]) -> String {
 }
 
 fn clip() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/audio/piano_sabatella_unclaimed_gift_3s_s24.wav")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/audio/piano_sabatella_unclaimed_gift_3s_s24.wav")
 }
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -68,7 +69,15 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
     };
     assert!(scale > 0.0 && scale < 0.1 * ck.config.scale, "{scale}");
 
-    let out = run(&["eval", "--model", s(&model), s(&clip), "--json", "--device", "cpu"]);
+    let out = run(&[
+        "eval",
+        "--model",
+        s(&model),
+        s(&clip),
+        "--json",
+        "--device",
+        "cpu",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let song = &doc["songs"][0];
@@ -81,7 +90,16 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
     assert!(gain("model") > gain("lpc") - 10.0, "{song}");
 
     let pred = dir.join("pred.wav");
-    let out = run(&["predict", "--model", s(&model), s(&clip), "--out", s(&pred), "--device", "cpu"]);
+    let out = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&clip),
+        "--out",
+        s(&pred),
+        "--device",
+        "cpu",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(hound::WavReader::open(&pred).unwrap().duration(), 132_300);
 
@@ -114,7 +132,17 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
     assert_eq!(std::fs::read(&g1).unwrap(), std::fs::read(&g2).unwrap());
 
     // Resuming keeps the residual and its scale.
-    let out = run(&["train", "--resume", s(&model), "--out", s(&model), "--max-steps", "4", "--device", "cpu"]);
+    let out = run(&[
+        "train",
+        "--resume",
+        s(&model),
+        "--out",
+        s(&model),
+        "--max-steps",
+        "4",
+        "--device",
+        "cpu",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let again = wavelstm::checkpoint::load(&model).unwrap();
     assert_eq!(again.config.residual, Residual::Lpc { scale });
@@ -122,5 +150,9 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
 
     let out = train(&["--max-steps", "1", "--residual", "lpc", "--output", "mulaw"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("--residual lpc needs --output mse"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--residual lpc needs --output mse"),
+        "{}",
+        text(&out.stderr)
+    );
 }

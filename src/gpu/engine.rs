@@ -664,7 +664,11 @@ impl Engine for GpuEngine {
         let queue = &self.gpu.queue;
         queue.write_buffer(&self.signal, 0, bytemuck::cast_slice(signal));
         if let Some(t) = targets {
-            queue.write_buffer(&self.signal, (4 * signal.len()) as u64, bytemuck::cast_slice(t));
+            queue.write_buffer(
+                &self.signal,
+                (4 * signal.len()) as u64,
+                bytemuck::cast_slice(t),
+            );
         }
         self.targets_at = if targets.is_some() { signal.len() } else { 0 };
         self.frames = signal.len() / self.cfg.channels;
