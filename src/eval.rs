@@ -150,7 +150,8 @@ pub fn teacher_force(
     let mut pred = teacher_forced(engine, &plan, input.frames())?;
     if let Residual::Lpc { scale } = cfg.residual {
         let c = input.channels;
-        let base = lpc_base(&signal, c, cfg.sample_rate, &[0..input.frames()]);
+        let whole = 0..input.frames();
+        let base = lpc_base(&signal, c, cfg.sample_rate, std::slice::from_ref(&whole));
         ResidualSignal::new(&signal, c, base, scale / cfg.scale)
             .restore(&mut pred, positions.clone());
     }
