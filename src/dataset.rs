@@ -36,7 +36,7 @@
 
 use crate::audio::Audio;
 use crate::error::{Error, Result};
-use crate::residual::{residual_rms, ResidualSignal};
+use crate::residual::{lpc_base, residual_rms, ResidualSignal};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -185,7 +185,7 @@ impl Dataset {
             .iter()
             .map(|s| s.offset..s.offset + s.frames)
             .collect();
-        let base = crate::residual::lpc_base(&self.signal, c, self.sample_rate, &songs);
+        let base = lpc_base(&self.signal, c, self.sample_rate, &songs);
         let residual_scale = match residual_scale {
             Some(r) => r,
             None => {

@@ -23,8 +23,8 @@
 //! output added to the LPC prediction of the next frame, which is computed
 //! from the signal as it is generated (the prime, then the generated frames,
 //! fed back as they were clipped): one [`LpcStream`] per take and channel,
-//! refitted every 1024 frames on the preceding second, exactly as the
-//! teacher-forced prediction does on a song.
+//! refitted every 1024 frames on the preceding second: the predictor the
+//! teacher-forced prediction uses on a song, up to rounding.
 //!
 //! A model trained without carried state (seq-len 1, not stateful: the seed
 //! preset) has only ever run from a zero state; it runs every timestep from
