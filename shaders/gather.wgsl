@@ -1,7 +1,8 @@
 // The batch's input windows and targets, gathered from the signal on the
 // device (twin of dataset::gather). Position p of lane b at timestep t is
 // min(start_b + t, frames - 2); its input is the `frame` frames ending at p,
-// its target the frame p + 1.
+// its target the frame p + 1 of the target signal, which starts at element
+// `targets_at` of `signal` (0: the signal is its own target).
 //   x[T, B, frame·C], target[T, B, C] in `acts`.
 
 struct Params {
@@ -12,7 +13,7 @@ struct Params {
     frames: u32,
     x: u32,
     targets: u32,
-    _pad: u32,
+    targets_at: u32,
 }
 @group(1) @binding(0) var<uniform> p: Params;
 
@@ -34,6 +35,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         acts[p.x + row * width + k] = signal[w0 + k];
     }
     for (var c = 0u; c < p.channels; c++) {
-        acts[p.targets + row * p.channels + c] = signal[(pos + 1u) * p.channels + c];
+        acts[p.targets + row * p.channels + c] = signal[p.targets_at + (pos + 1u) * p.channels + c];
     }
 }

@@ -15,6 +15,7 @@ use crate::gpu::{self, context, engine::GpuEngine, engine::PathChoice};
 use crate::metrics::{score, Score};
 use crate::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig, Output};
 use crate::plot::{self, EpochLoss};
+use crate::residual::Residual;
 use crate::rng::SplitMix64;
 use crate::train::{self, EpochReport, Event, LrSchedule, RunConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -29,7 +30,8 @@ use std::time::Instant;
     about = "Learn raw music waveforms with an LSTM engine written from scratch",
     long_about = "Learn raw music waveforms with an LSTM engine written from scratch.\n\n\
     With no command, runs the demo: trains a small model on the bundled piano clip for about a \
-    minute and writes the model, the predicted song and a summary into ./wavelstm-out/."
+    minute, then writes the model, the predicted and a generated song, plots and a summary into \
+    ./wavelstm-out/."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -60,12 +62,15 @@ enum Command {
     Bench(BenchArgs),
     /// The demo (what running with no command does).
     Demo {
-        /// Where to write the model, the predicted WAV and the summary.
+        /// Where to write the model, the WAVs, the plots and the summary.
         #[arg(long, default_value = "wavelstm-out")]
         out_dir: PathBuf,
         /// Training steps (the default takes about a minute on 2 cores).
         #[arg(long, default_value_t = DEMO_STEPS)]
         steps: u64,
+        /// Seconds of audio to generate after a 2-s prime on the clip.
+        #[arg(long, default_value_t = DEMO_SECONDS)]
+        seconds: f64,
     },
 }
 
@@ -103,6 +108,15 @@ enum OutputHead {
     /// 256 logits per channel over the μ-law quantized next sample (μ = 255),
     /// trained by softmax cross-entropy, as in WaveNet and SampleRNN.
     Mulaw,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ResidualArg {
+    /// The model predicts the next sample itself.
+    None,
+    /// The model learns the residual of the causal LPC-32 predictor (the
+    /// LPCNet idea); the prediction is LPC's plus the model's output.
+    Lpc,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -224,6 +238,10 @@ struct TrainArgs {
     /// What the head predicts [default: mse].
     #[arg(long, value_enum)]
     output: Option<OutputHead>,
+    /// Learn the residual of a causal LPC-32 (refitted every 1024 samples on
+    /// the preceding second) instead of the sample itself [default: none].
+    #[arg(long, value_enum)]
+    residual: Option<ResidualArg>,
 
     /// Adam learning rate [default: 1e-3].
     #[arg(long)]
@@ -382,6 +400,8 @@ struct BenchArgs {
 
 /// Steps of the demo: about a minute on 2 cores.
 const DEMO_STEPS: u64 = 1000;
+/// Seconds the demo generates.
+const DEMO_SECONDS: f64 = 3.0;
 
 /// Run the command line; returns the process exit code.
 pub fn main() -> i32 {
@@ -403,13 +423,17 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        None => demo(Path::new("wavelstm-out"), DEMO_STEPS),
-        Some(Command::Demo { out_dir, steps }) => demo(&out_dir, steps),
+        None => demo(Path::new("wavelstm-out"), DEMO_STEPS, DEMO_SECONDS),
+        Some(Command::Demo {
+            out_dir,
+            steps,
+            seconds,
+        }) => demo(&out_dir, steps, seconds),
         Some(Command::Info { files }) => info(&files),
         Some(Command::Devices) => devices(),
         Some(Command::Train(a)) => with_threads(&a.common, || train_cmd(&a).map(|_| ())),
         Some(Command::Predict(a)) => with_threads(&a.common, || predict_cmd(&a).map(|_| ())),
-        Some(Command::Generate(a)) => with_threads(&a.common, || generate_cmd(&a)),
+        Some(Command::Generate(a)) => with_threads(&a.common, || generate_cmd(&a).map(|_| ())),
         Some(Command::Eval(a)) => with_threads(&a.common, || eval_cmd(&a)),
         Some(Command::Bench(a)) => with_threads(&a.common, || bench_cmd(&a)),
     }
@@ -632,6 +656,14 @@ fn resolve(a: &TrainArgs, sample_rate: u32, channels: usize) -> Result<(RunConfi
         },
     };
     model.validate()?;
+    let residual = a.residual == Some(ResidualArg::Lpc);
+    if residual && matches!(model.output, Output::Mulaw { .. }) {
+        // μ-law classes are spaced for full-scale audio: a residual 30 to 50 dB
+        // below it would fall into a handful of classes around zero.
+        return Err(Error::config(
+            "--residual lpc needs --output mse (a μ-law head is too coarse for a residual)",
+        ));
+    }
     let data = DataConfig {
         frame: model.frame,
         seq_len: a.seq_len.unwrap_or(p(1, 256)),
@@ -687,6 +719,12 @@ fn resolve(a: &TrainArgs, sample_rate: u32, channels: usize) -> Result<(RunConfi
                 LrSchedule::Cosine
             }),
             schedule_steps: 0,
+            // The residual's scale is the dataset's, known once the songs are read.
+            residual: if residual {
+                Residual::Lpc { scale: 1.0 }
+            } else {
+                Residual::None
+            },
         },
         max_frames,
     ))
@@ -870,7 +908,10 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
             Some(cfg.sample_rate),
             None,
         )?;
-        let dataset = Dataset::new(audio, &cfg.data, Some(cfg.scale))?;
+        let mut dataset = Dataset::new(audio, &cfg.data, Some(cfg.scale))?;
+        if let Residual::Lpc { scale } = cfg.residual {
+            dataset.learn_lpc_residual(Some(scale))?;
+        }
         if replan {
             cfg.schedule_steps = planned_steps(&cfg, &dataset, a.max_steps);
         }
@@ -884,8 +925,11 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
         let audio = load_songs(&a.songs, mode, a.sample_rate, max_frames)?;
         let (rate, channels) = (audio[0].1.sample_rate, audio[0].1.channels);
         let (mut cfg, _) = resolve(a, rate, channels)?;
-        let dataset = Dataset::new(audio, &cfg.data, None)?;
+        let mut dataset = Dataset::new(audio, &cfg.data, None)?;
         cfg.scale = dataset.scale;
+        if let Residual::Lpc { scale } = &mut cfg.residual {
+            *scale = dataset.learn_lpc_residual(None)?;
+        }
         if let Output::Mulaw { scale } = &mut cfg.model.output {
             *scale = dataset.scale;
         }
@@ -912,6 +956,13 @@ fn train_cmd(a: &TrainArgs) -> Result<Vec<EpochReport>> {
         cfg.model.layout().total,
         a.out.display()
     );
+    if let Residual::Lpc { scale } = cfg.residual {
+        eprintln!(
+            "learning the residual of causal LPC-32: RMS {:.1} dBFS over the training parts (the signal's {:.1} dBFS)",
+            20.0 * f64::from(scale).log10(),
+            20.0 * f64::from(cfg.scale).log10()
+        );
+    }
     let mut progress = Progress::new();
     progress.loss = Some(LossPlot::new(&a.out, &history, &dataset, cfg.model.output));
     let history = train::train(
@@ -1067,7 +1118,8 @@ fn take_path(out: &Path, k: usize, takes: usize) -> PathBuf {
     out.with_file_name(name)
 }
 
-fn generate_cmd(a: &GenerateArgs) -> Result<()> {
+/// Generate as the arguments say; returns each take's levels.
+fn generate_cmd(a: &GenerateArgs) -> Result<Vec<TakeReport>> {
     let positive = |v: f64| v.is_finite() && v > 0.0;
     if !positive(a.seconds) {
         return Err(Error::config("--seconds must be a positive number"));
@@ -1202,7 +1254,7 @@ fn generate_cmd(a: &GenerateArgs) -> Result<()> {
         )?;
         println!("spectrograms -> {}", plot_path.display());
     }
-    Ok(())
+    Ok(reports)
 }
 
 fn take_summary(path: &Path, r: &TakeReport) -> String {
@@ -1512,12 +1564,89 @@ fn demo_clip() -> PathBuf {
     }
 }
 
-fn demo(out_dir: &Path, steps: u64) -> Result<()> {
+/// What the demo wrote and measured.
+struct DemoRun<'a> {
+    clip: &'a Path,
+    steps: u64,
+    train_secs: f64,
+    samples_per_sec: f64,
+    model: &'a ModelConfig,
+    valid: &'a SongReport,
+    /// Seconds of prime and of generated audio, wall-clock seconds, the take.
+    prime_secs: f64,
+    gen_secs: f64,
+    gen_wall: f64,
+    take: &'a TakeReport,
+    files: [(&'a str, PathBuf); 6],
+}
+
+fn demo_summary(d: &DemoRun) -> String {
+    let m = d.model;
+    let mut t = format!(
+        "wavelstm demo summary\n\
+         song:      {}\n\
+         model:     {} x {} LSTM, linear head ({} parameters)\n\
+         training:  {} steps in {:.1} s ({:.0} samples/s)\n\n\
+         one-step prediction of the last 10% of the clip (never trained on),\n\
+         all predictors on the same {} samples:\n\
+         \x20 {:<22} {:>10} {:>9}\n",
+        d.clip.display(),
+        m.layers,
+        m.hidden,
+        m.layout().total,
+        d.steps,
+        d.train_secs,
+        d.samples_per_sec,
+        d.valid.samples,
+        "predictor",
+        "MSE",
+        "gain"
+    );
+    let v = d.valid;
+    for (name, f) in [
+        ("model", &v.model),
+        ("next = current", &v.next_equals_current),
+        ("linear extrapolation", &v.linear),
+        ("LPC-32", &v.lpc),
+    ] {
+        t.push_str(&format!(
+            "  {name:<22} {:>10.3e} {:>6.2} dB\n",
+            f.mse, f.gain_db
+        ));
+    }
+    t.push_str(&format!(
+        "\ngeneration: {:.1} s after a {:.1} s prime, in {:.1} s: {:.2}x real time\n\
+         \x20 the take: RMS {:.1} dBFS, last second {:.1} dBFS, peak {:.3}{}\n\nfiles:\n",
+        d.gen_secs,
+        d.prime_secs,
+        d.gen_wall,
+        d.gen_secs / d.gen_wall.max(1e-9),
+        d.take.rms_dbfs,
+        d.take.last_second_rms_dbfs,
+        d.take.peak,
+        if d.take.collapsed() {
+            " (collapsed to silence)"
+        } else if d.take.exploded() {
+            " (exploded)"
+        } else {
+            ""
+        }
+    ));
+    for (what, path) in &d.files {
+        t.push_str(&format!("  {what:<22} {}\n", path.display()));
+    }
+    t
+}
+
+/// Seconds of the clip the demo primes generation on.
+const DEMO_PRIME_SECONDS: f64 = 2.0;
+
+fn demo(out_dir: &Path, steps: u64, gen_seconds: f64) -> Result<()> {
     let clip = demo_clip();
     std::fs::create_dir_all(out_dir)
         .map_err(|e| Error::file(out_dir, format!("cannot create: {e}")))?;
-    let model = out_dir.join("model.safetensors");
-    let pred = out_dir.join("pred.wav");
+    let file = |name: &str| out_dir.join(name);
+    let model = file("model.safetensors");
     println!(
         "wavelstm demo: learning {} ({} steps)",
         clip.display(),
@@ -1527,53 +1656,70 @@ fn demo(out_dir: &Path, steps: u64) -> Result<()> {
     let args = TrainArgs::parse_from_demo(&clip, &model, steps);
     let history = train_cmd(&args)?;
     let train_secs = started.elapsed().as_secs_f64();
-    let p = PredictArgs {
-        model: model.clone(),
-        song: clip.clone(),
-        out: pred.clone(),
-        float: false,
-        plot: None,
-        from: None,
-        to: None,
-        common: args.common.clone(),
-    };
-    let whole = predict_cmd(&p)?;
     let last = history
         .last()
         .ok_or_else(|| Error::Other("the demo trained no epoch".into()))?;
-    let summary = format!(
-        "wavelstm demo summary\n\
-         song:                {}\n\
-         training:            {} steps in {:.1} s ({:.0} samples/s)\n\
-         validation (last 10%, never trained on):\n\
-         \x20 model              {:>7.2} dB prediction gain (MSE {:.3e})\n\
-         \x20 next = current     {:>7.2} dB (MSE {:.3e})\n\
-         whole song (teacher forced):\n\
-         \x20 model              {:>7.2} dB\n\
-         \x20 next = current     {:>7.2} dB\n\
-         files:\n\
-         \x20 model              {}\n\
-         \x20 predicted song     {}\n",
-        clip.display(),
-        history.iter().map(|r| r.steps).sum::<u64>(),
+    predict_cmd(&PredictArgs {
+        model: model.clone(),
+        song: clip.clone(),
+        out: file("pred.wav"),
+        float: false,
+        plot: Some(file("pred.png")),
+        from: None,
+        to: None,
+        common: args.common.clone(),
+    })?;
+    let ck = checkpoint::load(&model)?;
+    let cfg = &ck.config;
+    let mut engine = make_engine(&args.common, &cfg.model, cfg.adam, ck.state.params.clone())?;
+    let (valid, _) = eval::evaluate(
+        engine.as_mut(),
+        cfg,
+        &clip,
+        Scope::Last(cfg.data.valid_fraction),
+    )?;
+    let started = Instant::now();
+    let takes = generate_cmd(&GenerateArgs {
+        model: model.clone(),
+        prime: clip.clone(),
+        seconds: gen_seconds,
+        out: file("gen.wav"),
+        prime_seconds: DEMO_PRIME_SECONDS,
+        variations: 1,
+        seed: 0,
+        temperature: 1.0,
+        float: false,
+        plot: None,
+        common: args.common.clone(),
+    })?;
+    let gen_wall = started.elapsed().as_secs_f64();
+    let summary_path = file("summary.txt");
+    let summary = demo_summary(&DemoRun {
+        clip: &clip,
+        steps: history.iter().map(|r| r.steps).sum(),
         train_secs,
-        last.samples_per_sec,
-        last.valid.gain_db,
-        last.valid.mse,
-        last.valid.baseline_gain_db,
-        last.valid.baseline_mse,
-        whole.gain_db,
-        whole.baseline_gain_db,
-        model.display(),
-        pred.display()
-    );
-    let summary_path = out_dir.join("summary.txt");
+        samples_per_sec: last.samples_per_sec,
+        model: &cfg.model,
+        valid: &valid,
+        prime_secs: DEMO_PRIME_SECONDS,
+        gen_secs: gen_seconds,
+        gen_wall,
+        take: &takes[0],
+        files: [
+            ("model", model.clone()),
+            ("loss per epoch", file("loss.png")),
+            ("predicted clip", file("pred.wav")),
+            ("prediction plot", file("pred.png")),
+            ("generated", file("gen.wav")),
+            ("this summary", summary_path.clone()),
+        ],
+    });
     crate::atomic::write_atomic(&summary_path, |w| {
         use std::io::Write;
         w.write_all(summary.as_bytes())
             .map_err(|e| Error::file(&summary_path, format!("cannot write: {e}")))
     })?;
-    println!("\n{summary}  summary            {}", summary_path.display());
+    println!("\n{summary}");
     Ok(())
 }
 

@@ -13,6 +13,11 @@
 //! `p+1`. A sequence is `seq_len` consecutive positions; a batch lane is
 //! named by the position of its first timestep.
 //!
+//! A target is read from the *target signal*, `[N, C]` like `signal`: the
+//! signal itself, or, for a model that learns the residual of causal LPC
+//! (`residual`), that residual in its own units. Windows always come from
+//! `signal`.
+//!
 //! # The split
 //! Each song's last `valid_fraction` of frames is validation: no training
 //! target lies there, and no training sequence crosses a song boundary.
@@ -31,6 +36,7 @@
 
 use crate::audio::Audio;
 use crate::error::{Error, Result};
+use crate::residual::{lpc_base, residual_rms, ResidualSignal};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -66,6 +72,9 @@ pub struct Dataset {
     pub signal: Vec<f32>,
     pub songs: Vec<SongSpan>,
     pub scale: f32,
+    /// The LPC prediction and residual targets, when the model learns the
+    /// residual ([`Dataset::learn_lpc_residual`]); None: targets are `signal`'s.
+    pub residual: Option<ResidualSignal>,
 }
 
 /// How training sequences are cut and batched.
@@ -162,7 +171,47 @@ impl Dataset {
             signal,
             songs: spans,
             scale,
+            residual: None,
         })
+    }
+
+    /// Make the targets the residual of causal LPC-32 (see `residual`).
+    /// `residual_scale` None: the RMS of the training parts' residual (audio
+    /// units), which is returned.
+    pub fn learn_lpc_residual(&mut self, residual_scale: Option<f32>) -> Result<f32> {
+        let c = self.channels;
+        let songs: Vec<_> = self
+            .songs
+            .iter()
+            .map(|s| s.offset..s.offset + s.frames)
+            .collect();
+        let base = lpc_base(&self.signal, c, self.sample_rate, &songs);
+        let residual_scale = match residual_scale {
+            Some(r) => r,
+            None => {
+                // Training targets: a song's frames 1 .. train_frames (frame 0 has no past).
+                let train: Vec<_> = self
+                    .songs
+                    .iter()
+                    .map(|s| s.offset + 1..s.offset + s.train_frames)
+                    .collect();
+                (residual_rms(&self.signal, &base, c, &train) * self.scale as f64) as f32
+            }
+        };
+        if !(residual_scale.is_finite() && residual_scale > 0.0) {
+            return Err(Error::file(
+                &self.songs[0].path,
+                "has no LPC residual to learn (the linear predictor is exact)",
+            ));
+        }
+        let ratio = residual_scale / self.scale;
+        self.residual = Some(ResidualSignal::new(&self.signal, c, base, ratio));
+        Ok(residual_scale)
+    }
+
+    /// The target signal when it is not `signal` (see the module doc).
+    pub fn targets(&self) -> Option<&[f32]> {
+        self.residual.as_ref().map(|r| &r.target[..])
     }
 
     pub fn frames(&self) -> usize {
@@ -254,13 +303,15 @@ impl Dataset {
     }
 }
 
-/// Gather windows and targets for `t` timesteps of every lane from `signal`
-/// (`[N, C]`): `x[T, B, frame·C]` and `target[T, B, C]` (see the module doc).
-/// A position past the last one that has a target (`N-2`) reads as that last
-/// one, so inference may run a lane past the end of its song and discard
-/// what it predicts there.
+/// Gather windows from `signal` and targets from `targets` (both `[N, C]`)
+/// for `t` timesteps of every lane: `x[T, B, frame·C]` and `target[T, B, C]`
+/// (see the module doc). A position past the last one that has a target
+/// (`N-2`) reads as that last one, so inference may run a lane past the end
+/// of its song and discard what it predicts there.
+#[allow(clippy::too_many_arguments)]
 pub fn gather(
     signal: &[f32],
+    targets: &[f32],
     channels: usize,
     frame: usize,
     starts: &[usize],
@@ -279,7 +330,7 @@ pub fn gather(
             let row = step * b + lane;
             let w0 = (p + 1 - frame) * c;
             x[row * frame * c..(row + 1) * frame * c].copy_from_slice(&signal[w0..w0 + frame * c]);
-            target[row * c..(row + 1) * c].copy_from_slice(&signal[(p + 1) * c..(p + 2) * c]);
+            target[row * c..(row + 1) * c].copy_from_slice(&targets[(p + 1) * c..(p + 2) * c]);
         }
     }
 }

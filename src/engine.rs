@@ -40,8 +40,15 @@ pub trait Engine {
     /// What runs the math, for the user ("cpu (2 threads)", an adapter name...).
     fn describe(&self) -> String;
     fn model(&self) -> &ModelConfig;
-    /// The signal windows are read from, `[N, C]` interleaved, normalized.
-    fn set_signal(&mut self, signal: &[f32]) -> Result<()>;
+    /// The signal windows and targets are read from, `[N, C]` interleaved,
+    /// normalized.
+    fn set_signal(&mut self, signal: &[f32]) -> Result<()> {
+        self.set_signals(signal, None)
+    }
+    /// Windows from `signal`, targets from `targets` when given (`[N, C]`
+    /// like `signal`: a residual the model learns instead of the signal,
+    /// see `dataset`), else from `signal`.
+    fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()>;
     /// Forward, backward, clipping and one Adam update at learning rate `lr`
     /// on `batch` of `seq_len` timesteps. The carried training state is updated.
     /// The step's loss comes later, from [`Engine::take_stats`]: a GPU reads

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::lpc::{self, LpcConfig};
 use crate::metrics::{score, ScoreSums};
 use crate::predict::{teacher_forced, Plan};
+use crate::residual::{lpc_base, Residual, ResidualSignal};
 use crate::train::{warmup_frames, RunConfig, MAX_LANES};
 use serde::Serialize;
 use std::ops::Range;
@@ -69,7 +70,8 @@ pub struct Forced {
     pub signal: Vec<f32>,
     /// The positions predicted: targets are frames `positions.start + 1 ..= positions.end`.
     pub positions: Range<usize>,
-    /// Teacher-forced predictions `[positions.len(), C]`, normalized units.
+    /// Teacher-forced predictions `[positions.len(), C]`, normalized units
+    /// (a residual model's with the LPC prediction added back).
     pub pred: Vec<f32>,
 }
 
@@ -125,7 +127,10 @@ pub fn positions(frames: usize, frame: usize, scope: Scope) -> Range<usize> {
 }
 
 /// Teacher-forced prediction of `positions` of `input` (the model's view
-/// of a song), with the lanes, warm-up and state carrying training used.
+/// of a song), with the lanes, warm-up and state carrying training used. A
+/// residual model's outputs are added back to the song's causal LPC
+/// prediction. (The engine reads no targets when it predicts, so it is given
+/// the signal alone.)
 pub fn teacher_force(
     engine: &mut dyn Engine,
     cfg: &RunConfig,
@@ -142,7 +147,14 @@ pub fn teacher_force(
         max_lanes: MAX_LANES,
         carry: Plan::carries_state(cfg.data.stateful, cfg.data.seq_len),
     };
-    let pred = teacher_forced(engine, &plan, input.frames())?;
+    let mut pred = teacher_forced(engine, &plan, input.frames())?;
+    if let Residual::Lpc { scale } = cfg.residual {
+        let c = input.channels;
+        let whole = 0..input.frames();
+        let base = lpc_base(&signal, c, cfg.sample_rate, std::slice::from_ref(&whole));
+        ResidualSignal::new(&signal, c, base, scale / cfg.scale)
+            .restore(&mut pred, positions.clone());
+    }
     Ok(Forced {
         input,
         signal,

@@ -19,6 +19,13 @@
 //! Memory does not grow with the length: frames go out one at a time
 //! through `on_frame`.
 //!
+//! A model that learns the residual of causal LPC (`residual`) has its
+//! output added to the LPC prediction of the next frame, which is computed
+//! from the signal as it is generated (the prime, then the generated frames,
+//! fed back as they were clipped): one [`LpcStream`] per take and channel,
+//! refitted every 1024 frames on the preceding second: the predictor the
+//! teacher-forced prediction uses on a song, up to rounding.
+//!
 //! A model trained without carried state (seq-len 1, not stateful: the seed
 //! preset) has only ever run from a zero state; it runs every timestep from
 //! zero here too (as `predict` does), and the prime only fills its window.
@@ -26,9 +33,11 @@
 use crate::dataset::Batch;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::lpc::{LpcConfig, LpcStream};
 use crate::model::Output;
 use crate::mulaw;
 use crate::predict::Plan;
+use crate::residual::Residual;
 use crate::rng::SplitMix64;
 use crate::train::RunConfig;
 
@@ -108,6 +117,25 @@ pub fn generate(
         return Err(Error::config("--temperature must be finite and at least 0"));
     }
     let scale = f64::from(run.scale);
+    // The LPC prediction of each take's next frame, and the model's output units.
+    let (mut lpc, ratio) = match run.residual {
+        Residual::None => (Vec::new(), 0.0),
+        Residual::Lpc { .. } if matches!(cfg.output, Output::Mulaw { .. }) => {
+            return Err(Error::config(
+                "a mulaw head cannot learn a residual (the checkpoint is inconsistent)",
+            ))
+        }
+        Residual::Lpc { scale: r } => {
+            let mut streams = vec![LpcStream::new(LpcConfig::standard(run.sample_rate)); c];
+            for (n, &v) in prime.iter().enumerate() {
+                streams[n % c].push(v);
+            }
+            (
+                (0..k).flat_map(|_| streams.iter().cloned()).collect(),
+                f64::from(r) / scale,
+            )
+        }
+    };
     let carry = Plan::carries_state(run.data.stateful, run.data.seq_len);
 
     // Teacher-forced priming: positions frame-1 ..= P-2, so the next window
@@ -151,7 +179,8 @@ pub fn generate(
             for ch in 0..c {
                 let row = lane * c + ch;
                 let audio = match cfg.output {
-                    Output::Mse => f64::from(out[row]) * scale,
+                    Output::Mse if lpc.is_empty() => f64::from(out[row]) * scale,
+                    Output::Mse => (lpc[row].predict() + ratio * f64::from(out[row])) * scale,
                     Output::Mulaw { .. } => {
                         let z = &out[row * mulaw::CLASSES..(row + 1) * mulaw::CLASSES];
                         mulaw::decode(mulaw::sample(z, g.temperature, &mut rngs[lane]))
@@ -169,6 +198,9 @@ pub fn generate(
                 frame_out[row] = a as f32;
                 // Model units: |a| ≤ 1 in audio units is ±1/scale here.
                 feed[row] = (a / scale) as f32;
+                if let Some(l) = lpc.get_mut(row) {
+                    l.push(feed[row]);
+                }
                 sum_sq[lane] += a * a;
                 peak[lane] = peak[lane].max(a.abs());
                 last[lane * second + (n * c + ch) % second] = a * a;

@@ -24,6 +24,7 @@ pub mod mulaw;
 pub mod plot;
 pub mod predict;
 pub mod real;
+pub mod residual;
 pub mod rng;
 pub mod train;
 pub mod wavstream;

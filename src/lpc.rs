@@ -306,3 +306,68 @@ fn solve(phi: &[f64], p: usize, ridge: f64) -> Option<Vec<f64>> {
     }
     Some(y)
 }
+
+/// The causal block LPC of [`lpc`], one frame at a time, for a signal that
+/// is written as it is predicted (free-running generation): one channel.
+/// Block starts sit on the grid from the first frame pushed, so on the same
+/// frames it predicts what [`lpc`] does (up to rounding: the fit here is
+/// summed directly, see [`fit`]). Only the last `history + block` frames are
+/// kept, so memory stays flat however long the signal grows.
+#[derive(Clone, Debug)]
+pub struct LpcStream {
+    cfg: LpcConfig,
+    /// Frames `start .. start + past.len()` of the signal.
+    past: Vec<f32>,
+    start: usize,
+    /// The block start the coefficients were fitted for, and the fit (None: next = current).
+    fitted: Option<(usize, Option<Vec<f64>>)>,
+}
+
+impl LpcStream {
+    pub fn new(cfg: LpcConfig) -> Self {
+        LpcStream {
+            cfg,
+            past: Vec::new(),
+            start: 0,
+            fitted: None,
+        }
+    }
+
+    /// Append the signal's next frame.
+    pub fn push(&mut self, v: f32) {
+        self.past.push(v);
+        // A fit at block start t0 reads from t0 − history, and t0 > t − block.
+        let keep = self.cfg.history + self.cfg.block.max(1) + self.cfg.order;
+        if self.past.len() > 2 * keep {
+            let drop = self.past.len() - keep;
+            self.past.drain(..drop);
+            self.start += drop;
+        }
+    }
+
+    /// The prediction of the next frame (number `frames pushed`) from the
+    /// frames pushed so far; 0 before the first.
+    pub fn predict(&mut self) -> f64 {
+        let Some(&last) = self.past.last() else {
+            return 0.0;
+        };
+        let (p, bs) = (self.cfg.order.max(1), self.cfg.block.max(1));
+        let t = self.start + self.past.len();
+        let t0 = t / bs * bs;
+        if self.fitted.as_ref().map(|f| f.0) != Some(t0) {
+            let rows = fit_rows(t0, self.cfg.history, p);
+            let a = if rows.len() >= self.cfg.min_rows.max(1) {
+                // Relative to `past`, whose first frame is `start`.
+                let rel = rows.start - self.start..rows.end - self.start;
+                fit(&self.past, rel, p, self.cfg.ridge)
+            } else {
+                None
+            };
+            self.fitted = Some((t0, a));
+        }
+        match &self.fitted {
+            Some((_, Some(a))) => dot_past(a, &self.past, t - self.start),
+            _ => last as f64,
+        }
+    }
+}

@@ -38,7 +38,8 @@ impl Plan {
 }
 
 /// Predictions `[positions.len(), C]` in normalized units, from the signal
-/// already set on `engine`.
+/// already set on `engine`: the model's outputs, which for a residual model
+/// are still to be added to the LPC prediction (`residual`).
 pub fn teacher_forced(
     engine: &mut dyn Engine,
     plan: &Plan,

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::metrics::{Score, ScoreSums};
 use crate::model::{ModelConfig, Output};
 use crate::predict::{teacher_forced, Plan};
+use crate::residual::Residual;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -33,6 +34,9 @@ pub struct RunConfig {
     pub lr_schedule: LrSchedule,
     /// Steps the learning-rate schedule spans (the run's planned length).
     pub schedule_steps: u64,
+    /// What the model's output is added to (checkpoints from before it existed: nothing).
+    #[serde(default)]
+    pub residual: Residual,
 }
 
 /// How the learning rate moves over a run.
@@ -50,6 +54,15 @@ pub enum LrSchedule {
 pub const COSINE_FLOOR: f64 = 0.02;
 
 impl RunConfig {
+    /// Audio units per unit of the model's output: the residual's scale for
+    /// a model that learns a residual, else the signal's.
+    pub fn output_scale(&self) -> f32 {
+        match self.residual {
+            Residual::None => self.scale,
+            Residual::Lpc { scale } => scale,
+        }
+    }
+
     /// Learning rate of update number `step` (from 0).
     pub fn lr_at(&self, step: u64) -> f64 {
         let lr = self.adam.lr;
@@ -118,6 +131,8 @@ pub const MAX_LANES: usize = 32;
 
 /// Validation scores of every song of `dataset` (on `engine`'s current
 /// weights, with `dataset.signal` set on it), and over all songs together.
+/// A residual model's outputs are added back to the LPC prediction first, so
+/// the scores are of the prediction of the signal either way.
 pub fn validate(
     engine: &mut dyn Engine,
     dataset: &Dataset,
@@ -139,7 +154,10 @@ pub fn validate(
             max_lanes: MAX_LANES,
             carry: Plan::carries_state(dc_stateful, seq_len),
         };
-        let pred = teacher_forced(engine, &plan, dataset.frames())?;
+        let mut pred = teacher_forced(engine, &plan, dataset.frames())?;
+        if let Some(r) = &dataset.residual {
+            r.restore(&mut pred, positions.clone());
+        }
         let mut sums = ScoreSums::default();
         sums.add(&pred, &dataset.signal, dataset.channels, positions);
         all.merge(&sums);
@@ -165,7 +183,7 @@ pub fn train(
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Vec<EpochReport>> {
     let dc = &cfg.data;
-    engine.set_signal(&dataset.signal)?;
+    engine.set_signals(&dataset.signal, dataset.targets())?;
     let steps_per_epoch = dataset.steps_per_epoch(dc) as u64;
     let total = (cfg.epochs * steps_per_epoch).min(max_steps.unwrap_or(u64::MAX));
     on_event(Event::Start {
@@ -217,7 +235,7 @@ pub fn train(
             epoch: cursor.epoch + 1,
             steps,
             train_mse: match cfg.model.output {
-                Output::Mse => loss_sum / steps.max(1) as f64 * (dataset.scale as f64).powi(2),
+                Output::Mse => loss_sum / steps.max(1) as f64 * (cfg.output_scale() as f64).powi(2),
                 Output::Mulaw { .. } => loss_sum / steps.max(1) as f64,
             },
             valid,

@@ -102,6 +102,55 @@ fn train_predict_resume_on_a_real_clip() {
     assert_eq!(ck.state.step, 5);
 }
 
+/// The demo, shortened (3 steps, 0.2 s generated): every file it promises,
+/// and the summary table on screen and in summary.txt.
+#[test]
+fn the_demo_writes_every_file_and_the_summary_table() {
+    let dir = tmpdir("demo");
+    let out = run(&[
+        "demo",
+        "--out-dir",
+        dir.to_str().unwrap(),
+        "--steps",
+        "3",
+        "--seconds",
+        "0.2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for f in [
+        "model.safetensors",
+        "pred.wav",
+        "gen.wav",
+        "loss.png",
+        "pred.png",
+    ] {
+        let bytes = std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        if f.ends_with(".png") {
+            assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{f} is not a PNG");
+        }
+    }
+    let gen = hound::WavReader::open(dir.join("gen.wav")).unwrap();
+    assert_eq!(gen.duration(), 8820, "0.2 s at 44.1 kHz");
+    let summary = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
+    for row in [
+        "model ",
+        "next = current",
+        "linear extrapolation",
+        "LPC-32",
+        "x real time",
+        "gen.wav",
+        "pred.png",
+        "loss.png",
+        "summary.txt",
+    ] {
+        assert!(summary.contains(row), "no `{row}` in\n{summary}");
+    }
+    assert!(
+        text(&out.stdout).contains(&summary),
+        "the same table on screen"
+    );
+}
+
 #[test]
 fn info_reports_format_and_levels() {
     let out = run(&[

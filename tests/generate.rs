@@ -60,6 +60,7 @@ fn run(model: ModelConfig, scale: f32, seq_len: usize) -> RunConfig {
         songs: vec![],
         lr_schedule: LrSchedule::Constant,
         schedule_steps: 1,
+        residual: wavelstm::residual::Residual::None,
     }
 }
 

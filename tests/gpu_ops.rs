@@ -475,6 +475,18 @@ fn gather_and_state_match_cpu() {
         let mut rng = SplitMix64::new(3000 + n as u64);
         let frames = 400;
         let signal = random(&mut rng, frames * channels, 1.0);
+        // The first case reads its targets from the signal, the others from a
+        // target signal of their own, after the signal in the same buffer.
+        let targets = if n == 0 {
+            signal.clone()
+        } else {
+            random(&mut rng, frames * channels, 1.0)
+        };
+        let (device_signal, targets_at) = if n == 0 {
+            (signal.clone(), 0)
+        } else {
+            ([&signal[..], &targets[..]].concat(), signal.len())
+        };
         // Starts near both ends, where the CPU clamps past the signal.
         let starts: Vec<usize> = (0..b)
             .map(|i| {
@@ -492,16 +504,18 @@ fn gather_and_state_match_cpu() {
         let mut lanes: Vec<u32> = starts.iter().map(|&s| s as u32).collect();
         lanes.extend(carry.iter().map(|&c| u32::from(c)));
         let mut wb = Workbench::new(gpu).unwrap();
-        wb.set(Buf::Signal, &signal);
+        wb.set(Buf::Signal, &device_signal);
         wb.set_bits(Buf::Lanes, &lanes);
         wb.set(Buf::Acts, &vec![f32::NAN; ar.total]);
         wb.set(Buf::Carry, &carry_buf);
         let mut p = Program::default();
-        p.gather(&cfg, &ar, frames);
+        p.gather(&cfg, &ar, frames, targets_at);
         p.state(&cfg, &ar, &cl, true, false);
         wb.run(&p).unwrap();
         let (mut x, mut y) = (Vec::new(), Vec::new());
-        gather(&signal, channels, frame, &starts, t, &mut x, &mut y);
+        gather(
+            &signal, &targets, channels, frame, &starts, t, &mut x, &mut y,
+        );
         assert_eq!(wb.read(Buf::Acts, ar.x, x.len()).unwrap(), x, "inputs");
         assert_eq!(
             wb.read(Buf::Acts, ar.target, y.len()).unwrap(),
@@ -713,8 +727,11 @@ fn fifty_training_steps_on_the_gpu_follow_the_cpu() {
         let params = init_params(&cfg, &mut SplitMix64::new(n as u64));
         let mut cpu = CpuEngine::new(cfg.clone(), adam, params.clone()).unwrap();
         let mut gpu_e = GpuEngine::new(gpu.clone(), cfg.clone(), adam, params, path, 7).unwrap();
-        cpu.set_signal(&sig).unwrap();
-        gpu_e.set_signal(&sig).unwrap();
+        // The second case learns a target signal of its own (as a residual model does).
+        let own: Vec<f32> = sig.iter().map(|v| 0.5 * v * v - 0.1).collect();
+        let targets = (n == 1).then_some(&own[..]);
+        cpu.set_signals(&sig, targets).unwrap();
+        gpu_e.set_signals(&sig, targets).unwrap();
         let (mut lc, mut lg) = (Vec::new(), Vec::new());
         for batch in &batches(steps, b, t, frames, cfg.frame, stateful) {
             cpu.train_step(batch, t, adam.lr).unwrap();

@@ -70,6 +70,7 @@ fn config(stateful: bool) -> RunConfig {
         songs: vec!["a".into(), "b".into()],
         lr_schedule: LrSchedule::Cosine,
         schedule_steps: 300,
+        residual: wavelstm::residual::Residual::None,
     }
 }
 

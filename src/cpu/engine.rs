@@ -20,6 +20,8 @@ pub struct CpuEngine {
     v: Vec<f32>,
     step: u64,
     signal: Vec<f32>,
+    /// The target signal when it is not `signal` (empty: it is).
+    targets: Vec<f32>,
     ws: Workspace<f32>,
     x: Vec<f32>,
     target: Vec<f32>,
@@ -83,6 +85,7 @@ impl CpuEngine {
             params,
             step: 0,
             signal: Vec::new(),
+            targets: Vec::new(),
             ws: Workspace::default(),
             x: Vec::new(),
             target: Vec::new(),
@@ -127,8 +130,14 @@ impl CpuEngine {
     fn forward_batch(&mut self, batch: &Batch, seq_len: usize, lanes: Lanes) -> Result<()> {
         self.check_batch(batch, seq_len)?;
         let cfg = &self.cfg;
+        let targets = if self.targets.is_empty() {
+            &self.signal
+        } else {
+            &self.targets
+        };
         gather(
             &self.signal,
+            targets,
             cfg.channels,
             cfg.frame,
             &batch.starts,
@@ -165,13 +174,19 @@ impl Engine for CpuEngine {
         &self.cfg
     }
 
-    fn set_signal(&mut self, signal: &[f32]) -> Result<()> {
+    fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
         if !signal.len().is_multiple_of(self.cfg.channels) {
             return Err(Error::Other(
                 "signal length is not a whole number of frames".into(),
             ));
         }
+        if targets.is_some_and(|t| t.len() != signal.len()) {
+            return Err(Error::Other(
+                "the target signal is not as long as the signal".into(),
+            ));
+        }
         self.signal = signal.to_vec();
+        self.targets = targets.map_or_else(Vec::new, <[f32]>::to_vec);
         Ok(())
     }
 

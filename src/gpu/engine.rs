@@ -60,8 +60,11 @@ pub struct GpuEngine {
     grads: wgpu::Buffer,
     moments: wgpu::Buffer,
     stats: wgpu::Buffer,
+    /// The signal `[N, C]`, then the target signal when it is not the signal.
     signal: wgpu::Buffer,
     frames: usize,
+    /// Element offset of the target signal in `signal` (0: the signal itself).
+    targets_at: usize,
     lanes: wgpu::Buffer,
     lanes_cap: usize,
     acts: wgpu::Buffer,
@@ -135,6 +138,7 @@ impl GpuEngine {
             acts: buffer(&gpu, "acts", 0),
             carry: buffer(&gpu, "carry", 0),
             frames: 0,
+            targets_at: 0,
             lanes_cap: 0,
             acts_cap: 0,
             carry_layout: CarryLayout::new(&cfg, 0),
@@ -315,7 +319,7 @@ impl GpuEngine {
         let mut p = Program::default();
         let predict = matches!(key.mode, Mode::Predict | Mode::PredictTiming | Mode::Free);
         if key.mode != Mode::Free {
-            p.gather(cfg, &ar, self.frames);
+            p.gather(cfg, &ar, self.frames, self.targets_at);
         }
         p.state(cfg, &ar, &self.carry_layout, predict, false);
         p.forward(cfg, &ar, key.path, key.fresh);
@@ -658,16 +662,29 @@ impl Engine for GpuEngine {
         &self.cfg
     }
 
-    fn set_signal(&mut self, signal: &[f32]) -> Result<()> {
+    fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
         if !signal.len().is_multiple_of(self.cfg.channels) {
             return Err(Error::Other(
                 "signal length is not a whole number of frames".into(),
             ));
         }
-        self.signal = self.create("audio", signal.len())?;
-        self.gpu
-            .queue
-            .write_buffer(&self.signal, 0, bytemuck::cast_slice(signal));
+        if targets.is_some_and(|t| t.len() != signal.len()) {
+            return Err(Error::Other(
+                "the target signal is not as long as the signal".into(),
+            ));
+        }
+        let len = signal.len() + targets.map_or(0, <[f32]>::len);
+        self.signal = self.create("audio", len)?;
+        let queue = &self.gpu.queue;
+        queue.write_buffer(&self.signal, 0, bytemuck::cast_slice(signal));
+        if let Some(t) = targets {
+            queue.write_buffer(
+                &self.signal,
+                (4 * signal.len()) as u64,
+                bytemuck::cast_slice(t),
+            );
+        }
+        self.targets_at = if targets.is_some() { signal.len() } else { 0 };
         self.frames = signal.len() / self.cfg.channels;
         self.storage = None;
         // Programs hold the signal's length.

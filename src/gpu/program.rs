@@ -232,7 +232,9 @@ impl Program {
         );
     }
 
-    pub fn gather(&mut self, cfg: &ModelConfig, ar: &Arena, frames: usize) {
+    /// Windows and targets of the batch; the target signal starts at element
+    /// `targets_at` of the signal buffer (0: the signal is its own target).
+    pub fn gather(&mut self, cfg: &ModelConfig, ar: &Arena, frames: usize, targets_at: usize) {
         self.push(
             Kernel::Gather,
             params([
@@ -243,6 +245,7 @@ impl Program {
                 u(frames),
                 u(ar.x),
                 u(ar.target),
+                u(targets_at),
             ]),
             grid(ar.t * ar.b, WG),
         );
