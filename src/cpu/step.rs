@@ -7,17 +7,15 @@
 //! `[B, outputs]`. The equations are `cpu::lstm`'s; the reference is
 //! `network::forward` with `T = 1`, which the tests hold this against.
 //!
-//! Why not `network::forward` with `T = 1`: at one row per lane the packed
-//! matrix product spends more time packing the weights than multiplying,
-//! and the layout and caches it builds would allocate on every sample.
-//! Here each gate row of the weights is read once, straight from the flat
-//! parameters, and dotted with every lane's input; rows are split across
-//! threads, and nothing is allocated once the scratch has its size.
+//! This is the readable reference, generic so the tests can run it in f64:
+//! each gate row of the weights is read straight from the flat parameters
+//! and dotted with every lane's input, one row after another. The engine
+//! steps with its fast f32 twin, `cpu::fast_step`, which tests/free_step.rs
+//! holds against this one.
 
 use super::activation::{activate, cell, gate};
 use crate::model::{Activation, ModelConfig, ParamLayout};
 use crate::real::Real;
-use rayon::prelude::*;
 
 /// Scratch of one step, kept between steps.
 #[derive(Clone, Debug, Default)]
@@ -38,26 +36,9 @@ impl<T: Real> StepScratch<T> {
     }
 }
 
-/// Multiply-adds per parallel task below which splitting costs more than it saves.
-const MIN_TASK_WORK: usize = 1 << 14;
-
-/// `Σ a_i b_i` with eight running sums, which the compiler keeps in vector
-/// registers (one running sum would serialize on the add latency).
-#[inline]
+/// `Σ a_i b_i`, in order.
 fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: T = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .fold(T::zero(), |s, (&x, &y)| s + x * y);
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] = acc[k] + x[k] * y[k];
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
 }
 
 /// `out[r, lane] = bias(r) + W_a[r]·a[lane] + W_b[r]·b[lane]` for every row
@@ -74,21 +55,17 @@ fn rows_times_lanes<T: Real>(
 ) {
     let na = a.len() / lanes;
     let nb = w_b.map_or(0, |(_, b)| b.len() / lanes);
-    let per_row = lanes * (na + nb);
-    out.par_chunks_mut(lanes)
-        .enumerate()
-        .with_min_len(MIN_TASK_WORK.div_ceil(per_row.max(1)))
-        .for_each(|(r, o)| {
-            let bias = bias[r] + bias2.map_or(T::zero(), |b2| b2[r]);
-            let wa = &w_a[r * na..(r + 1) * na];
-            for (lane, v) in o.iter_mut().enumerate() {
-                let mut s = bias + dot(wa, &a[lane * na..(lane + 1) * na]);
-                if let Some((w_b, b)) = w_b {
-                    s = s + dot(&w_b[r * nb..(r + 1) * nb], &b[lane * nb..(lane + 1) * nb]);
-                }
-                *v = s;
+    for (r, o) in out.chunks_exact_mut(lanes).enumerate() {
+        let bias = bias[r] + bias2.map_or(T::zero(), |b2| b2[r]);
+        let wa = &w_a[r * na..(r + 1) * na];
+        for (lane, v) in o.iter_mut().enumerate() {
+            let mut s = bias + dot(wa, &a[lane * na..(lane + 1) * na]);
+            if let Some((w_b, b)) = w_b {
+                s = s + dot(&w_b[r * nb..(r + 1) * nb], &b[lane * nb..(lane + 1) * nb]);
             }
-        });
+            *v = s;
+        }
+    }
 }
 
 /// One timestep of `b` lanes from state `h, c` (`[L, B, H]`, overwritten by

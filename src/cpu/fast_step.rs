@@ -1,0 +1,307 @@
+//! The fast twin of `cpu::step::step_forward` in f32: one free-running
+//! timestep of the whole model, arranged for a matrix-vector product that
+//! has to finish in about ten microseconds.
+//!
+//! What it changes, and why:
+//! - The LSTM weights are repacked once (`PackedLayer`): the four gate rows
+//!   of each unit side by side, each row `[W_ih row | W_hh row]`, the two
+//!   biases summed. A thread that owns a range of units then owns one
+//!   contiguous block of weights, multiplies it by the concatenated
+//!   `[x | h_prev]` of every lane in one [`gemv`] call, and finishes those
+//!   units' gate math while the pre-activations are still in L1.
+//! - The units are split into fixed contiguous parts run by a
+//!   [`StepThreads`] team (the caller and one worker per further part):
+//!   for a hidden-256 layer each core streams 512 KiB of weights that stay
+//!   in its own L2 from one step to the next.
+//! - Every buffer is kept between steps: nothing is allocated once the
+//!   first step of a lane count has run.
+//!
+//! Determinism: every output is computed by the same instructions whatever
+//! the part it falls in and the number of lanes beside it (see `gemv`), so
+//! the results are bit-identical for any number of threads.
+
+use super::activation::activate;
+use super::activation::{cell_slice, gate_slice};
+use super::gemv::gemv;
+use super::step_threads::StepThreads;
+use crate::model::{Activation, ModelConfig};
+use std::ops::Range;
+use std::sync::Mutex;
+
+/// Below this many multiply-adds per part and lane, a part is not worth the
+/// cross-core handoff it costs (about a microsecond) at every step.
+const MIN_MACS_PER_PART: usize = 1 << 15;
+
+/// One LSTM layer's weights, `cols = I + H` long rows, part by part: the
+/// rows of part `p` (units `u0..u1`) are rows `4·u0..4·u1`, gate by gate
+/// (i, f, g, o), unit by unit within a gate. So a part's pre-activations
+/// come out as four contiguous blocks, one per activation.
+struct PackedLayer {
+    cols: usize,
+    w: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+struct Dense {
+    input: usize,
+    output: usize,
+    w: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// What one thread computes of an LSTM layer: units `units`, for every lane.
+struct Part {
+    units: Range<usize>,
+    /// Pre-activations `[4, units, B]`, then the activated gates.
+    pre: Vec<f32>,
+    /// The units' new state, `[B, units]` each.
+    h: Vec<f32>,
+    c: Vec<f32>,
+}
+
+pub struct FastStep {
+    cfg: ModelConfig,
+    layers: Vec<PackedLayer>,
+    dense: Vec<Dense>,
+    team: StepThreads,
+    /// Part `p` is only ever locked by the thread running part `p`, or by
+    /// the caller between rounds: the locks are never contended.
+    parts: Vec<Mutex<Part>>,
+    /// The current layer's `[x | h_prev]` per lane, `[B, I + H]`.
+    z: Vec<f32>,
+    /// Output of a dense layer as `gemv` writes it, `[out, B]`.
+    tmp: Vec<f32>,
+    /// The top layer's activated output `[B, H]`, then every dense layer's `[B, out]`.
+    top: Vec<f32>,
+    out: Vec<Vec<f32>>,
+}
+
+impl FastStep {
+    /// Pack `params` (the flat layout of `model`) for stepping on up to
+    /// `threads` threads (fewer when the layers are too small to split).
+    pub fn new(cfg: &ModelConfig, params: &[f32], threads: usize) -> Self {
+        let layout = cfg.layout();
+        assert_eq!(params.len(), layout.total, "FastStep: parameter count");
+        let nh = cfg.hidden;
+        let widest = layout
+            .lstm
+            .iter()
+            .map(|off| 4 * nh * (off.input + nh))
+            .max();
+        let n_parts = threads
+            .min(widest.unwrap_or(0) / MIN_MACS_PER_PART)
+            .clamp(1, nh.max(1));
+        let units = |p: usize| p * nh / n_parts..(p + 1) * nh / n_parts;
+        let layers: Vec<PackedLayer> = layout
+            .lstm
+            .iter()
+            .map(|off| {
+                let (ni, cols) = (off.input, off.input + nh);
+                let mut w = Vec::with_capacity(4 * nh * cols);
+                let mut bias = Vec::with_capacity(4 * nh);
+                for p in 0..n_parts {
+                    for g in 0..4 {
+                        for j in units(p) {
+                            let r = g * nh + j;
+                            w.extend_from_slice(
+                                &params[off.w_ih + r * ni..off.w_ih + (r + 1) * ni],
+                            );
+                            w.extend_from_slice(
+                                &params[off.w_hh + r * nh..off.w_hh + (r + 1) * nh],
+                            );
+                            bias.push(params[off.b_ih + r] + params[off.b_hh + r]);
+                        }
+                    }
+                }
+                PackedLayer { cols, w, bias }
+            })
+            .collect();
+        let dense = layout
+            .dense
+            .iter()
+            .map(|d| Dense {
+                input: d.input,
+                output: d.output,
+                w: params[d.weight..d.weight + d.output * d.input].to_vec(),
+                bias: params[d.bias..d.bias + d.output].to_vec(),
+            })
+            .collect();
+        let parts = (0..n_parts)
+            .map(|p| {
+                Mutex::new(Part {
+                    units: units(p),
+                    pre: Vec::new(),
+                    h: Vec::new(),
+                    c: Vec::new(),
+                })
+            })
+            .collect();
+        FastStep {
+            cfg: cfg.clone(),
+            layers,
+            dense,
+            team: StepThreads::new(n_parts),
+            parts,
+            z: Vec::new(),
+            tmp: Vec::new(),
+            top: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Threads a step runs on.
+    pub fn threads(&self) -> usize {
+        self.team.parts()
+    }
+
+    /// One timestep of `b` lanes: input `x[B, frame·C]`, state `h, c[L, B, H]`
+    /// (overwritten by the new state). Returns the output `[B, outputs]`.
+    pub fn step(&mut self, b: usize, x: &[f32], h: &mut [f32], c: &mut [f32]) -> &[f32] {
+        let cfg = &self.cfg;
+        let (nh, bh) = (cfg.hidden, b * cfg.hidden);
+        assert_eq!(x.len(), b * cfg.input_size(), "FastStep: x shape");
+        assert_eq!(h.len(), cfg.layers * bh, "FastStep: h shape");
+        assert_eq!(c.len(), cfg.layers * bh, "FastStep: c shape");
+        for (k, layer) in self.layers.iter().enumerate() {
+            let (below, rest) = h.split_at_mut(k * bh);
+            let h_k = &mut rest[..bh];
+            let (input, ni) = if k == 0 {
+                (x, cfg.input_size())
+            } else {
+                (&below[(k - 1) * bh..], nh)
+            };
+            self.z.resize(b * layer.cols, 0.0);
+            for lane in 0..b {
+                let z = &mut self.z[lane * layer.cols..(lane + 1) * layer.cols];
+                z[..ni].copy_from_slice(&input[lane * ni..(lane + 1) * ni]);
+                z[ni..].copy_from_slice(&h_k[lane * nh..(lane + 1) * nh]);
+            }
+            let c_k = &mut c[k * bh..(k + 1) * bh];
+            {
+                let (z, c_prev, parts) = (&self.z[..], &*c_k, &self.parts);
+                self.team.run(&|p| {
+                    let mut part = parts[p].lock().expect("free-step part");
+                    lstm_part(cfg, layer, b, z, c_prev, &mut part);
+                });
+            }
+            for part in &self.parts {
+                let part = part.lock().expect("free-step part");
+                let (u, n) = (part.units.clone(), part.units.len());
+                for lane in 0..b {
+                    let r = lane * nh + u.start..lane * nh + u.end;
+                    h_k[r.clone()].copy_from_slice(&part.h[lane * n..(lane + 1) * n]);
+                    c_k[r].copy_from_slice(&part.c[lane * n..(lane + 1) * n]);
+                }
+            }
+        }
+
+        let slope = cfg.leaky_slope as f32;
+        self.top.clear();
+        self.top.extend_from_slice(&h[(cfg.layers - 1) * bh..]);
+        activate(cfg.lstm_output_activation, slope, &mut self.top);
+        self.out.resize_with(self.dense.len(), Vec::new);
+        for (j, d) in self.dense.iter().enumerate() {
+            let (before, rest) = self.out.split_at_mut(j);
+            let input = if j == 0 { &self.top } else { &before[j - 1] };
+            self.tmp.resize(d.output * b, 0.0);
+            gemv(d.output, d.input, &d.w, input, b, &mut self.tmp);
+            let y = &mut rest[0];
+            y.resize(b * d.output, 0.0);
+            for lane in 0..b {
+                for o in 0..d.output {
+                    y[lane * d.output + o] = self.tmp[o * b + lane] + d.bias[o];
+                }
+            }
+            let act = if j + 1 == self.dense.len() {
+                cfg.output_activation
+            } else {
+                Activation::LeakyRelu
+            };
+            activate(act, slope, y);
+        }
+        self.out.last().map(|v| v.as_slice()).unwrap_or(&[])
+    }
+}
+
+/// One part's share of an LSTM layer: the product for its units, then
+/// their gate math (the equations of `cpu::lstm`).
+fn lstm_part(
+    cfg: &ModelConfig,
+    layer: &PackedLayer,
+    b: usize,
+    z: &[f32],
+    c_prev: &[f32],
+    part: &mut Part,
+) {
+    let n = part.units.len();
+    let rows = 4 * part.units.start..4 * part.units.end;
+    part.pre.resize(4 * n * b, 0.0);
+    part.h.resize(n * b, 0.0);
+    part.c.resize(n * b, 0.0);
+    gemv(
+        4 * n,
+        layer.cols,
+        &layer.w[rows.start * layer.cols..rows.end * layer.cols],
+        z,
+        b,
+        &mut part.pre,
+    );
+    let bias = &layer.bias[rows];
+    #[cfg(target_arch = "x86_64")]
+    if super::gemv::x86::available() {
+        // SAFETY: the CPU has AVX2 and FMA (just checked).
+        unsafe { gate_math_avx2(cfg, b, c_prev, bias, part) };
+        return;
+    }
+    gate_math(cfg, b, c_prev, bias, part);
+}
+
+/// [`gate_math`] compiled for AVX2: eight values per instruction instead of
+/// four. The arithmetic is the same (no contraction into FMAs), so are the bits.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gate_math_avx2(
+    cfg: &ModelConfig,
+    b: usize,
+    c_prev: &[f32],
+    bias: &[f32],
+    part: &mut Part,
+) {
+    gate_math(cfg, b, c_prev, bias, part);
+}
+
+/// `part.pre` (without bias) and the previous cell state `c_prev[B, H]` to
+/// the part's new `h` and `c`.
+#[inline(always)]
+fn gate_math(cfg: &ModelConfig, b: usize, c_prev: &[f32], bias: &[f32], part: &mut Part) {
+    let (nh, u0, n) = (cfg.hidden, part.units.start, part.units.len());
+    for (row, &bi) in part.pre.chunks_exact_mut(b).zip(bias) {
+        row.iter_mut().for_each(|v| *v += bi);
+    }
+    let (i, rest) = part.pre.split_at_mut(n * b);
+    let (f, rest) = rest.split_at_mut(n * b);
+    let (g, o) = rest.split_at_mut(n * b);
+    gate_slice(cfg.gate_activation, i);
+    gate_slice(cfg.gate_activation, f);
+    cell_slice(cfg.cell_activation, g);
+    gate_slice(cfg.gate_activation, o);
+    for lane in 0..b {
+        let c_prev = &c_prev[lane * nh + u0..lane * nh + u0 + n];
+        let c = &mut part.c[lane * n..(lane + 1) * n];
+        for (j, (c, &cp)) in c.iter_mut().zip(c_prev).enumerate() {
+            let e = j * b + lane;
+            *c = f[e] * cp + i[e] * g[e];
+        }
+    }
+    part.h.copy_from_slice(&part.c);
+    cell_slice(cfg.cell_activation, &mut part.h);
+    for lane in 0..b {
+        let h = &mut part.h[lane * n..(lane + 1) * n];
+        for (j, h) in h.iter_mut().enumerate() {
+            *h *= o[j * b + lane];
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The free-running step's fast parts against their textbook twins: the
+//! matrix-vector kernel against the plain loop, the fast gate math and the
+//! whole fast step against `step_forward`, and the fast step's results
+//! against themselves on one and two threads, bit for bit.
+//!
+//! Tolerances: the twins sum the same products in different orders (and the
+//! AVX2 kernel fuses each multiply-add), so a dot product of length k may
+//! differ by about k·ε·Σ|wᵢxᵢ| (Higham, *Accuracy and Stability of
+//! Numerical Algorithms*, §3.1); we allow `2·k·ε·Σ|wᵢxᵢ|`, ε = 2^-23. The
+//! whole step is compared in absolute terms: its σ and tanh are within a
+//! few 1e-7 of libm's and every sum here is of order one, so 2e-5 holds
+//! with a wide margin while any wrong index is off by far more.
+
+use wavelstm::cpu::fast_step::FastStep;
+use wavelstm::cpu::gemv::{gemv, gemv_portable, gemv_reference};
+use wavelstm::cpu::step::{step_forward, StepScratch};
+use wavelstm::cpu::step_threads::StepThreads;
+use wavelstm::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
+use wavelstm::rng::SplitMix64;
+
+fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f32> {
+    (0..n).map(|_| rng.uniform(-scale, scale) as f32).collect()
+}
+
+#[test]
+fn gemv_twins_agree_on_every_shape() {
+    let mut rng = SplitMix64::new(11);
+    for hidden in [1, 7, 33, 100, 256] {
+        // The shapes a step multiplies: 4H gate rows by 1 + H inputs, and a head row.
+        for (rows, cols) in [(4 * hidden, hidden + 1), (hidden, hidden), (1, hidden)] {
+            for lanes in [1, 3, 8] {
+                let w = random(&mut rng, rows * cols, 1.0);
+                let x = random(&mut rng, lanes * cols, 1.0);
+                let mut want = vec![0.0; rows * lanes];
+                gemv_reference(rows, cols, &w, &x, lanes, &mut want);
+                for (name, kernel) in [
+                    (
+                        "gemv",
+                        gemv as fn(usize, usize, &[f32], &[f32], usize, &mut [f32]),
+                    ),
+                    ("gemv_portable", gemv_portable),
+                ] {
+                    let mut got = vec![f32::NAN; rows * lanes];
+                    kernel(rows, cols, &w, &x, lanes, &mut got);
+                    for r in 0..rows {
+                        for l in 0..lanes {
+                            let mag: f32 = (0..cols)
+                                .map(|p| (w[r * cols + p] * x[l * cols + p]).abs())
+                                .sum();
+                            let bound = 2.0 * cols as f32 * f32::EPSILON * mag;
+                            let (g, e) = (got[r * lanes + l], want[r * lanes + l]);
+                            assert!(
+                                (g - e).abs() <= bound,
+                                "{name} {rows}x{cols}, {lanes} lanes, [{r}, {l}]: {g} vs {e} (bound {bound})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A row's result does not depend on the lanes computed beside it.
+#[test]
+fn gemv_lane_results_do_not_depend_on_the_batch() {
+    let mut rng = SplitMix64::new(12);
+    let (rows, cols) = (4 * 33, 34);
+    let w = random(&mut rng, rows * cols, 1.0);
+    let x = random(&mut rng, 8 * cols, 1.0);
+    let mut all = vec![0.0; rows * 8];
+    gemv(rows, cols, &w, &x, 8, &mut all);
+    for l in 0..8 {
+        let mut one = vec![0.0; rows];
+        gemv(rows, cols, &w, &x[l * cols..(l + 1) * cols], 1, &mut one);
+        for r in 0..rows {
+            assert_eq!(
+                one[r].to_bits(),
+                all[r * 8 + l].to_bits(),
+                "row {r}, lane {l}"
+            );
+        }
+    }
+}
+
+fn model(
+    layers: usize,
+    hidden: usize,
+    head: Vec<usize>,
+    cell: CellActivation,
+    gate: GateActivation,
+    output: Output,
+) -> ModelConfig {
+    ModelConfig {
+        channels: 2,
+        frame: 3,
+        hidden,
+        layers,
+        head,
+        cell_activation: cell,
+        gate_activation: gate,
+        lstm_output_activation: Activation::LeakyRelu,
+        output_activation: Activation::Linear,
+        leaky_slope: 0.3,
+        output,
+    }
+}
+
+fn configs() -> Vec<ModelConfig> {
+    let (t, s) = (CellActivation::Tanh, GateActivation::Sigmoid);
+    let mut v: Vec<ModelConfig> = [1, 7, 33, 100, 256]
+        .into_iter()
+        .map(|h| model(1, h, vec![], t, s, Output::Mse))
+        .collect();
+    v.push(model(2, 33, vec![5, 3], t, s, Output::Mse));
+    v.push(model(
+        1,
+        100,
+        vec![],
+        CellActivation::Linear,
+        GateActivation::HardSigmoid,
+        Output::Mse,
+    ));
+    v.push(model(2, 7, vec![4], t, s, Output::Mulaw { scale: 0.3 }));
+    v
+}
+
+/// Runs `steps` timesteps of `b` lanes with the fast step, feeding each
+/// output back, and checks every output and state against `step_forward`.
+#[test]
+fn fast_step_matches_the_reference_step() {
+    for cfg in configs() {
+        let layout = cfg.layout();
+        let mut rng = SplitMix64::new(cfg.hidden as u64);
+        let params = random(&mut rng, layout.total, 0.5);
+        for b in [1, 3, 8] {
+            for threads in [1, 2] {
+                let mut fast = FastStep::new(&cfg, &params, threads);
+                let n = cfg.layers * b * cfg.hidden;
+                let mut x = random(&mut rng, b * cfg.input_size(), 1.0);
+                let (h0, c0) = (random(&mut rng, n, 0.9), random(&mut rng, n, 1.0));
+                let (mut h, mut c) = (h0.clone(), c0.clone());
+                let (mut hr, mut cr) = (h0, c0);
+                let mut s = StepScratch::default();
+                for step in 0..3 {
+                    let y = fast.step(b, &x, &mut h, &mut c).to_vec();
+                    step_forward(&cfg, &layout, &params, b, &x, &mut hr, &mut cr, &mut s);
+                    let what = format!(
+                        "H {} L {} B {b} threads {threads} step {step}",
+                        cfg.hidden, cfg.layers
+                    );
+                    for (name, got, want) in [
+                        ("output", &y[..], s.output()),
+                        ("h", &h, &hr),
+                        ("c", &c, &cr),
+                    ] {
+                        assert_eq!(got.len(), want.len());
+                        for (i, (g, e)) in got.iter().zip(want).enumerate() {
+                            assert!((g - e).abs() <= 2e-5, "{what}: {name}[{i}] {g} vs {e}");
+                        }
+                    }
+                    // Feed back what the reference produced, so both see the same input.
+                    x.iter_mut()
+                        .zip(s.output())
+                        .for_each(|(x, &y)| *x = y.clamp(-1.0, 1.0));
+                    h.copy_from_slice(&hr);
+                    c.copy_from_slice(&cr);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fast_step_is_bit_identical_on_one_and_two_threads() {
+    for cfg in configs() {
+        let layout = cfg.layout();
+        let mut rng = SplitMix64::new(7 + cfg.hidden as u64);
+        let params = random(&mut rng, layout.total, 0.5);
+        let b = 3;
+        let mut one = FastStep::new(&cfg, &params, 1);
+        let mut two = FastStep::new(&cfg, &params, 2);
+        assert_eq!(one.threads(), 1);
+        let n = cfg.layers * b * cfg.hidden;
+        let x = random(&mut rng, b * cfg.input_size(), 1.0);
+        let (h0, c0) = (random(&mut rng, n, 0.9), random(&mut rng, n, 1.0));
+        let (mut h1, mut c1, mut h2, mut c2) = (h0.clone(), c0.clone(), h0, c0);
+        for _ in 0..50 {
+            let y1 = one.step(b, &x, &mut h1, &mut c1).to_vec();
+            let y2 = two.step(b, &x, &mut h2, &mut c2).to_vec();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y1), bits(&y2), "hidden {}", cfg.hidden);
+            assert_eq!(bits(&h1), bits(&h2));
+            assert_eq!(bits(&c1), bits(&c2));
+        }
+    }
+    // The models above that are large enough to split really ran on two.
+    let big = model(
+        1,
+        256,
+        vec![],
+        CellActivation::Tanh,
+        GateActivation::Sigmoid,
+        Output::Mse,
+    );
+    let params = vec![0.0; big.layout().total];
+    assert_eq!(FastStep::new(&big, &params, 2).threads(), 2);
+}
+
+#[test]
+fn step_threads_run_every_part_once_per_round_and_report_panics() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let team = StepThreads::new(3);
+    let counts: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
+    for _ in 0..1000 {
+        team.run(&|p| {
+            counts[p].fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1000));
+    // A long idle spell: the workers park, and wake for the next round.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    team.run(&|p| {
+        counts[p].fetch_add(1, Ordering::Relaxed);
+    });
+    assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1001));
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        team.run(&|p| assert!(p != 2, "part 2 fails"));
+    }));
+    assert!(panicked.is_err());
+    // The team still works after a panic, and shuts down when dropped.
+    team.run(&|p| {
+        counts[p].fetch_add(1, Ordering::Relaxed);
+    });
+    assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1002));
+    drop(team);
+}
