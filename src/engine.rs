@@ -76,3 +76,39 @@ pub trait Engine {
     fn state(&self) -> Result<TrainState>;
     fn set_state(&mut self, state: &TrainState) -> Result<()>;
 }
+
+/// The checks every engine makes of the signals it is given: whole frames,
+/// and a target signal (if any) as long as the input signal.
+pub fn check_signals(cfg: &ModelConfig, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
+    if !signal.len().is_multiple_of(cfg.channels) {
+        return Err(crate::error::Error::Other(
+            "signal length is not a whole number of frames".into(),
+        ));
+    }
+    if targets.is_some_and(|t| t.len() != signal.len()) {
+        return Err(crate::error::Error::Other(
+            "the target signal is not as long as the signal".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks every engine makes of a batch over a signal of `frames`
+/// frames: lanes and flags agree, and every lane's first window and first
+/// target lie inside the signal.
+pub fn check_batch(cfg: &ModelConfig, frames: usize, batch: &Batch, seq_len: usize) -> Result<()> {
+    let ok = !batch.starts.is_empty()
+        && batch.starts.len() == batch.carry.len()
+        && seq_len > 0
+        && batch
+            .starts
+            .iter()
+            .all(|&s| s + 1 >= cfg.frame && s + 1 < frames);
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::error::Error::Other(
+            "batch does not fit the signal".into(),
+        ))
+    }
+}

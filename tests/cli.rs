@@ -2,33 +2,10 @@
 //! bad input answered with one line naming the file, a non-zero exit, no
 //! panic and nothing half-written.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{asset, run, text, tmpdir};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wavelstm"))
-}
-
-fn asset(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/audio")
-        .join(name)
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wavelstm-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use std::path::PathBuf;
 
 /// A small but real training run on a real clip: checkpoint, prediction WAV
 /// at the song's own rate and channel count, resume.

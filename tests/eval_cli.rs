@@ -2,40 +2,14 @@
 //! as JSON, the figures checked against the training run's own validation
 //! and against `lpc` run directly; plots and bad input.
 
+mod common;
+use common::{asset, run, s, text, tmpdir};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use wavelstm::audio::{self, ChannelMode};
 use wavelstm::dataset::valid_frames;
 use wavelstm::lpc::{self, LpcConfig};
 use wavelstm::metrics::score;
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wavelstm"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn asset(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/audio")
-        .join(name)
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wavelstm-eval-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Train 3 steps of a tiny mono model on `clip` into `dir`.
 fn tiny_model(dir: &Path, clip: &Path) -> PathBuf {

@@ -3,29 +3,13 @@
 //! file per take, a plot, the same bytes for the same seed), and bad input
 //! fails with one line, a non-zero exit and no output file.
 
+mod common;
+use common::{asset, run, text, tmpdir};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wavelstm"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn clip() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/audio/electronic_savino_palace_2s_f32.wav")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wavelstm-gen-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    asset("electronic_savino_palace_2s_f32.wav")
 }
 
 fn train(dir: &Path, output: &str) -> PathBuf {

@@ -6,8 +6,10 @@
 //! Skipped (with the reason printed) on a machine without an adapter,
 //! unless WAVELSTM_REQUIRE_GPU=1.
 
+mod common;
+use common::{asset, run, text, tmpdir};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use wavelstm::checkpoint;
 use wavelstm::gpu::context;
 
@@ -25,30 +27,6 @@ fn have_gpu() -> bool {
             false
         }
     }
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wavelstm"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn asset(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/audio")
-        .join(name)
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wavelstm-gpucli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn train(dir: &Path, device: &str, extra: &[&str]) -> PathBuf {

@@ -4,35 +4,14 @@
 //! is deterministic and of the exact length), a resumed run keeps it, and a
 //! μ-law head is refused.
 
+mod common;
+use common::{asset, run, s, text, tmpdir};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use wavelstm::residual::Residual;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wavelstm"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn clip() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/audio/piano_sabatella_unclaimed_gift_3s_s24.wav")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wavelstm-rescli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    asset("piano_sabatella_unclaimed_gift_3s_s24.wav")
 }
 
 #[test]

@@ -5,7 +5,7 @@ use super::fast_step::FastStep;
 use super::mulaw::{expected_value, softmax_xent_loss};
 use super::network::{backward, forward, mse_loss, Workspace};
 use crate::dataset::{gather, Batch};
-use crate::engine::{Engine, StepStats, TrainState};
+use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Output};
 
@@ -104,22 +104,6 @@ impl CpuEngine {
             done: Vec::new(),
         })
     }
-
-    fn check_batch(&self, batch: &Batch, seq_len: usize) -> Result<()> {
-        let n = self.signal.len() / self.cfg.channels;
-        let ok = !batch.starts.is_empty()
-            && batch.starts.len() == batch.carry.len()
-            && seq_len > 0
-            && batch
-                .starts
-                .iter()
-                .all(|&s| s + 1 >= self.cfg.frame && s + 1 < n);
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::Other("batch does not fit the signal".into()))
-        }
-    }
 }
 
 /// Which carried state a forward pass starts from.
@@ -133,7 +117,12 @@ impl CpuEngine {
     /// Gather the batch's windows and targets and run the forward pass from
     /// the carried state of `lanes` (zeroed where a lane starts afresh).
     fn forward_batch(&mut self, batch: &Batch, seq_len: usize, lanes: Lanes) -> Result<()> {
-        self.check_batch(batch, seq_len)?;
+        check_batch(
+            &self.cfg,
+            self.signal.len() / self.cfg.channels,
+            batch,
+            seq_len,
+        )?;
         let cfg = &self.cfg;
         let targets = if self.targets.is_empty() {
             &self.signal
@@ -180,16 +169,7 @@ impl Engine for CpuEngine {
     }
 
     fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
-        if !signal.len().is_multiple_of(self.cfg.channels) {
-            return Err(Error::Other(
-                "signal length is not a whole number of frames".into(),
-            ));
-        }
-        if targets.is_some_and(|t| t.len() != signal.len()) {
-            return Err(Error::Other(
-                "the target signal is not as long as the signal".into(),
-            ));
-        }
+        check_signals(&self.cfg, signal, targets)?;
         self.signal = signal.to_vec();
         self.targets = targets.map_or_else(Vec::new, <[f32]>::to_vec);
         Ok(())

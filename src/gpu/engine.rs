@@ -14,7 +14,7 @@ use super::kernels::Pipelines;
 use super::program::{stats, Compiled, Path, Program};
 use crate::cpu::adam::AdamConfig;
 use crate::dataset::Batch;
-use crate::engine::{Engine, StepStats, TrainState};
+use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 use std::collections::HashMap;
@@ -473,24 +473,9 @@ impl GpuEngine {
         .len()
     }
 
-    fn check_batch(&self, batch: &Batch, seq_len: usize) -> Result<()> {
-        let ok = !batch.starts.is_empty()
-            && batch.starts.len() == batch.carry.len()
-            && seq_len > 0
-            && batch
-                .starts
-                .iter()
-                .all(|&s| s + 1 >= self.cfg.frame && s + 1 < self.frames);
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::Other("batch does not fit the signal".into()))
-        }
-    }
-
     /// Shapes, lane data and the carried state's size, for a pass of `batch`.
     fn prepare(&mut self, batch: &Batch, seq_len: usize, predict: bool) -> Result<()> {
-        self.check_batch(batch, seq_len)?;
+        check_batch(&self.cfg, self.frames, batch, seq_len)?;
         let mut data: Vec<u32> = batch.starts.iter().map(|&s| s as u32).collect();
         data.extend(batch.carry.iter().map(|&c| u32::from(c)));
         self.prepare_lanes(seq_len, &data, predict)
@@ -663,16 +648,7 @@ impl Engine for GpuEngine {
     }
 
     fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
-        if !signal.len().is_multiple_of(self.cfg.channels) {
-            return Err(Error::Other(
-                "signal length is not a whole number of frames".into(),
-            ));
-        }
-        if targets.is_some_and(|t| t.len() != signal.len()) {
-            return Err(Error::Other(
-                "the target signal is not as long as the signal".into(),
-            ));
-        }
+        check_signals(&self.cfg, signal, targets)?;
         let len = signal.len() + targets.map_or(0, <[f32]>::len);
         self.signal = self.create("audio", len)?;
         let queue = &self.gpu.queue;
