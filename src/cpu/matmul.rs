@@ -8,6 +8,7 @@
 //! `gemm_reference` is the textbook triple loop; `gemm` is its fast twin and
 //! must agree with it to rounding (tests/cpu_ops.rs).
 
+use super::pack::SendPtr;
 use crate::real::Real;
 use rayon::prelude::*;
 
@@ -108,12 +109,6 @@ const PARALLEL_MIN_MACS: usize = 1 << 17;
 /// results are bit-identical whatever the pool size.
 const MAX_BLOCKS: usize = 8;
 
-/// Raw pointer that may cross threads; blocks of C handed out are disjoint.
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
-
 /// The fast twin of [`gemm_reference`]: in `f32` on a CPU with AVX-512, our
 /// own packed product (`cpu::pack`); otherwise (and for the `f64` of the
 /// gradient checks) packed microkernels from `matrixmultiply`, with C split
@@ -163,10 +158,9 @@ pub fn gemm<T: Real>(
     // SAFETY (for every call below): the operand checks above bound all
     // reads; each block writes a disjoint rectangle of C.
     let block = move |r0: usize, r1: usize, c0: usize, c1: usize| unsafe {
-        let cp = cp;
         let a0 = (ap as *const T).offset(r0 as isize * rsa);
         let b0 = (bp as *const T).offset(c0 as isize * csb);
-        let c00 = cp.0.add(r0 * ldc + c0);
+        let c00 = cp.get().add(r0 * ldc + c0);
         T::gemm_raw(
             r1 - r0,
             k,
