@@ -13,7 +13,8 @@ use wavelstm::dataset::Batch;
 use wavelstm::engine::Engine;
 use wavelstm::gpu::context::{self, Gpu};
 use wavelstm::gpu::engine::{GpuEngine, PathChoice};
-use wavelstm::gpu::program::Path;
+use wavelstm::gpu::program::{stats, Path, Program};
+use wavelstm::gpu::workbench::{Buf, Workbench};
 use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
 };
@@ -80,12 +81,25 @@ fn softmax_xent_kernels_match_the_cpu() {
         return;
     };
     let scale = 0.2f32;
-    let cfg = model(3, 1, Output::Mulaw { scale });
-    let (_, mut engine) = engines(&cfg, g, 1);
+    let mut wb = Workbench::new(&g).unwrap();
     for (i, rows) in [1usize, 7, 33, 301].into_iter().enumerate() {
         let logits = noise(rows * CLASSES, 10 + i as u64, 3.0);
         let targets = noise(rows, 20 + i as u64, 2.0);
-        let (loss, grad, expected) = engine.softmax_xent_alone(&logits, &targets, scale).unwrap();
+        // In `acts`: logits, targets, dlogits, per-row losses, expected values.
+        let n = logits.len();
+        let (t_at, d_at, row_at, e_at) = (n, n + rows, 2 * n + rows, 2 * n + 2 * rows);
+        let mut acts = logits.clone();
+        acts.extend(&targets);
+        acts.resize(e_at + rows, f32::NAN);
+        wb.set(Buf::Acts, &acts);
+        wb.set(Buf::Stats, &vec![0.0; stats::len(1)]);
+        let mut p = Program::default();
+        p.softmax_xent(rows, 0, t_at, d_at, row_at, scale);
+        p.expected_rows(rows, 0, e_at, scale);
+        wb.run(&p).unwrap();
+        let loss = wb.read(Buf::Stats, stats::LOSS, 1).unwrap()[0];
+        let grad = wb.read(Buf::Acts, d_at, n).unwrap();
+        let expected = wb.read(Buf::Acts, e_at, rows).unwrap();
         let (mut d, mut scratch, mut e) = (Vec::new(), Vec::new(), Vec::new());
         let want = softmax_xent_loss(&logits, &targets, f64::from(scale), &mut d, &mut scratch);
         expected_value(&logits, f64::from(scale), &mut e);

@@ -507,52 +507,6 @@ impl GpuEngine {
         Ok(())
     }
 
-    /// The `mulaw` head's kernels alone on given data, for the tests that
-    /// hold them against their CPU twins: `rows` rows of 256 `logits` and
-    /// their `targets` (model units). Returns the mean cross-entropy, its
-    /// gradient `[rows, 256]` and the expected values `[rows]` (model units).
-    pub fn softmax_xent_alone(
-        &mut self,
-        logits: &[f32],
-        targets: &[f32],
-        scale: f32,
-    ) -> Result<(f32, Vec<f32>, Vec<f32>)> {
-        let rows = targets.len();
-        if rows == 0 || logits.len() != rows * crate::mulaw::CLASSES {
-            return Err(Error::Other("softmax_xent_alone: shapes".into()));
-        }
-        let (x, t, d, per_row, point) = (
-            0,
-            logits.len(),
-            logits.len() + rows,
-            2 * logits.len() + rows,
-            2 * logits.len() + 2 * rows,
-        );
-        let need = point + rows;
-        if need > self.acts_cap {
-            self.acts = self.create("activations", need)?;
-            self.acts_cap = need;
-            self.storage = None;
-        }
-        let q = &self.gpu.queue;
-        q.write_buffer(&self.acts, (x * 4) as u64, bytemuck::cast_slice(logits));
-        q.write_buffer(&self.acts, (t * 4) as u64, bytemuck::cast_slice(targets));
-        q.write_buffer(
-            &self.stats,
-            (stats::SLOT * 4) as u64,
-            bytemuck::cast_slice(&[0.0f32]),
-        );
-        let mut p = Program::default();
-        p.softmax_xent(rows, x, t, d, per_row, scale);
-        p.expected_rows(rows, x, point, scale);
-        let compiled = Compiled::new(&self.gpu, &self.pipes, &p);
-        self.submit(&compiled)?;
-        let loss = self.gpu.read_f32(&self.stats, stats::LOSS, 1)?[0];
-        let grad = self.gpu.read_f32(&self.acts, d, logits.len())?;
-        let expected = self.gpu.read_f32(&self.acts, point, rows)?;
-        Ok((loss, grad, expected))
-    }
-
     /// The path for a shape: fixed, or timed once (forward and backward for
     /// training, forward for inference) and remembered.
     fn path_for(&mut self, t: usize, b: usize, predict: bool, fresh: bool) -> Result<Path> {
