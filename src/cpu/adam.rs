@@ -46,13 +46,30 @@ const CHUNK: usize = 1 << 14;
 /// chunks and their order are the same either way.
 const PARALLEL_MIN: usize = 4 * CHUNK;
 
+/// `Σ g²` in f64, over eight interleaved partial sums combined in a fixed
+/// order: one running sum would make every addition wait for the last
+/// (a latency chain as long as the buffer), eight keep the adders busy.
+pub fn sum_squares(g: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = g.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f64::from(x) * f64::from(x);
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(tail) {
+        *a += f64::from(x) * f64::from(x);
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
 /// `√(Σ g²)`, accumulated in f64 chunk by chunk, chunks combined in order.
 pub fn global_norm(grads: &[f32]) -> f64 {
-    let chunk_sum = |c: &[f32]| c.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>();
     let partial: Vec<f64> = if grads.len() < PARALLEL_MIN {
-        grads.chunks(CHUNK).map(chunk_sum).collect()
+        grads.chunks(CHUNK).map(sum_squares).collect()
     } else {
-        grads.par_chunks(CHUNK).map(chunk_sum).collect()
+        grads.par_chunks(CHUNK).map(sum_squares).collect()
     };
     partial.iter().sum::<f64>().sqrt()
 }
