@@ -1,13 +1,15 @@
 //! [`Engine`] on the CPU: the network of `cpu::network` in f32, on rayon.
 
-use super::adam::{adam_step, clip_global_norm, AdamConfig};
+use super::adam::{adam_step, clip_global_norm, sum_squares, AdamConfig};
 use super::fast_step::FastStep;
 use super::mulaw::{expected_value, softmax_xent_loss};
 use super::network::{backward, forward, mse_loss, Workspace};
+use super::window_step::{self, WindowStep};
 use crate::dataset::{gather, Batch};
 use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
-use crate::model::{ModelConfig, Output};
+use crate::model::{ModelConfig, Output, ParamLayout};
+use std::ops::Range;
 
 /// Threads of the free-running step: the units of a layer are split in
 /// this many fixed parts. Two halves of a hidden-256 layer's weights fit in
@@ -17,6 +19,7 @@ const FREE_STEP_THREADS: usize = 2;
 
 pub struct CpuEngine {
     cfg: ModelConfig,
+    layout: ParamLayout,
     adam: AdamConfig,
     params: Vec<f32>,
     grads: Vec<f32>,
@@ -40,8 +43,35 @@ pub struct CpuEngine {
     /// The free step's packed weights and threads, built on the first
     /// `free_step` after the parameters last changed.
     fast_step: Option<FastStep>,
+    /// The step of windows without memory (seq-len 1 from a zero state).
+    window: WindowStep,
+    /// The last training step was `window`'s: the carried training state is
+    /// its final state, not yet copied into `train_carry`.
+    window_carry: bool,
+    /// Adam's moments of every `W_hh` are exactly zero. Then, as long as
+    /// the gradients of `W_hh` are zero too (window steps) and there is no
+    /// weight decay, Adam leaves `W_hh` and its moments exactly as they are
+    /// (`m = v = 0` gives an update of `0 / (0 + ε)`), so window steps skip
+    /// them: at the seed preset they are most of the parameters.
+    recurrent_idle: bool,
+    /// The parameters other than the `W_hh`, as ranges of the flat buffer.
+    non_recurrent: Vec<Range<usize>>,
+    all_params: Range<usize>,
     /// Stats of the steps not yet taken.
     done: Vec<StepStats>,
+}
+
+/// The ranges of the flat buffer outside every layer's `W_hh`.
+fn non_recurrent_ranges(cfg: &ModelConfig, layout: &ParamLayout) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut from = 0;
+    for l in &layout.lstm {
+        ranges.push(from..l.w_hh);
+        from = l.w_hh + 4 * cfg.hidden * cfg.hidden;
+    }
+    ranges.push(from..layout.total);
+    ranges.retain(|r| !r.is_empty());
+    ranges
 }
 
 #[derive(Default)]
@@ -81,7 +111,11 @@ impl CpuEngine {
                 params.len()
             )));
         }
+        let layout = cfg.layout();
         Ok(CpuEngine {
+            non_recurrent: non_recurrent_ranges(&cfg, &layout),
+            all_params: 0..layout.total,
+            layout,
             cfg,
             adam,
             grads: vec![0.0; n],
@@ -101,6 +135,9 @@ impl CpuEngine {
             dc0: Vec::new(),
             row_loss: Vec::new(),
             fast_step: None,
+            window: WindowStep::default(),
+            window_carry: false,
+            recurrent_idle: true,
             done: Vec::new(),
         })
     }
@@ -139,6 +176,10 @@ impl CpuEngine {
             &mut self.x,
             &mut self.target,
         );
+        if matches!(lanes, Lanes::Training) {
+            self.settle_window_carry();
+        }
+        let cfg = &self.cfg;
         let carry = match lanes {
             Lanes::Training => &mut self.train_carry,
             Lanes::Inference => &mut self.predict_carry,
@@ -159,6 +200,123 @@ impl CpuEngine {
     }
 }
 
+impl CpuEngine {
+    /// Copy the last window step's final state into `train_carry`.
+    fn settle_window_carry(&mut self) {
+        if std::mem::take(&mut self.window_carry) {
+            let len = self.cfg.layers * self.window.batch() * self.cfg.hidden;
+            self.train_carry.h.resize(len, 0.0);
+            self.train_carry.c.resize(len, 0.0);
+            let carry = &mut self.train_carry;
+            self.window
+                .final_state(&self.cfg, &mut carry.h, &mut carry.c);
+        }
+    }
+
+    /// The loss of the predictions `pred` against `self.target`, its gradient
+    /// into `self.dpred`.
+    fn loss(&mut self, pred_of_window: bool) -> f64 {
+        let pred = if pred_of_window {
+            self.window.prediction()
+        } else {
+            self.ws.prediction()
+        };
+        match self.cfg.output {
+            Output::Mse => mse_loss(pred, &self.target, &mut self.dpred),
+            Output::Mulaw { scale } => softmax_xent_loss(
+                pred,
+                &self.target,
+                f64::from(scale),
+                &mut self.dpred,
+                &mut self.row_loss,
+            ),
+        }
+    }
+
+    /// A training step of windows without memory (see `cpu::window_step`).
+    fn train_window_step(&mut self, batch: &Batch, lr: f64) -> Result<()> {
+        let cfg = &self.cfg;
+        check_batch(cfg, self.signal.len() / cfg.channels, batch, 1)?;
+        let targets = if self.targets.is_empty() {
+            &self.signal
+        } else {
+            &self.targets
+        };
+        gather(
+            &self.signal,
+            targets,
+            cfg.channels,
+            cfg.frame,
+            &batch.starts,
+            1,
+            &mut self.x,
+            &mut self.target,
+        );
+        self.window
+            .forward(&self.cfg, &self.layout, &self.params, &self.x);
+        let loss = self.loss(true);
+        self.window.backward(
+            &self.cfg,
+            &self.layout,
+            &self.params,
+            &self.dpred,
+            &mut self.grads,
+        );
+        let skip_recurrent = self.recurrent_idle && self.adam.weight_decay == 0.0;
+        if !skip_recurrent {
+            // Zero, not left from an earlier step: Adam reads them.
+            for l in &self.layout.lstm {
+                self.grads[l.w_hh..l.w_hh + 4 * self.cfg.hidden * self.cfg.hidden].fill(0.0);
+            }
+            self.recurrent_idle = false;
+        }
+        // The W_hh gradients are zero and add nothing to the norm.
+        let grad_norm = self
+            .non_recurrent
+            .iter()
+            .map(|r| sum_squares(&self.grads[r.clone()]))
+            .sum::<f64>()
+            .sqrt();
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            return Err(diverged(self.step + 1, loss, grad_norm));
+        }
+        if self.adam.clip > 0.0 && grad_norm > self.adam.clip {
+            let s = (self.adam.clip / grad_norm) as f32;
+            for r in &self.non_recurrent {
+                self.grads[r.clone()].iter_mut().for_each(|g| *g *= s);
+            }
+        }
+        self.step += 1;
+        self.fast_step = None;
+        let adam = AdamConfig { lr, ..self.adam };
+        let whole = std::slice::from_ref(&self.all_params);
+        let ranges = if skip_recurrent {
+            &self.non_recurrent[..]
+        } else {
+            whole
+        };
+        for r in ranges {
+            adam_step(
+                &adam,
+                self.step,
+                &mut self.params[r.clone()],
+                &self.grads[r.clone()],
+                &mut self.m[r.clone()],
+                &mut self.v[r.clone()],
+            );
+        }
+        self.window_carry = true;
+        self.done.push(StepStats { loss, grad_norm });
+        Ok(())
+    }
+}
+
+fn diverged(step: u64, loss: f64, grad_norm: f64) -> Error {
+    Error::Other(format!(
+        "training diverged at step {step}: loss {loss}, gradient norm {grad_norm} (try a lower --lr or --clip 1)"
+    ))
+}
+
 impl Engine for CpuEngine {
     fn describe(&self) -> String {
         format!("cpu ({} threads)", rayon::current_num_threads())
@@ -176,17 +334,11 @@ impl Engine for CpuEngine {
     }
 
     fn train_step(&mut self, batch: &Batch, seq_len: usize, lr: f64) -> Result<()> {
+        if window_step::applies(seq_len, &batch.carry) {
+            return self.train_window_step(batch, lr);
+        }
         self.forward_batch(batch, seq_len, Lanes::Training)?;
-        let loss = match self.cfg.output {
-            Output::Mse => mse_loss(self.ws.prediction(), &self.target, &mut self.dpred),
-            Output::Mulaw { scale } => softmax_xent_loss(
-                self.ws.prediction(),
-                &self.target,
-                f64::from(scale),
-                &mut self.dpred,
-                &mut self.row_loss,
-            ),
-        };
+        let loss = self.loss(false);
         self.grads.fill(0.0);
         self.dh0.resize(self.train_carry.h.len(), 0.0);
         self.dc0.resize(self.train_carry.c.len(), 0.0);
@@ -202,12 +354,10 @@ impl Engine for CpuEngine {
         );
         let grad_norm = clip_global_norm(&mut self.grads, self.adam.clip);
         if !loss.is_finite() || !grad_norm.is_finite() {
-            return Err(Error::Other(format!(
-                "training diverged at step {}: loss {loss}, gradient norm {grad_norm} (try a lower --lr or --clip 1)",
-                self.step + 1
-            )));
+            return Err(diverged(self.step + 1, loss, grad_norm));
         }
         self.step += 1;
+        self.recurrent_idle = false;
         self.fast_step = None;
         adam_step(
             &AdamConfig { lr, ..self.adam },
@@ -274,13 +424,24 @@ impl Engine for CpuEngine {
     }
 
     fn state(&self) -> Result<TrainState> {
+        let mut carry = Carry::default();
+        let carry = if self.window_carry {
+            let len = self.cfg.layers * self.window.batch() * self.cfg.hidden;
+            carry.h = vec![0.0; len];
+            carry.c = vec![0.0; len];
+            self.window
+                .final_state(&self.cfg, &mut carry.h, &mut carry.c);
+            &carry
+        } else {
+            &self.train_carry
+        };
         Ok(TrainState {
             params: self.params.clone(),
             adam_m: self.m.clone(),
             adam_v: self.v.clone(),
             step: self.step,
-            carry_h: self.train_carry.h.clone(),
-            carry_c: self.train_carry.c.clone(),
+            carry_h: carry.h.clone(),
+            carry_c: carry.c.clone(),
         })
     }
 
@@ -302,6 +463,15 @@ impl Engine for CpuEngine {
         self.step = s.step;
         self.train_carry.h.clone_from(&s.carry_h);
         self.train_carry.c.clone_from(&s.carry_c);
+        self.window_carry = false;
+        let hh = 4 * self.cfg.hidden * self.cfg.hidden;
+        self.recurrent_idle = self.layout.lstm.iter().all(|l| {
+            let r = l.w_hh..l.w_hh + hh;
+            self.m[r.clone()]
+                .iter()
+                .chain(&self.v[r])
+                .all(|&x| x == 0.0)
+        });
         Ok(())
     }
 }

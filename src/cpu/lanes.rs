@@ -1,0 +1,539 @@
+//! Products on matrices stored *lanes last*: `[features, BP]`, one lane per
+//! batch row, `BP` = the batch rounded up to [`LANES`]. A small model's
+//! step (the seed preset's: batch 100, widths 3 to 400) is a chain of small
+//! products; in this layout each of them streams whole rows of lanes through
+//! vector registers, with the weights read in place (PyTorch's `[out, in]`
+//! row-major layout, broadcast one value at a time), so no operand is ever
+//! packed or transposed.
+//!
+//! The three products of a dense layer `Y = W·X` (`W[n, k]`, `X[k, ·]`):
+//! - [`mul_lanes`] with `W` as is: `Y = W·X` (forward);
+//! - [`mul_lanes`] with `W` read transposed: `dX = Wᵀ·dY` (backward, data);
+//! - [`dot_lanes`]: `dW = dY·Xᵀ`, dot products along the lanes (backward,
+//!   weights), and [`sum_lanes`] for the bias.
+//!
+//! Every output is the same chain of operations whichever block computes
+//! it, so splitting the rows between threads changes no bit. With AVX-512 or
+//! AVX2 the multiply-adds are fused (one rounding), so results differ in
+//! the last bits between machines, never between runs.
+
+use super::tile::{isa, Isa};
+
+/// Lanes of one vector register (`f32` in AVX-512).
+pub const LANES: usize = 16;
+
+/// `b` rounded up to whole vectors.
+pub fn padded(b: usize) -> usize {
+    b.div_ceil(LANES) * LANES
+}
+
+/// A matrix read row by row from a flat buffer: element `(r, p)` at
+/// `data[r·row_stride + p·col_stride]`.
+#[derive(Clone, Copy)]
+pub struct Strided<'a> {
+    pub data: &'a [f32],
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> Strided<'a> {
+    /// `W[n, k]` row-major, read as is: `(r, p) = W[r, p]`.
+    pub fn rows(w: &'a [f32], k: usize) -> Self {
+        Strided {
+            data: w,
+            row_stride: k,
+            col_stride: 1,
+        }
+    }
+
+    /// `W[n, k]` row-major, read transposed: `(r, p) = W[p, r]`.
+    pub fn transposed(w: &'a [f32], k: usize) -> Self {
+        Strided {
+            data: w,
+            row_stride: 1,
+            col_stride: k,
+        }
+    }
+
+    fn end(&self, rows: usize, depth: usize) -> usize {
+        if rows == 0 || depth == 0 {
+            0
+        } else {
+            (rows - 1) * self.row_stride + (depth - 1) * self.col_stride + 1
+        }
+    }
+}
+
+/// Rows of `out` computed together: each lane vector of `x` loaded once
+/// serves this many rows.
+const ROWS: usize = 6;
+/// Lane vectors computed together (6 × 4 accumulators of 16 lanes fill 24 of
+/// AVX-512's 32 registers).
+const VECS: usize = 4;
+
+/// `out[r, ·] = (accumulate ? out[r, ·] : 0) + Σ_p a(r, p) · x[p, ·]` for
+/// rows `r` in `rows`, over `bp` lanes; `x` is `[depth, bp]`, `out` `[·, bp]`
+/// (row `r` at `out[r·bp..]`).
+pub fn mul_lanes(
+    a: Strided<'_>,
+    rows: std::ops::Range<usize>,
+    depth: usize,
+    x: &[f32],
+    bp: usize,
+    out: &mut [f32],
+    accumulate: bool,
+) {
+    assert!(bp.is_multiple_of(LANES), "mul_lanes: lanes not padded");
+    assert!(
+        a.data.len() >= a.end(rows.end, depth),
+        "mul_lanes: a too short"
+    );
+    assert!(x.len() >= depth * bp, "mul_lanes: x too short");
+    assert!(out.len() >= rows.end * bp, "mul_lanes: out too short");
+    // SAFETY: the asserts above bound every index the kernels form; the
+    // instruction set was detected at run time.
+    unsafe {
+        match isa() {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => x86::mul_lanes_avx512(a, rows, depth, x, bp, out, accumulate),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => x86::mul_lanes_avx2(a, rows, depth, x, bp, out, accumulate),
+            _ => mul_lanes_impl::<false>(a, rows, depth, x, bp, out, accumulate),
+        }
+    }
+}
+
+/// `out[n·ld + k] = (accumulate ? out[n·ld + k] : 0) + Σ_l y[n, l] · x[k, l]`
+/// for `n` in `rows` and `k < cols`: `y` is `[·, bp]`, `x` `[cols, bp]`.
+#[allow(clippy::too_many_arguments)]
+pub fn dot_lanes(
+    y: &[f32],
+    rows: std::ops::Range<usize>,
+    x: &[f32],
+    cols: usize,
+    bp: usize,
+    out: &mut [f32],
+    ld: usize,
+    accumulate: bool,
+) {
+    assert!(bp.is_multiple_of(LANES), "dot_lanes: lanes not padded");
+    assert!(y.len() >= rows.end * bp, "dot_lanes: y too short");
+    assert!(x.len() >= cols * bp, "dot_lanes: x too short");
+    assert!(cols <= ld, "dot_lanes: leading dimension");
+    assert!(
+        rows.is_empty() || out.len() >= (rows.end - 1) * ld + cols,
+        "dot_lanes: out too short"
+    );
+    // SAFETY: as in `mul_lanes`.
+    unsafe {
+        match isa() {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => x86::dot_lanes_avx512(y, rows, x, cols, bp, out, ld, accumulate),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => x86::dot_lanes_avx2(y, rows, x, cols, bp, out, ld, accumulate),
+            _ => dot_lanes_impl::<false>(y, rows, x, cols, bp, out, ld, accumulate, None),
+        }
+    }
+}
+
+/// `out[r] = Σ_l y[r, l]` for `r` in `rows` (the bias gradient).
+#[inline]
+pub fn sum_lanes(y: &[f32], rows: std::ops::Range<usize>, bp: usize, out: &mut [f32]) {
+    for r in rows {
+        let mut acc = [0.0f32; LANES];
+        for v in y[r * bp..(r + 1) * bp].chunks_exact(LANES) {
+            for (a, &x) in acc.iter_mut().zip(v) {
+                *a += x;
+            }
+        }
+        out[r] = hsum(acc);
+    }
+}
+
+/// `dst[f, l] = src[l·features + f]` for `l < b`, zero for `b ≤ l < bp`:
+/// a `[b, features]` row-major matrix into lanes-last form.
+#[inline]
+pub fn to_lanes(src: &[f32], b: usize, features: usize, bp: usize, dst: &mut [f32]) {
+    for f in 0..features {
+        let row = &mut dst[f * bp..(f + 1) * bp];
+        for (l, v) in row[..b].iter_mut().enumerate() {
+            *v = src[l * features + f];
+        }
+        row[b..].fill(0.0);
+    }
+}
+
+/// `dst[l·features + f] = src[f, l]` for `l < b`: back to row-major `[b, features]`.
+#[inline]
+pub fn from_lanes(src: &[f32], b: usize, features: usize, bp: usize, dst: &mut [f32]) {
+    for f in 0..features {
+        for (l, &v) in src[f * bp..f * bp + b].iter().enumerate() {
+            dst[l * features + f] = v;
+        }
+    }
+}
+
+/// The lanes of a vector summed in a fixed tree order.
+#[inline(always)]
+fn hsum(mut v: [f32; LANES]) -> f32 {
+    let mut width = LANES / 2;
+    while width > 0 {
+        for l in 0..width {
+            v[l] += v[l + width];
+        }
+        width /= 2;
+    }
+    v[0]
+}
+
+#[inline(always)]
+fn fma<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// # Safety
+/// As checked by [`mul_lanes`]; `FUSED` only where FMA is in hardware.
+#[inline(always)]
+unsafe fn mul_lanes_impl<const FUSED: bool>(
+    a: Strided<'_>,
+    rows: std::ops::Range<usize>,
+    depth: usize,
+    x: &[f32],
+    bp: usize,
+    out: &mut [f32],
+    accumulate: bool,
+) {
+    let mut r = rows.start;
+    while r < rows.end {
+        let nr = ROWS.min(rows.end - r);
+        let mut v = 0;
+        while v < bp / LANES {
+            let nv = VECS.min(bp / LANES - v);
+            macro_rules! block {
+                ($($n:literal),*) => {
+                    match nv {
+                        $(
+                            $n => match nr {
+                                1 => mul_block::<FUSED, 1, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                2 => mul_block::<FUSED, 2, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                3 => mul_block::<FUSED, 3, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                4 => mul_block::<FUSED, 4, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                5 => mul_block::<FUSED, 5, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                _ => mul_block::<FUSED, ROWS, $n>(a, r, depth, x, bp, v, out, accumulate),
+                            },
+                        )*
+                        _ => unreachable!(),
+                    }
+                };
+            }
+            block!(1, 2, 3, 4);
+            v += nv;
+        }
+        r += nr;
+    }
+}
+
+/// Rows `r0..r0+R`, lane vectors `v0..v0+V`: `R·V` accumulators of
+/// [`LANES`] lanes, kept in registers over the whole depth.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn mul_block<const FUSED: bool, const R: usize, const V: usize>(
+    a: Strided<'_>,
+    r0: usize,
+    depth: usize,
+    x: &[f32],
+    bp: usize,
+    v0: usize,
+    out: &mut [f32],
+    accumulate: bool,
+) {
+    let (ap, xp, op) = (a.data.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+    let mut acc = [[[0.0f32; LANES]; V]; R];
+    if accumulate {
+        for (i, row) in acc.iter_mut().enumerate() {
+            for (j, vec) in row.iter_mut().enumerate() {
+                let o = op.add((r0 + i) * bp + (v0 + j) * LANES);
+                vec.copy_from_slice(std::slice::from_raw_parts(o, LANES));
+            }
+        }
+    }
+    for p in 0..depth {
+        let mut xv = [[0.0f32; LANES]; V];
+        for (j, vec) in xv.iter_mut().enumerate() {
+            vec.copy_from_slice(std::slice::from_raw_parts(
+                xp.add(p * bp + (v0 + j) * LANES),
+                LANES,
+            ));
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            let w = *ap.add((r0 + i) * a.row_stride + p * a.col_stride);
+            for (vec, xs) in row.iter_mut().zip(&xv) {
+                for (c, &xl) in vec.iter_mut().zip(xs) {
+                    *c = fma::<FUSED>(w, xl, *c);
+                }
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        for (j, vec) in row.iter().enumerate() {
+            let o = op.add((r0 + i) * bp + (v0 + j) * LANES);
+            std::slice::from_raw_parts_mut(o, LANES).copy_from_slice(vec);
+        }
+    }
+}
+
+/// Output rows and columns of one block of dot products: 4 × 4
+/// accumulators, each lane vector of `y` and `x` loaded once per block.
+const DOT: usize = 4;
+
+/// A whole `DOT × DOT` block written for one instruction set, with the
+/// arguments of [`dot_block`].
+type FullDotBlock = unsafe fn(&[f32], usize, &[f32], usize, usize, &mut [f32], usize, bool);
+
+/// # Safety
+/// As checked by [`dot_lanes`]; `FUSED` only where FMA is in hardware.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dot_lanes_impl<const FUSED: bool>(
+    y: &[f32],
+    rows: std::ops::Range<usize>,
+    x: &[f32],
+    cols: usize,
+    bp: usize,
+    out: &mut [f32],
+    ld: usize,
+    accumulate: bool,
+    full: Option<FullDotBlock>,
+) {
+    let mut n = rows.start;
+    while n < rows.end {
+        let nn = DOT.min(rows.end - n);
+        let mut k = 0;
+        while k < cols {
+            let nk = DOT.min(cols - k);
+            if let (Some(full), DOT, DOT) = (full, nn, nk) {
+                full(y, n, x, k, bp, out, ld, accumulate);
+                k += nk;
+                continue;
+            }
+            macro_rules! block {
+                ($($r:literal),*) => {
+                    match nn {
+                        $(
+                            $r => match nk {
+                                1 => dot_block::<FUSED, $r, 1>(y, n, x, k, bp, out, ld, accumulate),
+                                2 => dot_block::<FUSED, $r, 2>(y, n, x, k, bp, out, ld, accumulate),
+                                3 => dot_block::<FUSED, $r, 3>(y, n, x, k, bp, out, ld, accumulate),
+                                _ => dot_block::<FUSED, $r, DOT>(y, n, x, k, bp, out, ld, accumulate),
+                            },
+                        )*
+                        _ => unreachable!(),
+                    }
+                };
+            }
+            block!(1, 2, 3, 4);
+            k += nk;
+        }
+        n += nn;
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(
+    y: &[f32],
+    n0: usize,
+    x: &[f32],
+    k0: usize,
+    bp: usize,
+    out: &mut [f32],
+    ld: usize,
+    accumulate: bool,
+) {
+    let (yp, xp, op) = (y.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+    let mut acc = [[[0.0f32; LANES]; K]; N];
+    for v in 0..bp / LANES {
+        let mut xv = [[0.0f32; LANES]; K];
+        for (j, vec) in xv.iter_mut().enumerate() {
+            vec.copy_from_slice(std::slice::from_raw_parts(
+                xp.add((k0 + j) * bp + v * LANES),
+                LANES,
+            ));
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            let yv = std::slice::from_raw_parts(yp.add((n0 + i) * bp + v * LANES), LANES);
+            for (vec, xs) in row.iter_mut().zip(&xv) {
+                for ((c, &xl), &yl) in vec.iter_mut().zip(xs).zip(yv) {
+                    *c = fma::<FUSED>(yl, xl, *c);
+                }
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        for (j, vec) in row.iter().enumerate() {
+            let o = op.add((n0 + i) * ld + k0 + j);
+            let s = hsum(*vec);
+            *o = if accumulate { *o + s } else { s };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{dot_lanes_impl, mul_lanes_impl, Strided, DOT, LANES};
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    /// [`super::dot_block`] for a whole 4 × 4 block in AVX-512. Sixteen
+    /// dot products end as sixteen vectors of partial sums; summing each
+    /// vector across its lanes apart would cost more than the products at
+    /// the seed preset's 112 lanes, so [`sum_across`] adds all sixteen at
+    /// once, halving the lanes of every vector per level (15 additions).
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dot_block_4x4(
+        y: &[f32],
+        n0: usize,
+        x: &[f32],
+        k0: usize,
+        bp: usize,
+        out: &mut [f32],
+        ld: usize,
+        accumulate: bool,
+    ) {
+        let (yp, xp) = (y.as_ptr(), x.as_ptr());
+        // Accumulator 4·j + i: row n0 + i, column k0 + j (see sum_across).
+        let mut acc = [_mm512_setzero_ps(); DOT * DOT];
+        for v in 0..bp / LANES {
+            let xv: [__m512; DOT] =
+                std::array::from_fn(|j| _mm512_loadu_ps(xp.add((k0 + j) * bp + v * LANES)));
+            for i in 0..DOT {
+                let yv = _mm512_loadu_ps(yp.add((n0 + i) * bp + v * LANES));
+                for (j, &xj) in xv.iter().enumerate() {
+                    acc[DOT * j + i] = _mm512_fmadd_ps(yv, xj, acc[DOT * j + i]);
+                }
+            }
+        }
+        let sums = sum_across(&acc);
+        let rows = [
+            _mm512_extractf32x4_ps::<0>(sums),
+            _mm512_extractf32x4_ps::<1>(sums),
+            _mm512_extractf32x4_ps::<2>(sums),
+            _mm512_extractf32x4_ps::<3>(sums),
+        ];
+        for (i, &row) in rows.iter().enumerate() {
+            let o = out.as_mut_ptr().add((n0 + i) * ld + k0);
+            let row = if accumulate {
+                _mm_add_ps(_mm_loadu_ps(o), row)
+            } else {
+                row
+            };
+            _mm_storeu_ps(o, row);
+        }
+    }
+
+    /// Lane `4q + s` of the result is the sum of all lanes of `a[4s + q]`.
+    /// Levels 1 and 2 fold 128-bit quarters, levels 3 and 4 lanes within a
+    /// quarter; each level pairs up vectors so that no addition is wasted.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn sum_across(a: &[__m512; 16]) -> __m512 {
+        // Quarters [a.q0+a.q2, a.q1+a.q3, b.q0+b.q2, b.q1+b.q3].
+        let c: [__m512; 8] = std::array::from_fn(|m| {
+            let (a, b) = (a[2 * m], a[2 * m + 1]);
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x44>(a, b),
+                _mm512_shuffle_f32x4::<0xEE>(a, b),
+            )
+        });
+        // Quarter q: 4 partial sums of a[4p + q].
+        let e: [__m512; 4] = std::array::from_fn(|p| {
+            let (c, d) = (c[2 * p], c[2 * p + 1]);
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x88>(c, d),
+                _mm512_shuffle_f32x4::<0xDD>(c, d),
+            )
+        });
+        // Per quarter: 2 partial sums of each of two vectors.
+        let g: [__m512; 2] = std::array::from_fn(|p| {
+            let (e, f) = (e[2 * p], e[2 * p + 1]);
+            _mm512_add_ps(
+                _mm512_shuffle_ps::<0x44>(e, f),
+                _mm512_shuffle_ps::<0xEE>(e, f),
+            )
+        });
+        _mm512_add_ps(
+            _mm512_shuffle_ps::<0x88>(g[0], g[1]),
+            _mm512_shuffle_ps::<0xDD>(g[0], g[1]),
+        )
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn mul_lanes_avx512(
+        a: Strided<'_>,
+        rows: Range<usize>,
+        depth: usize,
+        x: &[f32],
+        bp: usize,
+        out: &mut [f32],
+        accumulate: bool,
+    ) {
+        mul_lanes_impl::<true>(a, rows, depth, x, bp, out, accumulate)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn mul_lanes_avx2(
+        a: Strided<'_>,
+        rows: Range<usize>,
+        depth: usize,
+        x: &[f32],
+        bp: usize,
+        out: &mut [f32],
+        accumulate: bool,
+    ) {
+        mul_lanes_impl::<true>(a, rows, depth, x, bp, out, accumulate)
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn dot_lanes_avx512(
+        y: &[f32],
+        rows: Range<usize>,
+        x: &[f32],
+        cols: usize,
+        bp: usize,
+        out: &mut [f32],
+        ld: usize,
+        accumulate: bool,
+    ) {
+        dot_lanes_impl::<true>(
+            y,
+            rows,
+            x,
+            cols,
+            bp,
+            out,
+            ld,
+            accumulate,
+            Some(dot_block_4x4),
+        )
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn dot_lanes_avx2(
+        y: &[f32],
+        rows: Range<usize>,
+        x: &[f32],
+        cols: usize,
+        bp: usize,
+        out: &mut [f32],
+        ld: usize,
+        accumulate: bool,
+    ) {
+        dot_lanes_impl::<true>(y, rows, x, cols, bp, out, ld, accumulate, None)
+    }
+}

@@ -1,0 +1,465 @@
+//! The training step of windows without memory: every sequence is one
+//! timestep long and starts from a zero state, as in the seed preset (the
+//! notebook's `LSTM(100)` on windows of 3 samples) and any `--seq-len 1`
+//! run without carried state.
+//!
+//! With `h_0 = c_0 = 0` and one timestep, the LSTM's equations (`cpu::lstm`)
+//! lose their recurrence: the recurrent product multiplies zeros, the forget
+//! gate multiplies a zero cell, so
+//! ```text
+//! a = W_ih·x + b_ih + b_hh        (rows of i, g, o only)
+//! c = i ⊙ g        h = o ⊙ act(c)
+//! ```
+//! and backward
+//! ```text
+//! dc = dh ⊙ o ⊙ act'(c)      da_i = dc ⊙ g ⊙ σ'(i)      da_g = dc ⊙ i ⊙ act'(g)
+//! da_o = dh ⊙ act(c) ⊙ σ'(o)  da_f = 0      ∂L/∂W_hh = 0
+//! ```
+//! The whole step is then a chain of small dense products. They run in
+//! the lanes-last layout of `cpu::lanes` (`[features, BP]`, a lane per batch
+//! row), which needs no packing and no thread-pool round trip: at batch 100
+//! the whole forward and backward pass is a few million multiply-adds, less
+//! than the fixed costs of the general path's products.
+//!
+//! The general path (`cpu::network`) computes the same values; they meet in
+//! `tests/window_step.rs`. This step writes every gradient except those of
+//! `W_hh`, which the caller keeps at zero.
+//!
+//! Buffers, all lanes-last with `BP = padded(B)` lanes: the input `x[I_0]`;
+//! per layer the gates `[4H]` (`i`, `f` unused, `g`, `o`, activated), `c`,
+//! `act(c)` and `h` `[H]`; the top layer's output after its activation
+//! `[H]`; every dense layer's output after its activation. Lanes past `B`
+//! hold what the network makes of a zero input in forward and zeros in
+//! backward (the loss gradient is zero there), so they add nothing to a
+//! gradient.
+
+use super::activation::{
+    activate, activate_backward, cell_grad, cell_slice, gate_grad, gate_slice,
+};
+use super::lanes::{dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided};
+use super::tile::{isa, Isa};
+use crate::model::{Activation, LstmOffsets, ModelConfig, ParamLayout};
+
+/// Whether a training step of `seq_len` over lanes that carry (`carry`)
+/// is one this step computes.
+pub fn applies(seq_len: usize, carry: &[bool]) -> bool {
+    seq_len == 1 && carry.iter().all(|&c| !c)
+}
+
+#[derive(Default)]
+pub struct WindowStep {
+    b: usize,
+    bp: usize,
+    x: Vec<f32>,
+    layers: Vec<Layer>,
+    top: Vec<f32>,
+    dense: Vec<Vec<f32>>,
+    pred: Vec<f32>,
+    // Backward scratch.
+    dy: Vec<f32>,
+    dx: Vec<f32>,
+    da: Vec<f32>,
+}
+
+#[derive(Default)]
+struct Layer {
+    gates: Vec<f32>,
+    c: Vec<f32>,
+    act_c: Vec<f32>,
+    h: Vec<f32>,
+}
+
+fn fill_len(v: &mut Vec<f32>, len: usize) {
+    v.resize(len, 0.0);
+}
+
+impl WindowStep {
+    /// The forward pass of `B = x.len() / I_0` windows `x[B, I_0]`; returns
+    /// the predictions `[B, outputs]`.
+    pub fn forward(
+        &mut self,
+        cfg: &ModelConfig,
+        layout: &ParamLayout,
+        params: &[f32],
+        x: &[f32],
+    ) -> &[f32] {
+        // SAFETY: the instruction set was detected at run time.
+        unsafe {
+            match isa() {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => x86::forward_avx512(self, cfg, layout, params, x),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma => x86::forward_avx2(self, cfg, layout, params, x),
+                _ => self.forward_impl(cfg, layout, params, x),
+            }
+        }
+        &self.pred
+    }
+
+    /// The backward pass from `dpred = ∂L/∂prediction` (`[B, outputs]`) of
+    /// the last [`forward`](Self::forward): overwrites every gradient in
+    /// `grads` except `W_hh`'s.
+    pub fn backward(
+        &mut self,
+        cfg: &ModelConfig,
+        layout: &ParamLayout,
+        params: &[f32],
+        dpred: &[f32],
+        grads: &mut [f32],
+    ) {
+        // SAFETY: as in `forward`.
+        unsafe {
+            match isa() {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => x86::backward_avx512(self, cfg, layout, params, dpred, grads),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma => x86::backward_avx2(self, cfg, layout, params, dpred, grads),
+                _ => self.backward_impl(cfg, layout, params, dpred, grads),
+            }
+        }
+    }
+
+    // The element-wise work (gates, activations, layout changes) is a good
+    // part of this step; compiled for the instruction set at hand (see
+    // `x86` below) it runs on whole vector registers.
+    #[inline(always)]
+    fn forward_impl(&mut self, cfg: &ModelConfig, layout: &ParamLayout, params: &[f32], x: &[f32]) {
+        let i0 = cfg.input_size();
+        let b = x.len() / i0;
+        let bp = padded(b);
+        (self.b, self.bp) = (b, bp);
+        fill_len(&mut self.x, i0 * bp);
+        to_lanes(x, b, i0, bp, &mut self.x);
+
+        self.layers.resize_with(cfg.layers, Layer::default);
+        for (k, off) in layout.lstm.iter().enumerate() {
+            let (below, rest) = self.layers.split_at_mut(k);
+            let input = if k == 0 { &self.x } else { &below[k - 1].h };
+            rest[0].forward(cfg, off, params, input, bp);
+        }
+
+        let slope = cfg.leaky_slope as f32;
+        let top = &self.layers[cfg.layers - 1].h;
+        self.top.clear();
+        self.top.extend_from_slice(top);
+        activate(cfg.lstm_output_activation, slope, &mut self.top);
+
+        let n_dense = layout.dense.len();
+        self.dense.resize_with(n_dense, Vec::new);
+        for (j, off) in layout.dense.iter().enumerate() {
+            let (before, rest) = self.dense.split_at_mut(j);
+            let input = if j == 0 { &self.top } else { &before[j - 1] };
+            let y = &mut rest[0];
+            fill_len(y, off.output * bp);
+            let bias = &params[off.bias..off.bias + off.output];
+            for (row, &bv) in y.chunks_exact_mut(bp).zip(bias) {
+                row.fill(bv);
+            }
+            let w = &params[off.weight..off.weight + off.output * off.input];
+            mul_lanes(
+                Strided::rows(w, off.input),
+                0..off.output,
+                off.input,
+                input,
+                bp,
+                y,
+                true,
+            );
+            activate(head_activation(cfg, j, n_dense), slope, y);
+        }
+
+        let outputs = cfg.outputs();
+        fill_len(&mut self.pred, b * outputs);
+        from_lanes(&self.dense[n_dense - 1], b, outputs, bp, &mut self.pred);
+    }
+
+    #[inline(always)]
+    fn backward_impl(
+        &mut self,
+        cfg: &ModelConfig,
+        layout: &ParamLayout,
+        params: &[f32],
+        dpred: &[f32],
+        grads: &mut [f32],
+    ) {
+        let (b, bp) = (self.b, self.bp);
+        let slope = cfg.leaky_slope as f32;
+        let n_dense = layout.dense.len();
+        fill_len(&mut self.dy, cfg.outputs() * bp);
+        to_lanes(dpred, b, cfg.outputs(), bp, &mut self.dy);
+        for j in (0..n_dense).rev() {
+            let off = &layout.dense[j];
+            let (ni, no) = (off.input, off.output);
+            activate_backward(
+                head_activation(cfg, j, n_dense),
+                slope,
+                &self.dense[j],
+                &mut self.dy,
+            );
+            let input = if j == 0 {
+                &self.top
+            } else {
+                &self.dense[j - 1]
+            };
+            dot_lanes(
+                &self.dy,
+                0..no,
+                input,
+                ni,
+                bp,
+                &mut grads[off.weight..],
+                ni,
+                false,
+            );
+            sum_lanes(&self.dy, 0..no, bp, &mut grads[off.bias..off.bias + no]);
+            let w = &params[off.weight..off.weight + no * ni];
+            fill_len(&mut self.dx, ni * bp);
+            mul_lanes(
+                Strided::transposed(w, ni),
+                0..ni,
+                no,
+                &self.dy,
+                bp,
+                &mut self.dx,
+                false,
+            );
+            std::mem::swap(&mut self.dy, &mut self.dx);
+        }
+        // self.dy is now ∂L/∂(top layer's output after its activation).
+        activate_backward(cfg.lstm_output_activation, slope, &self.top, &mut self.dy);
+
+        for k in (0..cfg.layers).rev() {
+            let input = if k == 0 {
+                &self.x
+            } else {
+                &self.layers[k - 1].h
+            };
+            let dx = (k > 0).then_some(&mut self.dx);
+            self.layers[k].backward(
+                cfg,
+                &layout.lstm[k],
+                params,
+                input,
+                bp,
+                &self.dy,
+                &mut self.da,
+                grads,
+                dx,
+            );
+            if k > 0 {
+                std::mem::swap(&mut self.dy, &mut self.dx);
+            }
+        }
+    }
+
+    /// Windows of the last forward pass.
+    pub fn batch(&self) -> usize {
+        self.b
+    }
+
+    /// The predictions of the last forward pass, `[B, outputs]`.
+    pub fn prediction(&self) -> &[f32] {
+        &self.pred
+    }
+
+    /// The state after the last forward pass, `[L, B, H]` each.
+    pub fn final_state(&self, cfg: &ModelConfig, h: &mut [f32], c: &mut [f32]) {
+        let bh = self.b * cfg.hidden;
+        for (k, layer) in self.layers.iter().enumerate() {
+            let r = k * bh..(k + 1) * bh;
+            from_lanes(&layer.h, self.b, cfg.hidden, self.bp, &mut h[r.clone()]);
+            from_lanes(&layer.c, self.b, cfg.hidden, self.bp, &mut c[r]);
+        }
+    }
+}
+
+/// The activation after dense layer `j` of `n`.
+fn head_activation(cfg: &ModelConfig, j: usize, n: usize) -> Activation {
+    if j + 1 == n {
+        cfg.output_activation
+    } else {
+        Activation::LeakyRelu
+    }
+}
+
+impl Layer {
+    #[inline(always)]
+    fn forward(
+        &mut self,
+        cfg: &ModelConfig,
+        off: &LstmOffsets,
+        params: &[f32],
+        x: &[f32],
+        bp: usize,
+    ) {
+        let (hn, ni) = (cfg.hidden, off.input);
+        let n = hn * bp;
+        fill_len(&mut self.gates, 4 * n);
+        for v in [&mut self.c, &mut self.act_c, &mut self.h] {
+            fill_len(v, n);
+        }
+        let (b_ih, b_hh) = (&params[off.b_ih..], &params[off.b_hh..]);
+        for r in (0..hn).chain(2 * hn..4 * hn) {
+            self.gates[r * bp..(r + 1) * bp].fill(b_ih[r] + b_hh[r]);
+        }
+        let w = Strided::rows(&params[off.w_ih..off.w_ih + 4 * hn * ni], ni);
+        mul_lanes(w, 0..hn, ni, x, bp, &mut self.gates, true);
+        mul_lanes(w, 2 * hn..4 * hn, ni, x, bp, &mut self.gates, true);
+
+        let (gi, rest) = self.gates.split_at_mut(n);
+        let (gg, go) = rest[n..].split_at_mut(n);
+        gate_slice(cfg.gate_activation, gi);
+        cell_slice(cfg.cell_activation, gg);
+        gate_slice(cfg.gate_activation, go);
+        for ((c, &i), &g) in self.c.iter_mut().zip(&*gi).zip(&*gg) {
+            *c = i * g;
+        }
+        self.act_c.copy_from_slice(&self.c);
+        cell_slice(cfg.cell_activation, &mut self.act_c);
+        for ((h, &o), &ac) in self.h.iter_mut().zip(&*go).zip(&self.act_c) {
+            *h = o * ac;
+        }
+    }
+
+    /// Gradients of this layer's `W_ih` and biases from `dh = ∂L/∂h`
+    /// (`[H, BP]`); `∂L/∂x` into `dx` (`[I, BP]`) when asked.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &self,
+        cfg: &ModelConfig,
+        off: &LstmOffsets,
+        params: &[f32],
+        x: &[f32],
+        bp: usize,
+        dh: &[f32],
+        da: &mut Vec<f32>,
+        grads: &mut [f32],
+        dx: Option<&mut Vec<f32>>,
+    ) {
+        let (hn, ni) = (cfg.hidden, off.input);
+        let n = hn * bp;
+        let (cell, gate) = (cfg.cell_activation, cfg.gate_activation);
+        fill_len(da, 4 * n);
+        let (gi, gg, go) = (
+            &self.gates[..n],
+            &self.gates[2 * n..3 * n],
+            &self.gates[3 * n..],
+        );
+        let (da_i, rest) = da.split_at_mut(n);
+        let (da_g, da_o) = rest[n..].split_at_mut(n);
+        // One loop per pair of activations, so that each compiles to
+        // straight vector code without a branch on the kind per element.
+        macro_rules! gate_grads {
+            ($cell:expr, $gate:expr) => {
+                for (((((da_i, da_g), da_o), &dh), (&i, &g)), (&o, &ac)) in da_i
+                    .iter_mut()
+                    .zip(da_g.iter_mut())
+                    .zip(da_o.iter_mut())
+                    .zip(dh)
+                    .zip(gi.iter().zip(gg))
+                    .zip(go.iter().zip(&self.act_c))
+                {
+                    let dc = dh * o * cell_grad($cell, ac);
+                    *da_i = dc * g * gate_grad($gate, i);
+                    *da_g = dc * i * cell_grad($cell, g);
+                    *da_o = dh * ac * gate_grad($gate, o);
+                }
+            };
+        }
+        use crate::model::{CellActivation as C, GateActivation as G};
+        match (cell, gate) {
+            (C::Tanh, G::Sigmoid) => gate_grads!(C::Tanh, G::Sigmoid),
+            (C::Tanh, G::HardSigmoid) => gate_grads!(C::Tanh, G::HardSigmoid),
+            (C::Linear, G::Sigmoid) => gate_grads!(C::Linear, G::Sigmoid),
+            (C::Linear, G::HardSigmoid) => gate_grads!(C::Linear, G::HardSigmoid),
+        }
+
+        let dw = &mut grads[off.w_ih..off.w_ih + 4 * hn * ni];
+        dot_lanes(da, 0..hn, x, ni, bp, dw, ni, false);
+        dw[hn * ni..2 * hn * ni].fill(0.0);
+        dot_lanes(da, 2 * hn..4 * hn, x, ni, bp, dw, ni, false);
+        let db = &mut grads[off.b_ih..off.b_ih + 4 * hn];
+        sum_lanes(da, 0..hn, bp, db);
+        db[hn..2 * hn].fill(0.0);
+        sum_lanes(da, 2 * hn..4 * hn, bp, db);
+        // Both biases enter the gates as one sum: the same gradient.
+        grads.copy_within(off.b_ih..off.b_ih + 4 * hn, off.b_hh);
+
+        if let Some(dx) = dx {
+            fill_len(dx, ni * bp);
+            let w = &params[off.w_ih..off.w_ih + 4 * hn * ni];
+            mul_lanes(
+                Strided::transposed(w, ni),
+                0..ni,
+                hn,
+                &da[..n],
+                bp,
+                dx,
+                false,
+            );
+            let w_go = &w[2 * hn * ni..];
+            mul_lanes(
+                Strided::transposed(w_go, ni),
+                0..ni,
+                2 * hn,
+                &da[2 * n..],
+                bp,
+                dx,
+                true,
+            );
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::WindowStep;
+    use crate::model::{ModelConfig, ParamLayout};
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn forward_avx512(
+        w: &mut WindowStep,
+        cfg: &ModelConfig,
+        layout: &ParamLayout,
+        params: &[f32],
+        x: &[f32],
+    ) {
+        w.forward_impl(cfg, layout, params, x)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn forward_avx2(
+        w: &mut WindowStep,
+        cfg: &ModelConfig,
+        layout: &ParamLayout,
+        params: &[f32],
+        x: &[f32],
+    ) {
+        w.forward_impl(cfg, layout, params, x)
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn backward_avx512(
+        w: &mut WindowStep,
+        cfg: &ModelConfig,
+        layout: &ParamLayout,
+        params: &[f32],
+        dpred: &[f32],
+        grads: &mut [f32],
+    ) {
+        w.backward_impl(cfg, layout, params, dpred, grads)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn backward_avx2(
+        w: &mut WindowStep,
+        cfg: &ModelConfig,
+        layout: &ParamLayout,
+        params: &[f32],
+        dpred: &[f32],
+        grads: &mut [f32],
+    ) {
+        w.backward_impl(cfg, layout, params, dpred, grads)
+    }
+}
