@@ -10,6 +10,7 @@
 //! ```
 //! (the same order of operations as PyTorch's `AdamW`).
 
+use super::tile::{isa, Isa};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -106,14 +107,25 @@ pub fn adam_step(
         cfg.eps as f32,
         (cfg.lr * cfg.weight_decay) as f32,
     );
+    let k = Constants {
+        b1,
+        b2,
+        bc1,
+        bc2,
+        lr,
+        eps,
+        decay,
+    };
     let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
-        for i in 0..p.len() {
-            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-            let m_hat = m[i] / bc1;
-            let v_hat = v[i] / bc2;
-            p[i] -= decay * p[i];
-            p[i] -= lr * m_hat / (v_hat.sqrt() + eps);
+        // SAFETY: the instruction set was detected at run time.
+        unsafe {
+            match isa() {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => x86::update_avx512(&k, p, g, m, v),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma => x86::update_avx2(&k, p, g, m, v),
+                _ => update(&k, p, g, m, v),
+            }
         }
     };
     if params.len() < PARALLEL_MIN {
@@ -124,5 +136,59 @@ pub fn adam_step(
             .zip(grads.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
             .for_each(|((p, g), (m, v))| update(p, g, m, v));
+    }
+}
+
+/// What one step's update needs besides the buffers.
+struct Constants {
+    b1: f32,
+    b2: f32,
+    bc1: f32,
+    bc2: f32,
+    lr: f32,
+    eps: f32,
+    decay: f32,
+}
+
+/// The update of [`adam_step`] over one stretch of the buffers. No
+/// operation is fused, so every instruction set computes the same bits.
+#[inline(always)]
+fn update(k: &Constants, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = k.b1 * *m + (1.0 - k.b1) * g;
+        *v = k.b2 * *v + (1.0 - k.b2) * g * g;
+        let m_hat = *m / k.bc1;
+        let v_hat = *v / k.bc2;
+        *p -= k.decay * *p;
+        *p -= k.lr * m_hat / (v_hat.sqrt() + k.eps);
+    }
+}
+
+/// [`update`] compiled for wider vectors: at the seed preset's step the
+/// optimizer is otherwise a tenth of the time.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{update, Constants};
+
+    #[target_feature(enable = "avx512f,avx2")]
+    pub unsafe fn update_avx512(
+        k: &Constants,
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+    ) {
+        update(k, p, g, m, v)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn update_avx2(
+        k: &Constants,
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+    ) {
+        update(k, p, g, m, v)
     }
 }

@@ -98,7 +98,7 @@ pub fn mul_lanes(
             Isa::Avx512 => x86::mul_lanes_avx512(a, rows, depth, x, bp, out, accumulate),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => x86::mul_lanes_avx2(a, rows, depth, x, bp, out, accumulate),
-            _ => mul_lanes_impl::<false>(a, rows, depth, x, bp, out, accumulate),
+            _ => mul_lanes_impl::<Plain<false>>(a, rows, depth, x, bp, out, accumulate),
         }
     }
 }
@@ -137,7 +137,7 @@ pub fn dot_lanes(
 }
 
 /// `out[r] = Σ_l y[r, l]` for `r` in `rows` (the bias gradient).
-#[inline]
+#[inline(always)]
 pub fn sum_lanes(y: &[f32], rows: std::ops::Range<usize>, bp: usize, out: &mut [f32]) {
     for r in rows {
         let mut acc = [0.0f32; LANES];
@@ -198,7 +198,7 @@ fn fma<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
 /// # Safety
 /// As checked by [`mul_lanes`]; `FUSED` only where FMA is in hardware.
 #[inline(always)]
-unsafe fn mul_lanes_impl<const FUSED: bool>(
+unsafe fn mul_lanes_impl<K: MulBlock>(
     a: Strided<'_>,
     rows: std::ops::Range<usize>,
     depth: usize,
@@ -218,12 +218,12 @@ unsafe fn mul_lanes_impl<const FUSED: bool>(
                     match nv {
                         $(
                             $n => match nr {
-                                1 => mul_block::<FUSED, 1, $n>(a, r, depth, x, bp, v, out, accumulate),
-                                2 => mul_block::<FUSED, 2, $n>(a, r, depth, x, bp, v, out, accumulate),
-                                3 => mul_block::<FUSED, 3, $n>(a, r, depth, x, bp, v, out, accumulate),
-                                4 => mul_block::<FUSED, 4, $n>(a, r, depth, x, bp, v, out, accumulate),
-                                5 => mul_block::<FUSED, 5, $n>(a, r, depth, x, bp, v, out, accumulate),
-                                _ => mul_block::<FUSED, ROWS, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                1 => K::block::<1, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                2 => K::block::<2, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                3 => K::block::<3, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                4 => K::block::<4, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                5 => K::block::<5, $n>(a, r, depth, x, bp, v, out, accumulate),
+                                _ => K::block::<ROWS, $n>(a, r, depth, x, bp, v, out, accumulate),
                             },
                         )*
                         _ => unreachable!(),
@@ -234,6 +234,41 @@ unsafe fn mul_lanes_impl<const FUSED: bool>(
             v += nv;
         }
         r += nr;
+    }
+}
+
+/// One block of [`mul_lanes`] on one instruction set: rows `r0..r0+R`,
+/// lane vectors `v0..v0+V`, as [`mul_block`] computes it.
+trait MulBlock {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block<const R: usize, const V: usize>(
+        a: Strided<'_>,
+        r0: usize,
+        depth: usize,
+        x: &[f32],
+        bp: usize,
+        v0: usize,
+        out: &mut [f32],
+        accumulate: bool,
+    );
+}
+
+/// [`mul_block`] in plain Rust, for the compiler to vectorize.
+struct Plain<const FUSED: bool>;
+
+impl<const FUSED: bool> MulBlock for Plain<FUSED> {
+    #[inline(always)]
+    unsafe fn block<const R: usize, const V: usize>(
+        a: Strided<'_>,
+        r0: usize,
+        depth: usize,
+        x: &[f32],
+        bp: usize,
+        v0: usize,
+        out: &mut [f32],
+        accumulate: bool,
+    ) {
+        mul_block::<FUSED, R, V>(a, r0, depth, x, bp, v0, out, accumulate)
     }
 }
 
@@ -384,9 +419,68 @@ unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{dot_lanes_impl, mul_lanes_impl, Strided, DOT, LANES};
+    use super::{dot_lanes_impl, mul_lanes_impl, MulBlock, Plain, Strided, DOT, LANES};
     use std::arch::x86_64::*;
     use std::ops::Range;
+
+    /// [`super::mul_block`] in AVX-512 intrinsics: the compiler's own
+    /// vectorization of the plain loop spills accumulators to the stack.
+    struct Avx512;
+
+    impl MulBlock for Avx512 {
+        #[inline(always)]
+        unsafe fn block<const R: usize, const V: usize>(
+            a: Strided<'_>,
+            r0: usize,
+            depth: usize,
+            x: &[f32],
+            bp: usize,
+            v0: usize,
+            out: &mut [f32],
+            accumulate: bool,
+        ) {
+            mul_block_avx512::<R, V>(a, r0, depth, x, bp, v0, out, accumulate)
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn mul_block_avx512<const R: usize, const V: usize>(
+        a: Strided<'_>,
+        r0: usize,
+        depth: usize,
+        x: &[f32],
+        bp: usize,
+        v0: usize,
+        out: &mut [f32],
+        accumulate: bool,
+    ) {
+        let (ap, xp, op) = (a.data.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+        let at = |i: usize, j: usize| (r0 + i) * bp + (v0 + j) * LANES;
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        if accumulate {
+            for (i, row) in acc.iter_mut().enumerate() {
+                for (j, vec) in row.iter_mut().enumerate() {
+                    *vec = _mm512_loadu_ps(op.add(at(i, j)));
+                }
+            }
+        }
+        for p in 0..depth {
+            let xv: [__m512; V] =
+                std::array::from_fn(|j| _mm512_loadu_ps(xp.add(p * bp + (v0 + j) * LANES)));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let w = _mm512_set1_ps(*ap.add((r0 + i) * a.row_stride + p * a.col_stride));
+                for (vec, &xj) in row.iter_mut().zip(&xv) {
+                    *vec = _mm512_fmadd_ps(w, xj, *vec);
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (j, &vec) in row.iter().enumerate() {
+                _mm512_storeu_ps(op.add(at(i, j)), vec);
+            }
+        }
+    }
 
     /// [`super::dot_block`] for a whole 4 × 4 block in AVX-512. Sixteen
     /// dot products end as sixteen vectors of partial sums; summing each
@@ -481,7 +575,7 @@ mod x86 {
         out: &mut [f32],
         accumulate: bool,
     ) {
-        mul_lanes_impl::<true>(a, rows, depth, x, bp, out, accumulate)
+        mul_lanes_impl::<Avx512>(a, rows, depth, x, bp, out, accumulate)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -494,7 +588,7 @@ mod x86 {
         out: &mut [f32],
         accumulate: bool,
     ) {
-        mul_lanes_impl::<true>(a, rows, depth, x, bp, out, accumulate)
+        mul_lanes_impl::<Plain<true>>(a, rows, depth, x, bp, out, accumulate)
     }
 
     #[target_feature(enable = "avx512f,avx2,fma")]
