@@ -125,7 +125,7 @@ impl Workload {
         match self.kind {
             Kind::Train => flops::train_step(cfg, b, t),
             Kind::Infer => flops::lstm_forward(cfg, b, t),
-            Kind::Epoch => flops::train_step(cfg, b, t) * self.steps_per_epoch() as f64,
+            Kind::Epoch => flops::window_train_step(cfg, b) * self.steps_per_epoch() as f64,
         }
     }
 

@@ -30,3 +30,23 @@ pub fn lstm_forward(cfg: &ModelConfig, b: usize, t: usize) -> f64 {
 pub fn train_step(cfg: &ModelConfig, b: usize, t: usize) -> f64 {
     3.0 * lstm_forward(cfg, b, t)
 }
+
+/// The dense head forward on `rows` timesteps.
+pub fn head_forward(cfg: &ModelConfig, rows: usize) -> f64 {
+    cfg.dense_shapes()
+        .iter()
+        .map(|&(i, o)| gemm(rows, o, i))
+        .sum()
+}
+
+/// A training step of `b` windows of one timestep from a zero state (the
+/// `seed` workload). [`train_step`]'s count would include the recurrent
+/// products, which multiply zeros there and are not computed; what is
+/// left are the input projections and the head, which is most of the
+/// work at this shape, so it is counted here.
+pub fn window_train_step(cfg: &ModelConfig, b: usize) -> f64 {
+    let projections: f64 = (0..cfg.layers)
+        .map(|k| gemm(b, 4 * cfg.hidden, cfg.layer_input(k)))
+        .sum();
+    3.0 * (projections + head_forward(cfg, b))
+}
