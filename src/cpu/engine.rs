@@ -151,16 +151,10 @@ enum Lanes {
 }
 
 impl CpuEngine {
-    /// Gather the batch's windows and targets and run the forward pass from
-    /// the carried state of `lanes` (zeroed where a lane starts afresh).
-    fn forward_batch(&mut self, batch: &Batch, seq_len: usize, lanes: Lanes) -> Result<()> {
-        check_batch(
-            &self.cfg,
-            self.signal.len() / self.cfg.channels,
-            batch,
-            seq_len,
-        )?;
+    /// Check the batch and gather its windows into `x` and targets into `target`.
+    fn gather_batch(&mut self, batch: &Batch, seq_len: usize) -> Result<()> {
         let cfg = &self.cfg;
+        check_batch(cfg, self.signal.len() / cfg.channels, batch, seq_len)?;
         let targets = if self.targets.is_empty() {
             &self.signal
         } else {
@@ -176,6 +170,13 @@ impl CpuEngine {
             &mut self.x,
             &mut self.target,
         );
+        Ok(())
+    }
+
+    /// Gather the batch's windows and targets and run the forward pass from
+    /// the carried state of `lanes` (zeroed where a lane starts afresh).
+    fn forward_batch(&mut self, batch: &Batch, seq_len: usize, lanes: Lanes) -> Result<()> {
+        self.gather_batch(batch, seq_len)?;
         if matches!(lanes, Lanes::Training) {
             self.settle_window_carry();
         }
@@ -235,23 +236,7 @@ impl CpuEngine {
 
     /// A training step of windows without memory (see `cpu::window_step`).
     fn train_window_step(&mut self, batch: &Batch, lr: f64) -> Result<()> {
-        let cfg = &self.cfg;
-        check_batch(cfg, self.signal.len() / cfg.channels, batch, 1)?;
-        let targets = if self.targets.is_empty() {
-            &self.signal
-        } else {
-            &self.targets
-        };
-        gather(
-            &self.signal,
-            targets,
-            cfg.channels,
-            cfg.frame,
-            &batch.starts,
-            1,
-            &mut self.x,
-            &mut self.target,
-        );
+        self.gather_batch(batch, 1)?;
         self.window
             .forward(&self.cfg, &self.layout, &self.params, &self.x);
         let loss = self.loss(true);
