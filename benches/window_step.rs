@@ -11,6 +11,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use std::time::Duration;
 use wavelstm::bench::Workload;
 use wavelstm::cpu::lanes::{dot_lanes, mul_lanes, padded, Strided};
+use wavelstm::cpu::tile::isa;
 use wavelstm::cpu::window_step::WindowStep;
 use wavelstm::flops;
 use wavelstm::model::init_params;
@@ -74,6 +75,7 @@ fn bench_products(c: &mut Criterion) {
     g.bench_function("mul_lanes/100x50", |bench| {
         bench.iter(|| {
             mul_lanes(
+                isa(),
                 Strided::rows(&w, k),
                 0..n,
                 k,
@@ -87,6 +89,7 @@ fn bench_products(c: &mut Criterion) {
     g.bench_function("mul_lanes_transposed/50x100", |bench| {
         bench.iter(|| {
             mul_lanes(
+                isa(),
                 Strided::transposed(&w, k),
                 0..k,
                 n,
@@ -98,7 +101,7 @@ fn bench_products(c: &mut Criterion) {
         })
     });
     g.bench_function("dot_lanes/50x100", |bench| {
-        bench.iter(|| dot_lanes(black_box(&dy), 0..n, &x, k, bp, &mut dw, k, false))
+        bench.iter(|| dot_lanes(isa(), black_box(&dy), 0..n, &x, k, bp, &mut dw, k, false))
     });
     g.finish();
 }

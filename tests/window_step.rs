@@ -19,6 +19,7 @@ use wavelstm::cpu::lanes::{
 };
 use wavelstm::cpu::mulaw::softmax_xent_loss;
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
+use wavelstm::cpu::tile::Isa;
 use wavelstm::cpu::window_step::WindowStep;
 use wavelstm::dataset::{gather, Batch};
 use wavelstm::engine::Engine;
@@ -53,7 +54,14 @@ fn assert_close(got: &[f32], want: &[f64], what: &str) {
 // ------------------------------------------------------------ products
 
 /// `(a, x)` of one product: `a(r, p)` as a function, `x[p, l]` lanes-last.
-fn check_mul(rng: &mut SplitMix64, rows: usize, depth: usize, b: usize, transposed: bool) {
+fn check_mul(
+    isa: Isa,
+    rng: &mut SplitMix64,
+    rows: usize,
+    depth: usize,
+    b: usize,
+    transposed: bool,
+) {
     let bp = padded(b);
     // W is [n, k]: n = rows and k = depth as is, the other way round transposed.
     let (n, k) = if transposed {
@@ -83,7 +91,16 @@ fn check_mul(rng: &mut SplitMix64, rows: usize, depth: usize, b: usize, transpos
     let start = random(rng, rows * bp);
     for accumulate in [false, true] {
         let mut out = start.clone();
-        mul_lanes(strided, first..rows, depth, &x, bp, &mut out, accumulate);
+        mul_lanes(
+            isa,
+            strided,
+            first..rows,
+            depth,
+            &x,
+            bp,
+            &mut out,
+            accumulate,
+        );
         for r in 0..rows {
             for l in 0..bp {
                 let got = out[r * bp + l];
@@ -104,7 +121,7 @@ fn check_mul(rng: &mut SplitMix64, rows: usize, depth: usize, b: usize, transpos
                 }
                 assert!(
                     (f64::from(got) - want).abs() <= 1e-5 * scale + 1e-30,
-                    "mul_lanes rows {rows} depth {depth} b {b} transposed {transposed} \
+                    "mul_lanes {isa:?} rows {rows} depth {depth} b {b} transposed {transposed} \
                      accumulate {accumulate}: ({r}, {l}) {got} vs {want}"
                 );
             }
@@ -126,7 +143,9 @@ fn mul_lanes_matches_naive_sums() {
     ] {
         for &b in &[1, 3, 16, 17, 100] {
             for transposed in [false, true] {
-                check_mul(&mut rng, rows, depth, b, transposed);
+                for isa in Isa::all_supported() {
+                    check_mul(isa, &mut rng, rows, depth, b, transposed);
+                }
             }
         }
     }
@@ -151,9 +170,12 @@ fn dot_and_sum_lanes_match_naive_sums() {
             let ld = cols + 2;
             let first = rows / 3;
             let start = random(&mut rng, rows * ld);
-            for accumulate in [false, true] {
+            for (isa, accumulate) in Isa::all_supported()
+                .into_iter()
+                .flat_map(|i| [(i, false), (i, true)])
+            {
                 let mut out = start.clone();
-                dot_lanes(&y, first..rows, &x, cols, bp, &mut out, ld, accumulate);
+                dot_lanes(isa, &y, first..rows, &x, cols, bp, &mut out, ld, accumulate);
                 for n in 0..rows {
                     for k in 0..ld {
                         let got = out[n * ld + k];
@@ -174,7 +196,7 @@ fn dot_and_sum_lanes_match_naive_sums() {
                         }
                         assert!(
                             (f64::from(got) - want).abs() <= 1e-5 * scale,
-                            "dot_lanes {rows}x{cols} b {b} accumulate {accumulate}: \
+                            "dot_lanes {isa:?} {rows}x{cols} b {b} accumulate {accumulate}: \
                              ({n}, {k}) {got} vs {want}"
                         );
                     }
@@ -279,7 +301,11 @@ fn window_step_matches_the_network() {
         let layout = cfg.layout();
         let params = init_params(&cfg, &mut rng);
         let params64 = to_f64(&params);
-        let mut step = WindowStep::default();
+        // Every variant this CPU runs, each on its own step.
+        let mut steps: Vec<(Isa, WindowStep)> = Isa::all_supported()
+            .into_iter()
+            .map(|isa| (isa, WindowStep::on(isa)))
+            .collect();
         for &b in &[1, 3, 17, 100] {
             let x = random(&mut rng, b * cfg.input_size());
             let target = random(&mut rng, b * cfg.channels);
@@ -319,38 +345,41 @@ fn window_step_matches_the_network() {
             ws.final_state(&cfg, &mut h_ref, &mut c_ref);
 
             // The step, fed the same loss gradient (in f32).
-            let pred = step.forward(&cfg, &layout, &params, &x).to_vec();
-            assert_close(&pred, &pred_ref, &format!("{what}: predictions"));
             let dpred: Vec<f32> = dpred64.iter().map(|&d| d as f32).collect();
-            let mut grads = vec![f32::NAN; layout.total];
-            step.backward(&cfg, &layout, &params, &dpred, &mut grads);
-            for e in &layout.entries {
-                let r = e.offset..e.offset + e.len;
-                if e.name.starts_with("weight_hh") {
-                    // The claim the step rests on: no gradient reaches W_hh,
-                    // and the step leaves the buffer there alone.
-                    assert!(
-                        grads_ref[r.clone()].iter().all(|&g| g == 0.0),
-                        "{what}: {}",
-                        e.name
-                    );
-                    assert!(
-                        grads[r].iter().all(|g| g.is_nan()),
-                        "{what}: {} written",
-                        e.name
-                    );
-                } else {
-                    assert_close(
-                        &grads[r.clone()],
-                        &grads_ref[r],
-                        &format!("{what}: {}", e.name),
-                    );
+            for (isa, step) in &mut steps {
+                let what = format!("{what} on {isa:?}");
+                let pred = step.forward(&cfg, &layout, &params, &x).to_vec();
+                assert_close(&pred, &pred_ref, &format!("{what}: predictions"));
+                let mut grads = vec![f32::NAN; layout.total];
+                step.backward(&cfg, &layout, &params, &dpred, &mut grads);
+                for e in &layout.entries {
+                    let r = e.offset..e.offset + e.len;
+                    if e.name.starts_with("weight_hh") {
+                        // The claim the step rests on: no gradient reaches W_hh,
+                        // and the step leaves the buffer there alone.
+                        assert!(
+                            grads_ref[r.clone()].iter().all(|&g| g == 0.0),
+                            "{what}: {}",
+                            e.name
+                        );
+                        assert!(
+                            grads[r].iter().all(|g| g.is_nan()),
+                            "{what}: {} written",
+                            e.name
+                        );
+                    } else {
+                        assert_close(
+                            &grads[r.clone()],
+                            &grads_ref[r],
+                            &format!("{what}: {}", e.name),
+                        );
+                    }
                 }
+                let (mut h, mut c) = (vec![0.0f32; zero.len()], vec![0.0f32; zero.len()]);
+                step.final_state(&cfg, &mut h, &mut c);
+                assert_close(&h, &h_ref, &format!("{what}: final h"));
+                assert_close(&c, &c_ref, &format!("{what}: final c"));
             }
-            let (mut h, mut c) = (vec![0.0f32; zero.len()], vec![0.0f32; zero.len()]);
-            step.final_state(&cfg, &mut h, &mut c);
-            assert_close(&h, &h_ref, &format!("{what}: final h"));
-            assert_close(&c, &c_ref, &format!("{what}: final c"));
         }
     }
 }

@@ -17,7 +17,7 @@
 //! AVX2 the multiply-adds are fused (one rounding), so results differ in
 //! the last bits between machines, never between runs.
 
-use super::tile::{isa, Isa};
+use super::tile::Isa;
 
 /// Lanes of one vector register (`f32` in AVX-512).
 pub const LANES: usize = 16;
@@ -73,8 +73,10 @@ const VECS: usize = 4;
 
 /// `out[r, ·] = (accumulate ? out[r, ·] : 0) + Σ_p a(r, p) · x[p, ·]` for
 /// rows `r` in `rows`, over `bp` lanes; `x` is `[depth, bp]`, `out` `[·, bp]`
-/// (row `r` at `out[r·bp..]`).
+/// (row `r` at `out[r·bp..]`). Compiled for `isa`, which the CPU must run.
+#[allow(clippy::too_many_arguments)]
 pub fn mul_lanes(
+    isa: Isa,
     a: Strided<'_>,
     rows: std::ops::Range<usize>,
     depth: usize,
@@ -90,10 +92,11 @@ pub fn mul_lanes(
     );
     assert!(x.len() >= depth * bp, "mul_lanes: x too short");
     assert!(out.len() >= rows.end * bp, "mul_lanes: out too short");
-    // SAFETY: the asserts above bound every index the kernels form; the
-    // instruction set was detected at run time.
+    assert!(isa.supported(), "mul_lanes: {isa:?} is not supported here");
+    // SAFETY: the asserts above bound every index the kernels form and
+    // check that the CPU runs the instruction set.
     unsafe {
-        match isa() {
+        match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => x86::mul_lanes_avx512(a, rows, depth, x, bp, out, accumulate),
             #[cfg(target_arch = "x86_64")]
@@ -105,8 +108,10 @@ pub fn mul_lanes(
 
 /// `out[n·ld + k] = (accumulate ? out[n·ld + k] : 0) + Σ_l y[n, l] · x[k, l]`
 /// for `n` in `rows` and `k < cols`: `y` is `[·, bp]`, `x` `[cols, bp]`.
+/// Compiled for `isa`, which the CPU must run.
 #[allow(clippy::too_many_arguments)]
 pub fn dot_lanes(
+    isa: Isa,
     y: &[f32],
     rows: std::ops::Range<usize>,
     x: &[f32],
@@ -124,9 +129,10 @@ pub fn dot_lanes(
         rows.is_empty() || out.len() >= (rows.end - 1) * ld + cols,
         "dot_lanes: out too short"
     );
+    assert!(isa.supported(), "dot_lanes: {isa:?} is not supported here");
     // SAFETY: as in `mul_lanes`.
     unsafe {
-        match isa() {
+        match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => x86::dot_lanes_avx512(y, rows, x, cols, bp, out, ld, accumulate),
             #[cfg(target_arch = "x86_64")]

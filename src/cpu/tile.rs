@@ -80,6 +80,33 @@ pub fn isa() -> Isa {
     })
 }
 
+impl Isa {
+    /// Whether this CPU runs code compiled for `self`.
+    pub fn supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            Isa::Portable => true,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Every instruction set this CPU runs, best first: the tests run each
+    /// variant of a kernel the machine can, not only the one it would pick.
+    pub fn all_supported() -> Vec<Isa> {
+        [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
+            .into_iter()
+            .filter(|i| i.supported())
+            .collect()
+    }
+}
+
 /// The `f32` tile on the best instruction set at hand.
 ///
 /// # Safety

@@ -46,8 +46,9 @@ pub fn applies(seq_len: usize, carry: &[bool]) -> bool {
     seq_len == 1 && carry.iter().all(|&c| !c)
 }
 
-#[derive(Default)]
 pub struct WindowStep {
+    /// What the element-wise work and the products are compiled for.
+    isa: Isa,
     b: usize,
     bp: usize,
     x: Vec<f32>,
@@ -73,7 +74,37 @@ fn fill_len(v: &mut Vec<f32>, len: usize) {
     v.resize(len, 0.0);
 }
 
+impl Default for WindowStep {
+    fn default() -> Self {
+        WindowStep::on(isa())
+    }
+}
+
 impl WindowStep {
+    /// A step compiled for `isa` (the default: the best this CPU runs).
+    ///
+    /// # Panics
+    /// If the CPU does not run `isa`.
+    pub fn on(isa: Isa) -> Self {
+        assert!(
+            isa.supported(),
+            "window step: {isa:?} is not supported here"
+        );
+        WindowStep {
+            isa,
+            b: 0,
+            bp: 0,
+            x: Vec::new(),
+            layers: Vec::new(),
+            top: Vec::new(),
+            dense: Vec::new(),
+            pred: Vec::new(),
+            dy: Vec::new(),
+            dx: Vec::new(),
+            da: Vec::new(),
+        }
+    }
+
     /// The forward pass of `B = x.len() / I_0` windows `x[B, I_0]`; returns
     /// the predictions `[B, outputs]`.
     pub fn forward(
@@ -83,9 +114,9 @@ impl WindowStep {
         params: &[f32],
         x: &[f32],
     ) -> &[f32] {
-        // SAFETY: the instruction set was detected at run time.
+        // SAFETY: `on` checked that the CPU runs the instruction set.
         unsafe {
-            match isa() {
+            match self.isa {
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512 => x86::forward_avx512(self, cfg, layout, params, x),
                 #[cfg(target_arch = "x86_64")]
@@ -109,7 +140,7 @@ impl WindowStep {
     ) {
         // SAFETY: as in `forward`.
         unsafe {
-            match isa() {
+            match self.isa {
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512 => x86::backward_avx512(self, cfg, layout, params, dpred, grads),
                 #[cfg(target_arch = "x86_64")]
@@ -135,7 +166,7 @@ impl WindowStep {
         for (k, off) in layout.lstm.iter().enumerate() {
             let (below, rest) = self.layers.split_at_mut(k);
             let input = if k == 0 { &self.x } else { &below[k - 1].h };
-            rest[0].forward(cfg, off, params, input, bp);
+            rest[0].forward(self.isa, cfg, off, params, input, bp);
         }
 
         let slope = cfg.leaky_slope as f32;
@@ -157,6 +188,7 @@ impl WindowStep {
             }
             let w = &params[off.weight..off.weight + off.output * off.input];
             mul_lanes(
+                self.isa,
                 Strided::rows(w, off.input),
                 0..off.output,
                 off.input,
@@ -202,6 +234,7 @@ impl WindowStep {
                 &self.dense[j - 1]
             };
             dot_lanes(
+                self.isa,
                 &self.dy,
                 0..no,
                 input,
@@ -215,6 +248,7 @@ impl WindowStep {
             let w = &params[off.weight..off.weight + no * ni];
             fill_len(&mut self.dx, ni * bp);
             mul_lanes(
+                self.isa,
                 Strided::transposed(w, ni),
                 0..ni,
                 no,
@@ -236,6 +270,7 @@ impl WindowStep {
             };
             let dx = (k > 0).then_some(&mut self.dx);
             self.layers[k].backward(
+                self.isa,
                 cfg,
                 &layout.lstm[k],
                 params,
@@ -286,6 +321,7 @@ impl Layer {
     #[inline(always)]
     fn forward(
         &mut self,
+        isa: Isa,
         cfg: &ModelConfig,
         off: &LstmOffsets,
         params: &[f32],
@@ -303,8 +339,8 @@ impl Layer {
             self.gates[r * bp..(r + 1) * bp].fill(b_ih[r] + b_hh[r]);
         }
         let w = Strided::rows(&params[off.w_ih..off.w_ih + 4 * hn * ni], ni);
-        mul_lanes(w, 0..hn, ni, x, bp, &mut self.gates, true);
-        mul_lanes(w, 2 * hn..4 * hn, ni, x, bp, &mut self.gates, true);
+        mul_lanes(isa, w, 0..hn, ni, x, bp, &mut self.gates, true);
+        mul_lanes(isa, w, 2 * hn..4 * hn, ni, x, bp, &mut self.gates, true);
 
         let (gi, rest) = self.gates.split_at_mut(n);
         let (gg, go) = rest[n..].split_at_mut(n);
@@ -327,6 +363,7 @@ impl Layer {
     #[allow(clippy::too_many_arguments)]
     fn backward(
         &self,
+        isa: Isa,
         cfg: &ModelConfig,
         off: &LstmOffsets,
         params: &[f32],
@@ -376,9 +413,9 @@ impl Layer {
         }
 
         let dw = &mut grads[off.w_ih..off.w_ih + 4 * hn * ni];
-        dot_lanes(da, 0..hn, x, ni, bp, dw, ni, false);
+        dot_lanes(isa, da, 0..hn, x, ni, bp, dw, ni, false);
         dw[hn * ni..2 * hn * ni].fill(0.0);
-        dot_lanes(da, 2 * hn..4 * hn, x, ni, bp, dw, ni, false);
+        dot_lanes(isa, da, 2 * hn..4 * hn, x, ni, bp, dw, ni, false);
         let db = &mut grads[off.b_ih..off.b_ih + 4 * hn];
         sum_lanes(da, 0..hn, bp, db);
         db[hn..2 * hn].fill(0.0);
@@ -390,6 +427,7 @@ impl Layer {
             fill_len(dx, ni * bp);
             let w = &params[off.w_ih..off.w_ih + 4 * hn * ni];
             mul_lanes(
+                isa,
                 Strided::transposed(w, ni),
                 0..ni,
                 hn,
@@ -400,6 +438,7 @@ impl Layer {
             );
             let w_go = &w[2 * hn * ni..];
             mul_lanes(
+                isa,
                 Strided::transposed(w_go, ni),
                 0..ni,
                 2 * hn,
