@@ -30,3 +30,21 @@ pub fn lstm_forward(cfg: &ModelConfig, b: usize, t: usize) -> f64 {
 pub fn train_step(cfg: &ModelConfig, b: usize, t: usize) -> f64 {
     3.0 * lstm_forward(cfg, b, t)
 }
+
+/// The head's dense layers forward on `rows` timestep-lanes: one product
+/// `[rows, in]·[in, out]` per layer (`ModelConfig::dense_shapes`).
+pub fn head_forward(cfg: &ModelConfig, rows: usize) -> f64 {
+    cfg.dense_shapes()
+        .iter()
+        .map(|&(i, o)| gemm(rows, o, i))
+        .sum()
+}
+
+/// One free-running timestep of `b` lanes (`Engine::free_step`): every
+/// layer's input and recurrent products `[B, I+H]·[I+H, 4H]` plus the head.
+/// Here the head counts: with one timestep per call it is no longer small
+/// next to the LSTM (a `mulaw` head's `[H, 256]` is a quarter of a
+/// hidden-256 layer).
+pub fn free_step(cfg: &ModelConfig, b: usize) -> f64 {
+    lstm_forward(cfg, b, 1) + head_forward(cfg, b)
+}
