@@ -42,9 +42,9 @@ pub fn head_forward(cfg: &ModelConfig, rows: usize) -> f64 {
 
 /// One free-running timestep of `b` lanes (`Engine::free_step`): every
 /// layer's input and recurrent products `[B, I+H]·[I+H, 4H]` plus the head.
-/// Here the head counts: with one timestep per call it is no longer small
-/// next to the LSTM (a `mulaw` head's `[H, 256]` is a quarter of a
-/// hidden-256 layer).
+/// The head is counted here, unlike in [`lstm_forward`]: a free step is the
+/// whole model's forward, and a `mulaw` head (`[H, 256·C]`) does a quarter
+/// of a hidden-256 layer's products.
 pub fn free_step(cfg: &ModelConfig, b: usize) -> f64 {
     lstm_forward(cfg, b, 1) + head_forward(cfg, b)
 }
