@@ -1546,13 +1546,28 @@ fn print_measurement(device: &str, m: &bench::Measurement) {
         bench::Kind::Generate => "s of audio per take",
     };
     let rtf = match (m.rtf, m.rtf_per_take) {
-        (Some(all), Some(one)) => format!(", real-time factor {all:.2}x ({one:.2}x per take)"),
+        (Some(all), Some(one)) => format!(
+            ", real-time factor {}x ({}x per take)",
+            three_digits(all),
+            three_digits(one)
+        ),
         _ => String::new(),
     };
     println!(
         "{:<10} {device}: median {:.4} s (min {:.4}, max {:.4}; {} {unit}), {:.3} ms/step, {:.0} samples/s, {:.1} GFLOP/s{rtf}",
         m.workload, m.median_s, m.min_s, m.max_s, m.repeats, m.ms_per_step, m.samples_per_s, m.gflops
     );
+}
+
+/// `x` to three significant digits: a software GPU's real-time factor is
+/// thousandths, a fast CPU's tens.
+fn three_digits(x: f64) -> String {
+    let decimals = if x.is_finite() && x > 0.0 {
+        (2 - x.log10().floor() as i32).clamp(0, 9) as usize
+    } else {
+        2
+    };
+    format!("{x:.decimals$}")
 }
 
 fn print_profile(p: &GpuProfile) {
