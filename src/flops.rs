@@ -31,7 +31,8 @@ pub fn train_step(cfg: &ModelConfig, b: usize, t: usize) -> f64 {
     3.0 * lstm_forward(cfg, b, t)
 }
 
-/// The dense head forward on `rows` timesteps.
+/// The head's dense layers forward on `rows` timestep-lanes: one product
+/// `[rows, in]·[in, out]` per layer (`ModelConfig::dense_shapes`).
 pub fn head_forward(cfg: &ModelConfig, rows: usize) -> f64 {
     cfg.dense_shapes()
         .iter()
@@ -49,4 +50,13 @@ pub fn window_train_step(cfg: &ModelConfig, b: usize) -> f64 {
         .map(|k| gemm(b, 4 * cfg.hidden, cfg.layer_input(k)))
         .sum();
     3.0 * (projections + head_forward(cfg, b))
+}
+
+/// One free-running timestep of `b` lanes (`Engine::free_step`): every
+/// layer's input and recurrent products `[B, I+H]·[I+H, 4H]` plus the head.
+/// The head is counted here, unlike in [`lstm_forward`]: a free step is the
+/// whole model's forward, and a `mulaw` head (`[H, 256·C]`) does a quarter
+/// of a hidden-256 layer's products.
+pub fn free_step(cfg: &ModelConfig, b: usize) -> f64 {
+    lstm_forward(cfg, b, 1) + head_forward(cfg, b)
 }
