@@ -20,7 +20,7 @@
 use super::activation::{cell_grad, cell_slice, gate_grad, gate_slice};
 use super::lstm::LstmShape;
 use super::pack::SendPtr;
-use super::tile::{MR, NR};
+use super::tile::{self, Isa, MR, NR};
 use crate::real::Real;
 use rayon::prelude::*;
 
@@ -118,87 +118,143 @@ pub struct ForwardBuffers<'a, T> {
 /// The forward time loop. `w` is [`pack_forward_weights`]; `skip_first`:
 /// `h_0` is zero, so the first recurrent product is skipped.
 pub fn forward<T: Real>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBuffers<'_, T>) {
-    let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
     let row_panels = s.b.div_ceil(MR);
-    let panels = h.div_ceil(UNITS_FWD);
+    let panels = s.h.div_ceil(UNITS_FWD);
+    let isa = tile::isa();
     let [mut hp_prev, mut hp_next] = buf.h_packed;
-    let gates = SendPtr(buf.gates.as_mut_ptr());
-    let (cs, hs, acs) = (
-        SendPtr(buf.c.as_mut_ptr()),
-        SendPtr(buf.h.as_mut_ptr()),
-        SendPtr(buf.act_c.as_mut_ptr()),
-    );
     for t in 0..s.t {
-        let recur = !(t == 0 && skip_first);
-        let hp_in: &[T] = hp_prev;
-        let hp_out = SendPtr(hp_next.as_mut_ptr());
-        for_panels(panels, usize::from(recur) * row_panels * MR * h * NR, |q| {
-            let (gates, cs, hs, acs, hp_out) = (gates, cs, hs, acs, hp_out);
-            let mut tile = [T::zero(); MR * NR];
-            for rb in 0..row_panels {
-                if recur {
-                    // SAFETY: panel rb of hp_in holds h·MR values, panel q of w h·NR.
-                    unsafe {
-                        T::tile(
-                            h,
-                            hp_in[rb * h * MR..].as_ptr(),
-                            w[q * h * NR..].as_ptr(),
-                            &mut tile,
-                        )
-                    };
-                }
-                let units = UNITS_FWD.min(h - q * UNITS_FWD);
-                let j0 = q * UNITS_FWD;
-                for r in 0..MR.min(s.b - rb * MR) {
-                    let b = rb * MR + r;
-                    // One row's gates of this panel's units, gate by gate, so
-                    // the activations run over short vectors.
-                    let mut v = [[T::zero(); UNITS_FWD]; 4];
-                    let mut c_prev = [T::zero(); UNITS_FWD];
-                    // SAFETY (for every access below): units j0..j0+units of
-                    // row b belong to this task alone (panels are disjoint
-                    // sets of units); all indices are inside the buffers'
-                    // [T(+1), B, ·] shapes.
-                    unsafe {
-                        let a = gates.0.add((t * s.b + b) * h4 + j0);
-                        for (g, vg) in v.iter_mut().enumerate() {
-                            for (u, x) in vg[..units].iter_mut().enumerate() {
-                                *x = *a.add(g * h + u);
-                                if recur {
-                                    *x = *x + tile[r * NR + g * UNITS_FWD + u];
-                                }
-                            }
-                        }
-                        for (u, x) in c_prev[..units].iter_mut().enumerate() {
-                            *x = *cs.0.add(t * bh + b * h + j0 + u);
-                        }
-                        let [vi, vf, vg, vo] = &mut v;
-                        gate_slice(s.gate, vi);
-                        gate_slice(s.gate, vf);
-                        cell_slice(s.cell, vg);
-                        gate_slice(s.gate, vo);
-                        let mut c = [T::zero(); UNITS_FWD];
-                        for u in 0..UNITS_FWD {
-                            c[u] = vf[u] * c_prev[u] + vi[u] * vg[u];
-                        }
-                        let mut ac = c;
-                        cell_slice(s.cell, &mut ac);
-                        for u in 0..units {
-                            let hv = vo[u] * ac[u];
-                            for (g, x) in [vi[u], vf[u], vg[u], vo[u]].into_iter().enumerate() {
-                                *a.add(g * h + u) = x;
-                            }
-                            let at = (t + 1) * bh + b * h + j0 + u;
-                            *cs.0.add(at) = c[u];
-                            *hs.0.add(at) = hv;
-                            *acs.0.add(t * bh + b * h + j0 + u) = ac[u];
-                            *hp_out.0.add((rb * h + j0 + u) * MR + r) = hv;
+        let step = ForwardStep {
+            s,
+            w,
+            t,
+            recur: !(t == 0 && skip_first),
+            hp_in: hp_prev,
+            hp_out: SendPtr(hp_next.as_mut_ptr()),
+            gates: SendPtr(buf.gates.as_mut_ptr()),
+            c: SendPtr(buf.c.as_mut_ptr()),
+            h: SendPtr(buf.h.as_mut_ptr()),
+            act_c: SendPtr(buf.act_c.as_mut_ptr()),
+        };
+        let macs = usize::from(step.recur) * row_panels * MR * s.h * NR;
+        // SAFETY: panels are disjoint sets of units (see `ForwardStep::panel`).
+        for_panels(panels, macs, |q| unsafe { step.run(isa, q) });
+        std::mem::swap(&mut hp_prev, &mut hp_next);
+    }
+}
+
+/// One timestep of the forward loop, shared by the tasks that run its panels.
+struct ForwardStep<'a, T> {
+    s: &'a LstmShape,
+    w: &'a [T],
+    t: usize,
+    /// Whether there is a recurrent product (not from a zero `h_0`).
+    recur: bool,
+    hp_in: &'a [T],
+    hp_out: SendPtr<T>,
+    gates: SendPtr<T>,
+    c: SendPtr<T>,
+    h: SendPtr<T>,
+    act_c: SendPtr<T>,
+}
+
+impl<T: Real> ForwardStep<'_, T> {
+    /// [`Self::panel`] compiled for the widest vectors at hand: the gate
+    /// math is most of the loop's work outside the tile, and the crate's
+    /// baseline target has only 4-wide SSE2. Rust never fuses a multiply
+    /// and an add on its own, so every variant computes the same bits.
+    ///
+    /// # Safety
+    /// As [`Self::panel`]; `isa` is what `tile::isa()` returned.
+    unsafe fn run(&self, isa: Isa, q: usize) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => self.panel_avx512(q),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => self.panel_avx2(q),
+            _ => self.panel(q),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn panel_avx512(&self, q: usize) {
+        self.panel(q)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn panel_avx2(&self, q: usize) {
+        self.panel(q)
+    }
+
+    /// Panel `q`'s units for every row: recurrent product, gate math, state.
+    ///
+    /// # Safety
+    /// The buffers must have the shapes of [`ForwardBuffers`] and no other
+    /// task may touch units `q·UNITS_FWD..(q+1)·UNITS_FWD` of this timestep.
+    #[inline(always)]
+    unsafe fn panel(&self, q: usize) {
+        let (s, t) = (self.s, self.t);
+        let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
+        let units = UNITS_FWD.min(h - q * UNITS_FWD);
+        let j0 = q * UNITS_FWD;
+        let mut tile = [T::zero(); MR * NR];
+        for rb in 0..s.b.div_ceil(MR) {
+            if self.recur {
+                // Panel rb of hp_in holds h·MR values, panel q of w h·NR.
+                T::tile(
+                    h,
+                    self.hp_in[rb * h * MR..].as_ptr(),
+                    self.w[q * h * NR..].as_ptr(),
+                    &mut tile,
+                );
+            }
+            for r in 0..MR.min(s.b - rb * MR) {
+                let b = rb * MR + r;
+                // One row's gates of this panel's units, gate by gate
+                // (`v[g·UNITS_FWD + u]`), so the activations run over
+                // fixed-length vectors.
+                let mut v = [T::zero(); NR];
+                let mut c_prev = [T::zero(); UNITS_FWD];
+                // Units j0..j0+units of row b belong to this task alone; all
+                // indices are inside the buffers' [T(+1), B, ·] shapes.
+                let a = self.gates.get().add((t * s.b + b) * h4 + j0);
+                for g in 0..4 {
+                    for u in 0..units {
+                        let x = &mut v[g * UNITS_FWD + u];
+                        *x = *a.add(g * h + u);
+                        if self.recur {
+                            *x = *x + tile[r * NR + g * UNITS_FWD + u];
                         }
                     }
                 }
+                for (u, x) in c_prev[..units].iter_mut().enumerate() {
+                    *x = *self.c.get().add(t * bh + b * h + j0 + u);
+                }
+                let (ifg, o) = v.split_at_mut(3 * UNITS_FWD);
+                let (i_f, g) = ifg.split_at_mut(2 * UNITS_FWD);
+                gate_slice(s.gate, i_f);
+                cell_slice(s.cell, g);
+                gate_slice(s.gate, o);
+                let mut c = [T::zero(); UNITS_FWD];
+                for u in 0..UNITS_FWD {
+                    c[u] = v[UNITS_FWD + u] * c_prev[u] + v[u] * v[2 * UNITS_FWD + u];
+                }
+                let mut ac = c;
+                cell_slice(s.cell, &mut ac);
+                for u in 0..units {
+                    let hv = v[3 * UNITS_FWD + u] * ac[u];
+                    for g in 0..4 {
+                        *a.add(g * h + u) = v[g * UNITS_FWD + u];
+                    }
+                    let at = (t + 1) * bh + b * h + j0 + u;
+                    *self.c.get().add(at) = c[u];
+                    *self.h.get().add(at) = hv;
+                    *self.act_c.get().add(t * bh + b * h + j0 + u) = ac[u];
+                    *self.hp_out.get().add((rb * h + j0 + u) * MR + r) = hv;
+                }
             }
-        });
-        std::mem::swap(&mut hp_prev, &mut hp_next);
+        }
     }
 }
 
