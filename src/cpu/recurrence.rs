@@ -278,73 +278,136 @@ pub struct BackwardBuffers<'a, T> {
 /// The backward time loop (BPTT), from `t = T-1` down to 0. `w` is
 /// [`pack_backward_weights`].
 pub fn backward<T: Real>(s: &LstmShape, w: &[T], buf: BackwardBuffers<'_, T>) {
-    let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
     let row_panels = s.b.div_ceil(MR);
-    let panels = h.div_ceil(NR);
+    let panels = s.h.div_ceil(NR);
+    let isa = tile::isa();
     let [mut dap_next, mut dap_cur] = buf.da_packed;
-    let (gates, act_c, c, dh_out) = (buf.gates, buf.act_c, buf.c, buf.dh_out);
-    let da = SendPtr(buf.da.as_mut_ptr());
-    let dcs = SendPtr(buf.dc.as_mut_ptr());
     for t in (0..s.t).rev() {
-        let recur = t + 1 < s.t;
-        let dap_in: &[T] = dap_next;
-        let dap_out = SendPtr(dap_cur.as_mut_ptr());
-        for_panels(
-            panels,
-            usize::from(recur) * row_panels * MR * h4 * NR,
-            |q| {
-                let (da, dcs, dap_out) = (da, dcs, dap_out);
-                let mut tile = [T::zero(); MR * NR];
-                for rb in 0..row_panels {
-                    if recur {
-                        // SAFETY: panel rb of dap_in holds 4h·MR values, panel q of w 4h·NR.
-                        unsafe {
-                            T::tile(
-                                h4,
-                                dap_in[rb * h4 * MR..].as_ptr(),
-                                w[q * h4 * NR..].as_ptr(),
-                                &mut tile,
-                            )
-                        };
-                    }
-                    for r in 0..MR.min(s.b - rb * MR) {
-                        let b = rb * MR + r;
-                        for l in 0..NR.min(h - q * NR) {
-                            let j = q * NR + l;
-                            let row4 = (t * s.b + b) * h4;
-                            let at = t * bh + b * h + j;
-                            let gi = row4 + j;
-                            let (i, f, g, o) = (
-                                gates[gi],
-                                gates[gi + h],
-                                gates[gi + 2 * h],
-                                gates[gi + 3 * h],
-                            );
-                            let dh_rec = if recur { tile[r * NR + l] } else { T::zero() };
-                            let dh = dh_out[at] + dh_rec;
-                            let ac = act_c[at];
-                            // SAFETY: unit j of row b belongs to this task alone;
-                            // indices inside [T, B, 4H] / [B, H] / packed shapes.
-                            unsafe {
-                                let dc = dcs.0.add(b * h + j);
-                                let dcj = *dc + dh * o * cell_grad(s.cell, ac);
-                                let d = [
-                                    dcj * g * gate_grad(s.gate, i),
-                                    dcj * c[at] * gate_grad(s.gate, f),
-                                    dcj * i * cell_grad(s.cell, g),
-                                    dh * ac * gate_grad(s.gate, o),
-                                ];
-                                for (k, v) in d.into_iter().enumerate() {
-                                    *da.0.add(gi + k * h) = v;
-                                    *dap_out.0.add((rb * h4 + k * h + j) * MR + r) = v;
-                                }
-                                *dc = dcj * f;
-                            }
-                        }
+        let step = BackwardStep {
+            s,
+            w,
+            t,
+            recur: t + 1 < s.t,
+            gates: buf.gates,
+            act_c: buf.act_c,
+            c: buf.c,
+            dh_out: buf.dh_out,
+            dap_in: dap_next,
+            dap_out: SendPtr(dap_cur.as_mut_ptr()),
+            da: SendPtr(buf.da.as_mut_ptr()),
+            dc: SendPtr(buf.dc.as_mut_ptr()),
+        };
+        let macs = usize::from(step.recur) * row_panels * MR * 4 * s.h * NR;
+        // SAFETY: panels are disjoint sets of units (see `BackwardStep::panel`).
+        for_panels(panels, macs, |q| unsafe { step.run(isa, q) });
+        std::mem::swap(&mut dap_next, &mut dap_cur);
+    }
+}
+
+/// One timestep of the backward loop, shared by the tasks that run its panels.
+struct BackwardStep<'a, T> {
+    s: &'a LstmShape,
+    w: &'a [T],
+    t: usize,
+    /// Whether `∂L/∂a_{t+1}` flows back through `W_hh` (not at the last step).
+    recur: bool,
+    gates: &'a [T],
+    act_c: &'a [T],
+    c: &'a [T],
+    dh_out: &'a [T],
+    dap_in: &'a [T],
+    dap_out: SendPtr<T>,
+    da: SendPtr<T>,
+    dc: SendPtr<T>,
+}
+
+impl<T: Real> BackwardStep<'_, T> {
+    /// [`Self::panel`] on the widest vectors at hand, as in [`ForwardStep::run`].
+    ///
+    /// # Safety
+    /// As [`Self::panel`]; `isa` is what `tile::isa()` returned.
+    unsafe fn run(&self, isa: Isa, q: usize) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => self.panel_avx512(q),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => self.panel_avx2(q),
+            _ => self.panel(q),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn panel_avx512(&self, q: usize) {
+        self.panel(q)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn panel_avx2(&self, q: usize) {
+        self.panel(q)
+    }
+
+    /// Panel `q`'s `NR` units for every row: `∂L/∂h_t` through `W_hh`, then
+    /// the gradients of the gates and of the cell state.
+    ///
+    /// # Safety
+    /// The buffers must have the shapes of [`BackwardBuffers`] and no other
+    /// task may touch units `q·NR..(q+1)·NR` of this timestep.
+    #[inline(always)]
+    unsafe fn panel(&self, q: usize) {
+        let (s, t) = (self.s, self.t);
+        let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
+        let (j0, units) = (q * NR, NR.min(h - q * NR));
+        let mut tile = [T::zero(); MR * NR];
+        for rb in 0..s.b.div_ceil(MR) {
+            if self.recur {
+                // Panel rb of dap_in holds 4h·MR values, panel q of w 4h·NR.
+                T::tile(
+                    h4,
+                    self.dap_in[rb * h4 * MR..].as_ptr(),
+                    self.w[q * h4 * NR..].as_ptr(),
+                    &mut tile,
+                );
+            }
+            for r in 0..MR.min(s.b - rb * MR) {
+                let b = rb * MR + r;
+                let row4 = (t * s.b + b) * h4 + j0;
+                let at = t * bh + b * h + j0;
+                // This row's slices of the panel's units: contiguous, so the
+                // loop below runs on whole vectors.
+                let gate = |k: usize| &self.gates[row4 + k * h..][..units];
+                let (i, f, g, o) = (gate(0), gate(1), gate(2), gate(3));
+                let ac = &self.act_c[at..][..units];
+                let c_prev = &self.c[at..][..units];
+                let dh_out = &self.dh_out[at..][..units];
+                // Units j0..j0+units of row b belong to this task alone.
+                let dc = std::slice::from_raw_parts_mut(self.dc.get().add(b * h + j0), units);
+                let mut d = [[T::zero(); NR]; 4];
+                for l in 0..units {
+                    let dh_rec = if self.recur {
+                        tile[r * NR + l]
+                    } else {
+                        T::zero()
+                    };
+                    let dh = dh_out[l] + dh_rec;
+                    let dcj = dc[l] + dh * o[l] * cell_grad(s.cell, ac[l]);
+                    d[0][l] = dcj * g[l] * gate_grad(s.gate, i[l]);
+                    d[1][l] = dcj * c_prev[l] * gate_grad(s.gate, f[l]);
+                    d[2][l] = dcj * i[l] * cell_grad(s.cell, g[l]);
+                    d[3][l] = dh * ac[l] * gate_grad(s.gate, o[l]);
+                    dc[l] = dcj * f[l];
+                }
+                for (k, dk) in d.iter().enumerate() {
+                    let da = std::slice::from_raw_parts_mut(self.da.get().add(row4 + k * h), units);
+                    da.copy_from_slice(&dk[..units]);
+                    // The packed copy is the next timestep's A operand.
+                    let packed = self.dap_out.get().add((rb * h4 + k * h + j0) * MR + r);
+                    for (l, &v) in dk[..units].iter().enumerate() {
+                        *packed.add(l * MR) = v;
                     }
                 }
-            },
-        );
-        std::mem::swap(&mut dap_next, &mut dap_cur);
+            }
+        }
     }
 }
