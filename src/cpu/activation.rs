@@ -91,7 +91,8 @@ pub fn exp_f32(x: f32) -> f32 {
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let k = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let k = shifted - ROUND;
     let r = (x - k * LN2_HI) - k * LN2_LO;
     let mut p = 1.0 / 5040.0;
     for c in [
@@ -105,7 +106,11 @@ pub fn exp_f32(x: f32) -> f32 {
     ] {
         p = p * r + c;
     }
-    f32::from_bits(((k as i32 + 127) as u32) << 23) * p
+    // `shifted` is 1.5·2^23 + k with an ulp of 1, so k is the difference of
+    // the bit patterns: an integer read without a float-to-int conversion,
+    // whose saturating semantics would keep the loop from vectorizing.
+    let k_int = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    f32::from_bits(k_int.wrapping_add(127) << 23) * p
 }
 
 /// Apply `kind` in place.

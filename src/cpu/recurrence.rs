@@ -194,12 +194,10 @@ impl<T: Real> ForwardStep<'_, T> {
     /// task may touch units `q·UNITS_FWD..(q+1)·UNITS_FWD` of this timestep.
     #[inline(always)]
     unsafe fn panel(&self, q: usize) {
-        let (s, t) = (self.s, self.t);
-        let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
+        let h = self.s.h;
         let units = UNITS_FWD.min(h - q * UNITS_FWD);
-        let j0 = q * UNITS_FWD;
         let mut tile = [T::zero(); MR * NR];
-        for rb in 0..s.b.div_ceil(MR) {
+        for rb in 0..self.s.b.div_ceil(MR) {
             if self.recur {
                 // Panel rb of hp_in holds h·MR values, panel q of w h·NR.
                 T::tile(
@@ -209,51 +207,74 @@ impl<T: Real> ForwardStep<'_, T> {
                     &mut tile,
                 );
             }
-            for r in 0..MR.min(s.b - rb * MR) {
-                let b = rb * MR + r;
-                // One row's gates of this panel's units, gate by gate
-                // (`v[g·UNITS_FWD + u]`), so the activations run over
-                // fixed-length vectors.
-                let mut v = [T::zero(); NR];
-                let mut c_prev = [T::zero(); UNITS_FWD];
-                // Units j0..j0+units of row b belong to this task alone; all
-                // indices are inside the buffers' [T(+1), B, ·] shapes.
-                let a = self.gates.get().add((t * s.b + b) * h4 + j0);
-                for g in 0..4 {
-                    for u in 0..units {
-                        let x = &mut v[g * UNITS_FWD + u];
-                        *x = *a.add(g * h + u);
-                        if self.recur {
-                            *x = *x + tile[r * NR + g * UNITS_FWD + u];
-                        }
-                    }
-                }
-                for (u, x) in c_prev[..units].iter_mut().enumerate() {
-                    *x = *self.c.get().add(t * bh + b * h + j0 + u);
-                }
-                let (ifg, o) = v.split_at_mut(3 * UNITS_FWD);
-                let (i_f, g) = ifg.split_at_mut(2 * UNITS_FWD);
-                gate_slice(s.gate, i_f);
-                cell_slice(s.cell, g);
-                gate_slice(s.gate, o);
-                let mut c = [T::zero(); UNITS_FWD];
-                for u in 0..UNITS_FWD {
-                    c[u] = v[UNITS_FWD + u] * c_prev[u] + v[u] * v[2 * UNITS_FWD + u];
-                }
-                let mut ac = c;
-                cell_slice(s.cell, &mut ac);
-                for u in 0..units {
-                    let hv = v[3 * UNITS_FWD + u] * ac[u];
-                    for g in 0..4 {
-                        *a.add(g * h + u) = v[g * UNITS_FWD + u];
-                    }
-                    let at = (t + 1) * bh + b * h + j0 + u;
-                    *self.c.get().add(at) = c[u];
-                    *self.h.get().add(at) = hv;
-                    *self.act_c.get().add(t * bh + b * h + j0 + u) = ac[u];
-                    *self.hp_out.get().add((rb * h + j0 + u) * MR + r) = hv;
+            for r in 0..MR.min(self.s.b - rb * MR) {
+                let acc = &tile[r * NR..(r + 1) * NR];
+                // A full panel's loops have a constant length and compile
+                // to straight vector code; only the last panel may be short.
+                if units == UNITS_FWD {
+                    self.row(acc, rb, r, q * UNITS_FWD, UNITS_FWD);
+                } else {
+                    self.row(acc, rb, r, q * UNITS_FWD, units);
                 }
             }
+        }
+    }
+
+    /// Units `j0..j0+units` of batch row `rb·MR + r`, given that row's part
+    /// of the tile (`acc[g·UNITS_FWD + u]`).
+    ///
+    /// # Safety
+    /// As [`Self::panel`].
+    #[inline(always)]
+    unsafe fn row(&self, acc: &[T], rb: usize, r: usize, j0: usize, units: usize) {
+        let (s, t) = (self.s, self.t);
+        let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
+        let b = rb * MR + r;
+        // The row's pre-activations gate by gate (`v[g·UNITS_FWD + u]`), so
+        // the activations run over fixed-length vectors.
+        let mut v = [T::zero(); NR];
+        let mut c_prev = [T::zero(); UNITS_FWD];
+        // All indices are inside the buffers' [T(+1), B, ·] shapes.
+        let a = self.gates.get().add((t * s.b + b) * h4 + j0);
+        for g in 0..4 {
+            for u in 0..units {
+                let x = &mut v[g * UNITS_FWD + u];
+                *x = *a.add(g * h + u);
+                if self.recur {
+                    *x = *x + acc[g * UNITS_FWD + u];
+                }
+            }
+        }
+        let state = t * bh + b * h + j0;
+        for (u, x) in c_prev[..units].iter_mut().enumerate() {
+            *x = *self.c.get().add(state + u);
+        }
+        let (ifg, o) = v.split_at_mut(3 * UNITS_FWD);
+        let (i_f, g) = ifg.split_at_mut(2 * UNITS_FWD);
+        gate_slice(s.gate, i_f);
+        cell_slice(s.cell, g);
+        gate_slice(s.gate, o);
+        let mut c = [T::zero(); UNITS_FWD];
+        let mut hv = [T::zero(); UNITS_FWD];
+        for u in 0..UNITS_FWD {
+            c[u] = v[UNITS_FWD + u] * c_prev[u] + v[u] * v[2 * UNITS_FWD + u];
+        }
+        let mut ac = c;
+        cell_slice(s.cell, &mut ac);
+        for u in 0..UNITS_FWD {
+            hv[u] = v[3 * UNITS_FWD + u] * ac[u];
+        }
+        for g in 0..4 {
+            for u in 0..units {
+                *a.add(g * h + u) = v[g * UNITS_FWD + u];
+            }
+        }
+        for u in 0..units {
+            *self.c.get().add(state + bh + u) = c[u];
+            *self.h.get().add(state + bh + u) = hv[u];
+            *self.act_c.get().add(state + u) = ac[u];
+            // The packed copy is the next timestep's A operand.
+            *self.hp_out.get().add((rb * h + j0 + u) * MR + r) = hv[u];
         }
     }
 }
