@@ -40,7 +40,7 @@ pub fn pack_a<T: Real>(
         .enumerate()
     {
         let (first, valid) = (r0 + i * MR, (rows - i * MR).min(MR));
-        panel_from(op, a, lda, first, valid, p0, kc, MR, panel);
+        panel_from::<T, MR>(op, a, lda, first, valid, p0, kc, panel);
     }
 }
 
@@ -57,25 +57,41 @@ pub fn pack_b<T: Real>(
     cols: usize,
     out: &mut [T],
 ) {
+    for (j, panel) in out[..cols.div_ceil(NR) * kc * NR]
+        .chunks_exact_mut(kc * NR)
+        .enumerate()
+    {
+        pack_b_panel(op, b, ldb, p0, kc, c0 + j * NR, cols - j * NR, panel);
+    }
+}
+
+/// Panel of `op(B)` columns `first..first + min(cols, NR)`, rows `p0..p0+kc`.
+#[allow(clippy::too_many_arguments)]
+fn pack_b_panel<T: Real>(
+    op: Op,
+    b: &[T],
+    ldb: usize,
+    p0: usize,
+    kc: usize,
+    first: usize,
+    cols: usize,
+    panel: &mut [T],
+) {
     // B's columns are A's rows of Bᵀ: the same copy with the op flipped.
     let flipped = match op {
         Op::N => Op::T,
         Op::T => Op::N,
     };
-    for (j, panel) in out[..cols.div_ceil(NR) * kc * NR]
-        .chunks_exact_mut(kc * NR)
-        .enumerate()
-    {
-        let (first, valid) = (c0 + j * NR, (cols - j * NR).min(NR));
-        panel_from(flipped, b, ldb, first, valid, p0, kc, NR, panel);
-    }
+    panel_from::<T, NR>(flipped, b, ldb, first, cols.min(NR), p0, kc, panel);
 }
 
-/// `panel[p·w + r] = op(X)[first + r, p0 + p]` for `r < valid`, zero for
-/// `valid ≤ r < w`. Reads along whichever direction is contiguous in memory.
+/// `panel[p·W + r] = op(X)[first + r, p0 + p]` for `r < valid`, zero for
+/// `valid ≤ r < W`. Reads along whichever direction is contiguous in memory;
+/// the panel width is a constant so a full panel's copies compile to whole
+/// vector moves rather than calls to `memcpy` for a few values each.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn panel_from<T: Real>(
+fn panel_from<T: Real, const W: usize>(
     op: Op,
     x: &[T],
     ld: usize,
@@ -83,25 +99,41 @@ fn panel_from<T: Real>(
     valid: usize,
     p0: usize,
     kc: usize,
-    w: usize,
     panel: &mut [T],
 ) {
-    if valid < w {
+    let panel = &mut panel[..kc * W];
+    if valid < W {
         panel.fill(T::zero());
     }
     match op {
-        // Row r of op(X) is contiguous: read it once, scatter with stride w.
+        // Row r of op(X) is contiguous: read W rows side by side and write
+        // the panel in order, one p at a time.
+        Op::N if valid == W => {
+            let rows: [&[T]; W] = std::array::from_fn(|r| &x[(first + r) * ld + p0..][..kc]);
+            for (p, dst) in panel.chunks_exact_mut(W).enumerate() {
+                for (d, row) in dst.iter_mut().zip(&rows) {
+                    *d = row[p];
+                }
+            }
+        }
         Op::N => {
             for r in 0..valid {
                 let row = &x[(first + r) * ld + p0..][..kc];
-                for (dst, &v) in panel[r..].iter_mut().step_by(w).zip(row) {
+                for (dst, &v) in panel[r..].iter_mut().step_by(W).zip(row) {
                     *dst = v;
                 }
             }
         }
         // Column p of op(X) is contiguous: one copy per p.
+        Op::T if valid == W => {
+            for (p, dst) in panel.chunks_exact_mut(W).enumerate() {
+                let at = (p0 + p) * ld + first;
+                let src: &[T; W] = x[at..at + W].try_into().expect("W values");
+                dst.copy_from_slice(src);
+            }
+        }
         Op::T => {
-            for (p, dst) in panel.chunks_exact_mut(w).enumerate() {
+            for (p, dst) in panel.chunks_exact_mut(W).enumerate() {
                 let at = (p0 + p) * ld + first;
                 dst[..valid].copy_from_slice(&x[at..at + valid]);
             }
