@@ -20,6 +20,7 @@
 use super::activation::{cell_grad, cell_slice, gate_grad, gate_slice};
 use super::lstm::LstmShape;
 use super::pack::SendPtr;
+use super::step_threads::StepThreads;
 use super::tile::{self, Isa, MR, NR};
 use crate::real::Real;
 use rayon::prelude::*;
@@ -29,18 +30,42 @@ const UNITS_FWD: usize = NR / 4;
 /// Below this many multiply-adds a timestep runs on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 17;
 
-/// Run `f(q)` for every panel `q < panels`, in parallel when the timestep's
-/// product is worth a fork-join (a timestep without one, as at seq-len 1
-/// from a zero state, is only gate math: never).
-fn for_panels(panels: usize, macs_per_panel: usize, f: impl Fn(usize) + Sync + Send) {
-    if panels * macs_per_panel < PARALLEL_MIN_MACS {
-        (0..panels).for_each(f);
-    } else {
-        let min_len = PARALLEL_MIN_MACS.div_ceil(8 * macs_per_panel).max(1);
-        (0..panels)
-            .into_par_iter()
-            .with_min_len(min_len)
-            .for_each(f);
+/// Runs a timestep's panels. A time loop is hundreds of rounds of tens of
+/// microseconds each, so the rounds go to a fixed spinning team
+/// (`cpu::step_threads`) rather than rayon, whose idle workers go back to
+/// the kernel between rounds; and every part takes the same contiguous
+/// range of panels at every timestep, so each core keeps its share of the
+/// packed `W_hh` in its own cache. A product too small to share, or a
+/// timestep without one (from a zero state: only gate math), runs on the
+/// calling thread.
+struct PanelRunner {
+    team: Option<StepThreads>,
+    panels: usize,
+}
+
+impl PanelRunner {
+    fn new(panels: usize, macs_per_panel: usize) -> Self {
+        let parts = if panels * macs_per_panel < PARALLEL_MIN_MACS {
+            1
+        } else {
+            rayon::current_num_threads().min(panels)
+        };
+        PanelRunner {
+            team: (parts > 1).then(|| StepThreads::new(parts)),
+            panels,
+        }
+    }
+
+    fn run(&self, recur: bool, f: impl Fn(usize) + Sync) {
+        match &self.team {
+            Some(team) if recur => {
+                let parts = team.parts();
+                team.run(&|part| {
+                    (part * self.panels / parts..(part + 1) * self.panels / parts).for_each(&f)
+                })
+            }
+            _ => (0..self.panels).for_each(f),
+        }
     }
 }
 
@@ -122,6 +147,8 @@ pub fn forward<T: Real>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBu
     let panels = s.h.div_ceil(UNITS_FWD);
     let isa = tile::isa();
     let [mut hp_prev, mut hp_next] = buf.h_packed;
+    let any_recur = s.t > 1 || !skip_first;
+    let runner = PanelRunner::new(panels, usize::from(any_recur) * row_panels * MR * s.h * NR);
     for t in 0..s.t {
         let step = ForwardStep {
             s,
@@ -135,9 +162,8 @@ pub fn forward<T: Real>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBu
             h: SendPtr(buf.h.as_mut_ptr()),
             act_c: SendPtr(buf.act_c.as_mut_ptr()),
         };
-        let macs = usize::from(step.recur) * row_panels * MR * s.h * NR;
         // SAFETY: panels are disjoint sets of units (see `ForwardStep::panel`).
-        for_panels(panels, macs, |q| unsafe { step.run(isa, q) });
+        runner.run(step.recur, |q| unsafe { step.run(isa, q) });
         std::mem::swap(&mut hp_prev, &mut hp_next);
     }
 }
@@ -303,6 +329,10 @@ pub fn backward<T: Real>(s: &LstmShape, w: &[T], buf: BackwardBuffers<'_, T>) {
     let panels = s.h.div_ceil(NR);
     let isa = tile::isa();
     let [mut dap_next, mut dap_cur] = buf.da_packed;
+    let runner = PanelRunner::new(
+        panels,
+        usize::from(s.t > 1) * row_panels * MR * 4 * s.h * NR,
+    );
     for t in (0..s.t).rev() {
         let step = BackwardStep {
             s,
@@ -318,9 +348,8 @@ pub fn backward<T: Real>(s: &LstmShape, w: &[T], buf: BackwardBuffers<'_, T>) {
             da: SendPtr(buf.da.as_mut_ptr()),
             dc: SendPtr(buf.dc.as_mut_ptr()),
         };
-        let macs = usize::from(step.recur) * row_panels * MR * 4 * s.h * NR;
         // SAFETY: panels are disjoint sets of units (see `BackwardStep::panel`).
-        for_panels(panels, macs, |q| unsafe { step.run(isa, q) });
+        runner.run(step.recur, |q| unsafe { step.run(isa, q) });
         std::mem::swap(&mut dap_next, &mut dap_cur);
     }
 }
