@@ -28,10 +28,17 @@
 
 use super::activation::{cell, gate};
 use super::matmul::{gemm, Op};
-use super::recurrence::{self, BackwardBuffers, ForwardBuffers};
+use super::recurrence::{self, BackwardBuffers, FoldedInput, ForwardBuffers};
 use crate::model::{CellActivation, GateActivation, LstmOffsets};
 use crate::real::Real;
 use rayon::prelude::*;
+
+/// Layers with at most this many inputs per timestep take them in the time
+/// loop's gate math (see `recurrence::FoldedInput`) and their input weight
+/// gradient in the pass that sums the bias gradient (see
+/// [`bias_and_input_grads`]): as products these would be almost all packing
+/// and memory traffic.
+pub const FOLD_MAX_INPUTS: usize = 4;
 
 /// Sizes and activations of one layer run.
 #[derive(Clone, Copy, Debug)]
@@ -108,28 +115,36 @@ pub fn lstm_forward<T: Real>(
     let b_ih = &params[off.b_ih..off.b_ih + h4];
     let b_hh = &params[off.b_hh..off.b_hh + h4];
 
-    // Input projection for every timestep at once: a = x·W_ihᵀ + b_ih + b_hh.
-    let a = &mut cache.gates;
-    for row in a.chunks_exact_mut(h4) {
-        for ((r, &bi), &bh) in row.iter_mut().zip(b_ih).zip(b_hh) {
-            *r = bi + bh;
+    let bias: Vec<T> = b_ih.iter().zip(b_hh).map(|(&bi, &bh)| bi + bh).collect();
+    let fold = s.i <= FOLD_MAX_INPUTS;
+    let mut w_in = Vec::new();
+    if fold {
+        // W_ihᵀ for the time loop to apply row by row.
+        w_in = (0..s.i * h4)
+            .map(|k| w_ih[(k % h4) * s.i + k / h4])
+            .collect();
+    } else {
+        // Input projection for every timestep at once: a = x·W_ihᵀ + b_ih + b_hh.
+        let a = &mut cache.gates;
+        for row in a.chunks_exact_mut(h4) {
+            row.copy_from_slice(&bias);
         }
+        gemm(
+            Op::N,
+            Op::T,
+            tb,
+            h4,
+            s.i,
+            T::one(),
+            x,
+            s.i,
+            w_ih,
+            s.i,
+            T::one(),
+            a,
+            h4,
+        );
     }
-    gemm(
-        Op::N,
-        Op::T,
-        tb,
-        h4,
-        s.i,
-        T::one(),
-        x,
-        s.i,
-        w_ih,
-        s.i,
-        T::one(),
-        a,
-        h4,
-    );
 
     cache.h[..bh].copy_from_slice(h0);
     cache.c[..bh].copy_from_slice(c0);
@@ -149,6 +164,11 @@ pub fn lstm_forward<T: Real>(
         h0_is_zero,
         ForwardBuffers {
             gates: &mut cache.gates,
+            input: fold.then_some(FoldedInput {
+                x,
+                w: &w_in,
+                bias: &bias,
+            }),
             c: &mut cache.c,
             h: &mut cache.h,
             act_c: &mut cache.act_c,
@@ -232,21 +252,24 @@ pub fn lstm_backward<T: Real>(
     // Weight gradients as one product each over all T·B rows.
     let g = grads.params;
     let h_prev = &cache.h[..tb * h];
-    gemm(
-        Op::T,
-        Op::N,
-        h4,
-        s.i,
-        tb,
-        T::one(),
-        da,
-        h4,
-        x,
-        s.i,
-        T::one(),
-        &mut g[off.w_ih..off.w_ih + h4 * s.i],
-        s.i,
-    );
+    let fold = s.i <= FOLD_MAX_INPUTS;
+    if !fold {
+        gemm(
+            Op::T,
+            Op::N,
+            h4,
+            s.i,
+            tb,
+            T::one(),
+            da,
+            h4,
+            x,
+            s.i,
+            T::one(),
+            &mut g[off.w_ih..off.w_ih + h4 * s.i],
+            s.i,
+        );
+    }
     gemm(
         Op::T,
         Op::N,
@@ -263,7 +286,15 @@ pub fn lstm_backward<T: Real>(
         h,
     );
     let mut db = vec![T::zero(); h4];
-    column_sums(da, h4, &mut db);
+    if fold {
+        let mut dw = vec![T::zero(); h4 * s.i];
+        bias_and_input_grads(da, h4, x, s.i, &mut db, &mut dw);
+        for (k, d) in dw.iter().enumerate() {
+            g[off.w_ih + k] = g[off.w_ih + k] + *d;
+        }
+    } else {
+        column_sums(da, h4, &mut db);
+    }
     for (k, d) in db.iter().enumerate() {
         g[off.b_ih + k] = g[off.b_ih + k] + *d;
         g[off.b_hh + k] = g[off.b_hh + k] + *d;
@@ -306,6 +337,42 @@ pub fn column_sums<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
         out.chunks_mut(BLOCK).enumerate().for_each(block);
     } else {
         out.par_chunks_mut(BLOCK).enumerate().for_each(block);
+    }
+}
+
+/// [`column_sums`] of `da` (`[rows, cols]`) into `db`, and in the same pass
+/// over it `dw[c, k] = Σ_r da[r, c]·x[r, k]` for a narrow input `x`
+/// (`[rows, i]`; `dw` is `[cols, i]`, laid out as `W_ih`), summed in row
+/// order.
+pub fn bias_and_input_grads<T: Real>(
+    da: &[T],
+    cols: usize,
+    x: &[T],
+    i: usize,
+    db: &mut [T],
+    dw: &mut [T],
+) {
+    const BLOCK: usize = 64;
+    const PARALLEL_MIN: usize = 1 << 16;
+    let block = |(blk, (db, dw)): (usize, (&mut [T], &mut [T]))| {
+        db.fill(T::zero());
+        dw.fill(T::zero());
+        let (c0, c1) = (blk * BLOCK, blk * BLOCK + db.len());
+        for (row, xr) in da.chunks_exact(cols).zip(x.chunks_exact(i)) {
+            for (k, &d) in row[c0..c1].iter().enumerate() {
+                db[k] = db[k] + d;
+                for (w, &xv) in dw[k * i..(k + 1) * i].iter_mut().zip(xr) {
+                    *w = *w + d * xv;
+                }
+            }
+        }
+    };
+    if da.len() < PARALLEL_MIN {
+        let blocks = db.chunks_mut(BLOCK).zip(dw.chunks_mut(BLOCK * i));
+        blocks.enumerate().for_each(block);
+    } else {
+        let blocks = db.par_chunks_mut(BLOCK).zip(dw.par_chunks_mut(BLOCK * i));
+        blocks.enumerate().for_each(block);
     }
 }
 

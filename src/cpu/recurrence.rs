@@ -130,14 +130,30 @@ pub fn packed_rows_len(b: usize, cols: usize) -> usize {
 
 /// Forward buffers of one layer, `[T, B, ·]` as in `LstmCache`.
 pub struct ForwardBuffers<'a, T> {
-    /// In: `x·W_ihᵀ + b` per timestep; out: the activated gates.
+    /// In: `x·W_ihᵀ + b` per timestep, unless `input` is given; out: the
+    /// activated gates.
     pub gates: &'a mut [T],
+    /// A narrow input applied here rather than by a product beforehand.
+    pub input: Option<FoldedInput<'a, T>>,
     /// `[T+1, B, H]`, block 0 the initial state, filled by the loop.
     pub c: &'a mut [T],
     pub h: &'a mut [T],
     pub act_c: &'a mut [T],
     /// Packed `h_{t-1}` and `h_t`, `packed_rows_len(B, H)` each; the first holds `h_0`.
     pub h_packed: [&'a mut [T]; 2],
+}
+
+/// A layer input of a few values per row (`I ≤ FOLD_MAX_INPUTS`, as the
+/// first layer's one sample), applied in the gate math: its input
+/// projection would be a product of rank `I` whose `[T, B, 4H]` result is
+/// all memory traffic, written once and read back.
+pub struct FoldedInput<'a, T> {
+    /// `[T, B, I]`.
+    pub x: &'a [T],
+    /// `W_ihᵀ`, `[I, 4H]`, so that a row of it runs along the units.
+    pub w: &'a [T],
+    /// `b_ih + b_hh`, `[4H]`.
+    pub bias: &'a [T],
 }
 
 /// The forward time loop. `w` is [`pack_forward_weights`]; `skip_first`:
@@ -158,6 +174,7 @@ pub fn forward<T: Real>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBu
             hp_in: hp_prev,
             hp_out: SendPtr(hp_next.as_mut_ptr()),
             gates: SendPtr(buf.gates.as_mut_ptr()),
+            input: buf.input.as_ref(),
             c: SendPtr(buf.c.as_mut_ptr()),
             h: SendPtr(buf.h.as_mut_ptr()),
             act_c: SendPtr(buf.act_c.as_mut_ptr()),
@@ -178,6 +195,7 @@ struct ForwardStep<'a, T> {
     hp_in: &'a [T],
     hp_out: SendPtr<T>,
     gates: SendPtr<T>,
+    input: Option<&'a FoldedInput<'a, T>>,
     c: SendPtr<T>,
     h: SendPtr<T>,
     act_c: SendPtr<T>,
@@ -262,11 +280,34 @@ impl<T: Real> ForwardStep<'_, T> {
         let mut c_prev = [T::zero(); UNITS_FWD];
         // All indices are inside the buffers' [T(+1), B, ·] shapes.
         let a = self.gates.get().add((t * s.b + b) * h4 + j0);
-        for g in 0..4 {
-            for u in 0..units {
-                let x = &mut v[g * UNITS_FWD + u];
-                *x = *a.add(g * h + u);
-                if self.recur {
+        match self.input {
+            Some(input) => {
+                // The same sums as the product would form: Σ_c x·w in order
+                // of c, then the bias in front (for I = 1, the same bits).
+                let x = &input.x[(t * s.b + b) * s.i..][..s.i];
+                for g in 0..4 {
+                    let col = g * h + j0;
+                    for u in 0..units {
+                        let mut sum = x[0] * input.w[col + u];
+                        for (c, &xc) in x.iter().enumerate().skip(1) {
+                            sum = sum + xc * input.w[c * h4 + col + u];
+                        }
+                        v[g * UNITS_FWD + u] = input.bias[col + u] + sum;
+                    }
+                }
+            }
+            None => {
+                for g in 0..4 {
+                    for u in 0..units {
+                        v[g * UNITS_FWD + u] = *a.add(g * h + u);
+                    }
+                }
+            }
+        }
+        if self.recur {
+            for g in 0..4 {
+                for u in 0..units {
+                    let x = &mut v[g * UNITS_FWD + u];
                     *x = *x + acc[g * UNITS_FWD + u];
                 }
             }
