@@ -115,19 +115,17 @@ pub fn lstm_forward<T: Real>(
     let b_ih = &params[off.b_ih..off.b_ih + h4];
     let b_hh = &params[off.b_hh..off.b_hh + h4];
 
-    let bias: Vec<T> = b_ih.iter().zip(b_hh).map(|(&bi, &bh)| bi + bh).collect();
     let fold = s.i <= FOLD_MAX_INPUTS;
-    let mut w_in = Vec::new();
+    let (mut w_in, mut bias) = (Vec::new(), Vec::new());
     if fold {
-        // W_ihᵀ for the time loop to apply row by row.
-        w_in = (0..s.i * h4)
-            .map(|k| w_ih[(k % h4) * s.i + k / h4])
-            .collect();
+        (w_in, bias) = recurrence::fold_input_weights(w_ih, b_ih, b_hh, h, s.i);
     } else {
         // Input projection for every timestep at once: a = x·W_ihᵀ + b_ih + b_hh.
         let a = &mut cache.gates;
         for row in a.chunks_exact_mut(h4) {
-            row.copy_from_slice(&bias);
+            for ((r, &bi), &bh) in row.iter_mut().zip(b_ih).zip(b_hh) {
+                *r = bi + bh;
+            }
         }
         gemm(
             Op::N,
@@ -287,10 +285,11 @@ pub fn lstm_backward<T: Real>(
     );
     let mut db = vec![T::zero(); h4];
     if fold {
-        let mut dw = vec![T::zero(); h4 * s.i];
+        let mut dw = vec![T::zero(); s.i * h4];
         bias_and_input_grads(da, h4, x, s.i, &mut db, &mut dw);
         for (k, d) in dw.iter().enumerate() {
-            g[off.w_ih + k] = g[off.w_ih + k] + *d;
+            let at = off.w_ih + (k % h4) * s.i + k / h4;
+            g[at] = g[at] + *d;
         }
     } else {
         column_sums(da, h4, &mut db);
@@ -341,9 +340,9 @@ pub fn column_sums<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
 }
 
 /// [`column_sums`] of `da` (`[rows, cols]`) into `db`, and in the same pass
-/// over it `dw[c, k] = Σ_r da[r, c]·x[r, k]` for a narrow input `x`
-/// (`[rows, i]`; `dw` is `[cols, i]`, laid out as `W_ih`), summed in row
-/// order.
+/// over it `dw[k, c] = Σ_r x[r, k]·da[r, c]` for a narrow input `x`
+/// (`[rows, i]`; `dw` is `[i, cols]`, `W_ih`'s gradient transposed), summed
+/// in row order.
 pub fn bias_and_input_grads<T: Real>(
     da: &[T],
     cols: usize,
@@ -354,25 +353,44 @@ pub fn bias_and_input_grads<T: Real>(
 ) {
     const BLOCK: usize = 64;
     const PARALLEL_MIN: usize = 1 << 16;
-    let block = |(blk, (db, dw)): (usize, (&mut [T], &mut [T]))| {
+    // One block of columns: its bias sums and the i rows of dw over it.
+    let block = |c0: usize, db: &mut [T], dw: &mut [&mut [T]]| {
         db.fill(T::zero());
-        dw.fill(T::zero());
-        let (c0, c1) = (blk * BLOCK, blk * BLOCK + db.len());
+        dw.iter_mut().for_each(|d| d.fill(T::zero()));
+        let c1 = c0 + db.len();
         for (row, xr) in da.chunks_exact(cols).zip(x.chunks_exact(i)) {
-            for (k, &d) in row[c0..c1].iter().enumerate() {
-                db[k] = db[k] + d;
-                for (w, &xv) in dw[k * i..(k + 1) * i].iter_mut().zip(xr) {
-                    *w = *w + d * xv;
+            let row = &row[c0..c1];
+            for (s, &d) in db.iter_mut().zip(row) {
+                *s = *s + d;
+            }
+            for (dwk, &xk) in dw.iter_mut().zip(xr) {
+                for (s, &d) in dwk.iter_mut().zip(row) {
+                    *s = *s + xk * d;
                 }
             }
         }
     };
+    let blocks = cols.div_ceil(BLOCK);
+    // Hand each block its own column range of every row of dw.
+    let mut rows: Vec<std::slice::ChunksMut<'_, T>> =
+        dw.chunks_mut(cols).map(|r| r.chunks_mut(BLOCK)).collect();
+    let parts: Vec<(usize, &mut [T], Vec<&mut [T]>)> = db
+        .chunks_mut(BLOCK)
+        .enumerate()
+        .map(|(j, db)| {
+            let dw = rows.iter_mut().map(|r| r.next().expect("block")).collect();
+            (j * BLOCK, db, dw)
+        })
+        .collect();
+    debug_assert_eq!(parts.len(), blocks);
     if da.len() < PARALLEL_MIN {
-        let blocks = db.chunks_mut(BLOCK).zip(dw.chunks_mut(BLOCK * i));
-        blocks.enumerate().for_each(block);
+        parts
+            .into_iter()
+            .for_each(|(c0, db, mut dw)| block(c0, db, &mut dw));
     } else {
-        let blocks = db.par_chunks_mut(BLOCK).zip(dw.par_chunks_mut(BLOCK * i));
-        blocks.enumerate().for_each(block);
+        parts
+            .into_par_iter()
+            .for_each(|(c0, db, mut dw)| block(c0, db, &mut dw));
     }
 }
 

@@ -150,10 +150,36 @@ pub struct ForwardBuffers<'a, T> {
 pub struct FoldedInput<'a, T> {
     /// `[T, B, I]`.
     pub x: &'a [T],
-    /// `W_ihᵀ`, `[I, 4H]`, so that a row of it runs along the units.
+    /// `W_ihᵀ` and `b_ih + b_hh` in the forward panels' column order (see
+    /// [`fold_input_weights`]), so that a panel's are one contiguous run.
     pub w: &'a [T],
-    /// `b_ih + b_hh`, `[4H]`.
     pub bias: &'a [T],
+}
+
+/// `W_ih` (`[4H, I]`) and the two biases (`[4H]`) for [`FoldedInput`]: `w` is
+/// `I` rows of `⌈H/UNITS_FWD⌉·NR` values and `bias` one row, column `l` of
+/// panel `q` being gate `l / UNITS_FWD` of unit `q·UNITS_FWD + l % UNITS_FWD`
+/// as in [`pack_forward_weights`] (zero past the last unit).
+pub fn fold_input_weights<T: Real>(
+    w_ih: &[T],
+    b_ih: &[T],
+    b_hh: &[T],
+    h: usize,
+    i: usize,
+) -> (Vec<T>, Vec<T>) {
+    let cols = h.div_ceil(UNITS_FWD) * NR;
+    let unit_row = |col: usize| {
+        let (q, l) = (col / NR, col % NR);
+        let (g, j) = (l / UNITS_FWD, q * UNITS_FWD + l % UNITS_FWD);
+        (j < h).then_some(g * h + j)
+    };
+    let w = (0..i * cols)
+        .map(|k| unit_row(k % cols).map_or(T::zero(), |row| w_ih[row * i + k / cols]))
+        .collect();
+    let bias = (0..cols)
+        .map(|col| unit_row(col).map_or(T::zero(), |row| b_ih[row] + b_hh[row]))
+        .collect();
+    (w, bias)
 }
 
 /// The forward time loop. `w` is [`pack_forward_weights`]; `skip_first`:
@@ -256,21 +282,31 @@ impl<T: Real> ForwardStep<'_, T> {
                 // A full panel's loops have a constant length and compile
                 // to straight vector code; only the last panel may be short.
                 if units == UNITS_FWD {
-                    self.row(acc, rb, r, q * UNITS_FWD, UNITS_FWD);
+                    self.row::<true>(acc, rb, r, q * UNITS_FWD, units);
                 } else {
-                    self.row(acc, rb, r, q * UNITS_FWD, units);
+                    self.row::<false>(acc, rb, r, q * UNITS_FWD, units);
                 }
             }
         }
     }
 
     /// Units `j0..j0+units` of batch row `rb·MR + r`, given that row's part
-    /// of the tile (`acc[g·UNITS_FWD + u]`).
+    /// of the tile (`acc[g·UNITS_FWD + u]`). `FULL`: `units == UNITS_FWD`,
+    /// as a constant (a run-time test alone is undone by the optimizer,
+    /// which sees two identical calls).
     ///
     /// # Safety
     /// As [`Self::panel`].
     #[inline(always)]
-    unsafe fn row(&self, acc: &[T], rb: usize, r: usize, j0: usize, units: usize) {
+    unsafe fn row<const FULL: bool>(
+        &self,
+        acc: &[T],
+        rb: usize,
+        r: usize,
+        j0: usize,
+        units: usize,
+    ) {
+        let units = if FULL { UNITS_FWD } else { units };
         let (s, t) = (self.s, self.t);
         let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
         let b = rb * MR + r;
@@ -284,38 +320,47 @@ impl<T: Real> ForwardStep<'_, T> {
             Some(input) => {
                 // The same sums as the product would form: Σ_c x·w in order
                 // of c, then the bias in front (for I = 1, the same bits).
+                // Weights and bias are in panel order: one contiguous run.
                 let x = &input.x[(t * s.b + b) * s.i..][..s.i];
-                for g in 0..4 {
-                    let col = g * h + j0;
-                    for u in 0..units {
-                        let mut sum = x[0] * input.w[col + u];
-                        for (c, &xc) in x.iter().enumerate().skip(1) {
-                            sum = sum + xc * input.w[c * h4 + col + u];
-                        }
-                        v[g * UNITS_FWD + u] = input.bias[col + u] + sum;
+                let q = j0 / UNITS_FWD;
+                let panels = h.div_ceil(UNITS_FWD);
+                let w = |c: usize| -> &[T; NR] {
+                    input.w[(c * panels + q) * NR..][..NR]
+                        .try_into()
+                        .expect("NR")
+                };
+                for (sum, &w) in v.iter_mut().zip(w(0)) {
+                    *sum = x[0] * w;
+                }
+                for (c, &xc) in x.iter().enumerate().skip(1) {
+                    for (sum, &w) in v.iter_mut().zip(w(c)) {
+                        *sum = *sum + xc * w;
                     }
+                }
+                for (sum, &bias) in v.iter_mut().zip(&input.bias[q * NR..][..NR]) {
+                    *sum = bias + *sum;
                 }
             }
             None => {
                 for g in 0..4 {
-                    for u in 0..units {
-                        v[g * UNITS_FWD + u] = *a.add(g * h + u);
-                    }
+                    // (Whole copies, not loops: the optimizer may turn a
+                    // loop into single-value moves, and a vector read
+                    // of values just stored one by one waits for them.)
+                    std::ptr::copy_nonoverlapping(
+                        a.add(g * h),
+                        v[g * UNITS_FWD..].as_mut_ptr(),
+                        units,
+                    );
                 }
             }
         }
         if self.recur {
-            for g in 0..4 {
-                for u in 0..units {
-                    let x = &mut v[g * UNITS_FWD + u];
-                    *x = *x + acc[g * UNITS_FWD + u];
-                }
+            for (x, &a) in v.iter_mut().zip(&acc[..NR]) {
+                *x = *x + a;
             }
         }
         let state = t * bh + b * h + j0;
-        for (u, x) in c_prev[..units].iter_mut().enumerate() {
-            *x = *self.c.get().add(state + u);
-        }
+        std::ptr::copy_nonoverlapping(self.c.get().add(state), c_prev.as_mut_ptr(), units);
         let (ifg, o) = v.split_at_mut(3 * UNITS_FWD);
         let (i_f, g) = ifg.split_at_mut(2 * UNITS_FWD);
         gate_slice(s.gate, i_f);
