@@ -353,44 +353,42 @@ pub fn bias_and_input_grads<T: Real>(
 ) {
     const BLOCK: usize = 64;
     const PARALLEL_MIN: usize = 1 << 16;
-    // One block of columns: its bias sums and the i rows of dw over it.
-    let block = |c0: usize, db: &mut [T], dw: &mut [&mut [T]]| {
-        db.fill(T::zero());
-        dw.iter_mut().for_each(|d| d.fill(T::zero()));
-        let c1 = c0 + db.len();
+    // One block of columns: its bias sums, then the i rows of dw over it.
+    let block = |blk: usize| -> Vec<T> {
+        let (c0, c1) = (blk * BLOCK, (blk * BLOCK + BLOCK).min(cols));
+        let len = c1 - c0;
+        let mut sums = vec![T::zero(); (1 + i) * len];
+        let (db, dw) = sums.split_at_mut(len);
         for (row, xr) in da.chunks_exact(cols).zip(x.chunks_exact(i)) {
             let row = &row[c0..c1];
             for (s, &d) in db.iter_mut().zip(row) {
                 *s = *s + d;
             }
-            for (dwk, &xk) in dw.iter_mut().zip(xr) {
+            for (dwk, &xk) in dw.chunks_exact_mut(len).zip(xr) {
                 for (s, &d) in dwk.iter_mut().zip(row) {
                     *s = *s + xk * d;
                 }
             }
         }
+        sums
     };
     let blocks = cols.div_ceil(BLOCK);
-    // Hand each block its own column range of every row of dw.
-    let mut rows: Vec<std::slice::ChunksMut<'_, T>> =
-        dw.chunks_mut(cols).map(|r| r.chunks_mut(BLOCK)).collect();
-    let parts: Vec<(usize, &mut [T], Vec<&mut [T]>)> = db
-        .chunks_mut(BLOCK)
-        .enumerate()
-        .map(|(j, db)| {
-            let dw = rows.iter_mut().map(|r| r.next().expect("block")).collect();
-            (j * BLOCK, db, dw)
-        })
-        .collect();
-    debug_assert_eq!(parts.len(), blocks);
-    if da.len() < PARALLEL_MIN {
-        parts
-            .into_iter()
-            .for_each(|(c0, db, mut dw)| block(c0, db, &mut dw));
+    let sums: Vec<Vec<T>> = if da.len() < PARALLEL_MIN {
+        (0..blocks).map(block).collect()
     } else {
-        parts
-            .into_par_iter()
-            .for_each(|(c0, db, mut dw)| block(c0, db, &mut dw));
+        (0..blocks).into_par_iter().map(block).collect()
+    };
+    for (blk, sums) in sums.iter().enumerate() {
+        let c0 = blk * BLOCK;
+        let len = sums.len() / (1 + i);
+        for (k, part) in sums.chunks_exact(len).enumerate() {
+            let out = if k == 0 {
+                &mut db[c0..c0 + len]
+            } else {
+                &mut dw[(k - 1) * cols + c0..][..len]
+            };
+            out.copy_from_slice(part);
+        }
     }
 }
 
