@@ -22,6 +22,9 @@
 //! `B×H · H×4H` and the gate math remain, fused per block of hidden units on
 //! recurrent weights packed once per pass (`cpu::recurrence`); after the
 //! backward sweep the weight gradients are each one product over all timesteps.
+//! An input of at most `FOLD_MAX_INPUTS` values per row is the exception: as
+//! a product it would be all memory traffic, so the time loop applies it and
+//! its weight gradient is summed in the bias gradient's pass.
 //!
 //! `lstm_forward_reference` is the same layer written as the equations read,
 //! one unit at a time, for the tests to hold the fast path against.

@@ -9,10 +9,17 @@
 //!   cores work on fixed halves of the units.
 //! - The panels are cut by hidden units, with a unit's four gates side by side
 //!   in one panel, so the task that computes a unit's pre-activations applies
-//!   its gate math at once, from the tile still in L1: one fork-join per
-//!   timestep, no pass over the gates in between.
+//!   its gate math at once, from the tile still in L1: one round of a
+//!   spinning thread team per timestep (`PanelRunner`), no pass over the
+//!   gates in between.
 //! - The task also writes its outputs (`h_t` forward, `∂L/∂a_t` backward) in
 //!   packed form, ready to be the next timestep's A operand.
+//! - The task's code is compiled for AVX-512 and AVX2 as well as the
+//!   baseline, and picked at run time like the tile: the gate math is most of
+//!   the loop's work outside the tile.
+//! - A layer whose input is a few values per row (the first layer's one
+//!   sample) takes it here, in the gate math (`FoldedInput`), instead of
+//!   through a `[T, B, 4H]` input projection written and read back.
 //!
 //! Every value is computed by the same operations whichever task computes it,
 //! so results do not depend on the number of threads.
