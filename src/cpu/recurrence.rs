@@ -502,6 +502,22 @@ impl<T: Real> BackwardStep<'_, T> {
         let (s, t) = (self.s, self.t);
         let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
         let (j0, units) = (q * NR, NR.min(h - q * NR));
+        if t > 0 {
+            // The next timestep's inputs of this panel are short runs far
+            // apart, written long ago: too scattered for the hardware to
+            // fetch ahead on its own, so ask for them while this step's
+            // products run (a hint only; it changes no value).
+            let len = units * std::mem::size_of::<T>();
+            for b in 0..s.b {
+                let (row4, at) = (((t - 1) * s.b + b) * h4 + j0, (t - 1) * bh + b * h + j0);
+                for k in 0..4 {
+                    prefetch(&self.gates[row4 + k * h..], len);
+                }
+                for run in [self.act_c, self.c, self.dh_out] {
+                    prefetch(&run[at..], len);
+                }
+            }
+        }
         let mut tile = [T::zero(); MR * NR];
         for rb in 0..s.b.div_ceil(MR) {
             if self.recur {
@@ -553,4 +569,20 @@ impl<T: Real> BackwardStep<'_, T> {
             }
         }
     }
+}
+
+/// Ask the cache for the first `bytes` of `xs` ahead of use.
+#[inline(always)]
+fn prefetch<T>(xs: &[T], bytes: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = xs.as_ptr().cast::<i8>();
+        for offset in (0..bytes.min(std::mem::size_of_val(xs))).step_by(64) {
+            // SAFETY: inside `xs`; a prefetch never faults nor changes memory.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (xs, bytes);
 }
