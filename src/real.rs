@@ -44,10 +44,10 @@ pub trait Real:
     /// measured so only with the AVX-512 tile.
     fn packed_is_fast() -> bool;
 
-    /// Run `f` on a scratch buffer of `len` values (contents unspecified)
-    /// kept by the calling thread, so that the small products of a small
-    /// model's every step allocate nothing.
-    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+    /// Run `f` on scratch buffer `slot` of `len` values (contents
+    /// unspecified) kept by the calling thread, so that the small products
+    /// of a small model's every step allocate nothing.
+    fn with_scratch<R>(slot: Scratch, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 
     /// The slice as `f32`, when it is one (the vectorized activations are `f32` only).
     fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]>;
@@ -66,11 +66,12 @@ impl Real for f32 {
         isa() == Isa::Avx512
     }
 
-    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    fn with_scratch<R>(slot: Scratch, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         thread_local! {
-            static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+            static SCRATCH: [RefCell<Vec<f32>>; 2] =
+                const { [RefCell::new(Vec::new()), RefCell::new(Vec::new())] };
         }
-        scratch(&SCRATCH, len, f)
+        scratch(&SCRATCH, slot, len, f)
     }
 
     fn as_f32_mut(xs: &mut [f32]) -> Option<&mut [f32]> {
@@ -106,11 +107,12 @@ impl Real for f64 {
         false
     }
 
-    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    fn with_scratch<R>(slot: Scratch, len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
         thread_local! {
-            static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+            static SCRATCH: [RefCell<Vec<f64>>; 2] =
+                const { [RefCell::new(Vec::new()), RefCell::new(Vec::new())] };
         }
-        scratch(&SCRATCH, len, f)
+        scratch(&SCRATCH, slot, len, f)
     }
 
     fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
@@ -137,14 +139,24 @@ impl Real for f64 {
     }
 }
 
+/// Which of a thread's two scratch buffers: a product's packed B, shared by
+/// its tasks, is held in one while the same thread runs tasks that pack
+/// their A in the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scratch {
+    Shared = 0,
+    Task = 1,
+}
+
 /// A thread's scratch buffer, grown to `len`; a fresh one if the thread's
 /// is already lent out further up its stack.
 fn scratch<T: Copy + Default + 'static, R>(
-    key: &'static LocalKey<RefCell<Vec<T>>>,
+    key: &'static LocalKey<[RefCell<Vec<T>>; 2]>,
+    slot: Scratch,
     len: usize,
     f: impl FnOnce(&mut [T]) -> R,
 ) -> R {
-    key.with(|cell| match cell.try_borrow_mut() {
+    key.with(|cells| match cells[slot as usize].try_borrow_mut() {
         Ok(mut buf) => {
             if buf.len() < len {
                 buf.resize(len, T::default());

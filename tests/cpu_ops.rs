@@ -11,9 +11,10 @@
 //! The backward passes are held against central finite differences in
 //! tests/gradcheck.rs, which is their reference.
 
+use wavelstm::cpu::activation::exp_f32;
 use wavelstm::cpu::dense::{dense_forward, dense_forward_reference};
 use wavelstm::cpu::lstm::{
-    column_sums, lstm_forward, lstm_forward_reference, LstmCache, LstmShape,
+    bias_and_input_grads, column_sums, lstm_forward, lstm_forward_reference, LstmCache, LstmShape,
 };
 use wavelstm::cpu::matmul::{gemm, gemm_reference, Op};
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
@@ -437,6 +438,51 @@ fn column_sums_match_a_plain_loop() {
             assert_eq!(got[c].to_bits(), want.to_bits(), "{rows}x{cols} column {c}");
         }
     }
+}
+
+#[test]
+fn bias_and_input_grads_match_plain_loops() {
+    // Large enough (rows·cols ≥ 2^16) for the parallel path too.
+    let mut rng = SplitMix64::new(37);
+    for &(rows, cols, i) in &[
+        (1, 1, 1),
+        (5, 63, 3),
+        (17, 64, 1),
+        (300, 400, 4),
+        (9, 130, 2),
+    ] {
+        let da: Vec<f64> = random(&mut rng, rows * cols, 1.0);
+        let x: Vec<f64> = random(&mut rng, rows * i, 1.0);
+        let (mut db, mut dw) = (vec![f64::NAN; cols], vec![f64::NAN; i * cols]);
+        bias_and_input_grads(&da, cols, &x, i, &mut db, &mut dw);
+        for c in 0..cols {
+            // Same order (row by row), so exactly equal.
+            let want = (0..rows).fold(0.0, |acc, r| acc + da[r * cols + c]);
+            assert_eq!(db[c].to_bits(), want.to_bits(), "{rows}x{cols} db {c}");
+            for k in 0..i {
+                let want = (0..rows).fold(0.0, |acc, r| acc + x[r * i + k] * da[r * cols + c]);
+                let got = dw[k * cols + c];
+                assert_eq!(got.to_bits(), want.to_bits(), "{rows}x{cols} dw {k},{c}");
+            }
+        }
+    }
+}
+
+#[test]
+fn exp_f32_is_within_a_few_ulp() {
+    // Every 4099th bit pattern of the finite f32 values where e^x is a
+    // normal number, against f64's exp rounded to f32.
+    let mut worst = 0u32;
+    for bits in (0..=u32::MAX).step_by(4099) {
+        let x = f32::from_bits(bits);
+        if !x.is_finite() || !(-87.0..=88.0).contains(&x) {
+            continue;
+        }
+        let want = (x as f64).exp() as f32;
+        let got = exp_f32(x);
+        worst = worst.max(got.to_bits().abs_diff(want.to_bits()));
+    }
+    assert!(worst <= 3, "exp_f32 off by {worst} ulp");
 }
 
 #[test]

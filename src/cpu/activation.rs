@@ -6,7 +6,7 @@
 use crate::model::{Activation, CellActivation, GateActivation};
 use crate::real::Real;
 
-#[inline]
+#[inline(always)]
 pub fn gate<T: Real>(kind: GateActivation, x: T) -> T {
     match kind {
         GateActivation::Sigmoid => T::one() / (T::one() + (-x).exp()),
@@ -19,7 +19,7 @@ pub fn gate<T: Real>(kind: GateActivation, x: T) -> T {
 }
 
 /// d gate / dx at the point where the gate's output is `y`.
-#[inline]
+#[inline(always)]
 pub fn gate_grad<T: Real>(kind: GateActivation, y: T) -> T {
     match kind {
         GateActivation::Sigmoid => y * (T::one() - y),
@@ -34,7 +34,7 @@ pub fn gate_grad<T: Real>(kind: GateActivation, y: T) -> T {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub fn cell<T: Real>(kind: CellActivation, x: T) -> T {
     match kind {
         CellActivation::Tanh => x.tanh(),
@@ -43,7 +43,7 @@ pub fn cell<T: Real>(kind: CellActivation, x: T) -> T {
 }
 
 /// d cell / dx where the output is `y`.
-#[inline]
+#[inline(always)]
 pub fn cell_grad<T: Real>(kind: CellActivation, y: T) -> T {
     match kind {
         CellActivation::Tanh => T::one() - y * y,
@@ -55,7 +55,7 @@ pub fn cell_grad<T: Real>(kind: CellActivation, y: T) -> T {
 /// the compiler vectorizes, instead of one libm call per value: the fused
 /// gate math would otherwise spend more time in `expf` and `tanhf` than the
 /// recurrent product takes.
-#[inline]
+#[inline(always)]
 pub fn gate_slice<T: Real>(kind: GateActivation, xs: &mut [T]) {
     if kind == GateActivation::Sigmoid {
         if let Some(v) = T::as_f32_mut(xs) {
@@ -67,7 +67,7 @@ pub fn gate_slice<T: Real>(kind: GateActivation, xs: &mut [T]) {
 }
 
 /// [`cell`] over a slice; `tanh(x) = 1 − 2 / (e^{2x} + 1)` in `f32`.
-#[inline]
+#[inline(always)]
 pub fn cell_slice<T: Real>(kind: CellActivation, xs: &mut [T]) {
     if kind == CellActivation::Tanh {
         if let Some(v) = T::as_f32_mut(xs) {
@@ -91,7 +91,8 @@ pub fn exp_f32(x: f32) -> f32 {
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let k = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let k = shifted - ROUND;
     let r = (x - k * LN2_HI) - k * LN2_LO;
     let mut p = 1.0 / 5040.0;
     for c in [
@@ -105,7 +106,11 @@ pub fn exp_f32(x: f32) -> f32 {
     ] {
         p = p * r + c;
     }
-    f32::from_bits(((k as i32 + 127) as u32) << 23) * p
+    // `shifted` is 1.5·2^23 + k with an ulp of 1, so k is the difference of
+    // the bit patterns: an integer read without a float-to-int conversion,
+    // whose saturating semantics would keep the loop from vectorizing.
+    let k_int = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    f32::from_bits(k_int.wrapping_add(127) << 23) * p
 }
 
 /// Apply `kind` in place.

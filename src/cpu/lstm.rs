@@ -22,16 +22,26 @@
 //! `B×H · H×4H` and the gate math remain, fused per block of hidden units on
 //! recurrent weights packed once per pass (`cpu::recurrence`); after the
 //! backward sweep the weight gradients are each one product over all timesteps.
+//! An input of at most `FOLD_MAX_INPUTS` values per row is the exception: as
+//! a product it would be all memory traffic, so the time loop applies it and
+//! its weight gradient is summed in the bias gradient's pass.
 //!
 //! `lstm_forward_reference` is the same layer written as the equations read,
 //! one unit at a time, for the tests to hold the fast path against.
 
 use super::activation::{cell, gate};
 use super::matmul::{gemm, Op};
-use super::recurrence::{self, BackwardBuffers, ForwardBuffers};
+use super::recurrence::{self, BackwardBuffers, FoldedInput, ForwardBuffers};
 use crate::model::{CellActivation, GateActivation, LstmOffsets};
 use crate::real::Real;
 use rayon::prelude::*;
+
+/// Layers with at most this many inputs per timestep take them in the time
+/// loop's gate math (see `recurrence::FoldedInput`) and their input weight
+/// gradient in the pass that sums the bias gradient (see
+/// [`bias_and_input_grads`]): as products these would be almost all packing
+/// and memory traffic.
+pub const FOLD_MAX_INPUTS: usize = 4;
 
 /// Sizes and activations of one layer run.
 #[derive(Clone, Copy, Debug)]
@@ -108,28 +118,34 @@ pub fn lstm_forward<T: Real>(
     let b_ih = &params[off.b_ih..off.b_ih + h4];
     let b_hh = &params[off.b_hh..off.b_hh + h4];
 
-    // Input projection for every timestep at once: a = x·W_ihᵀ + b_ih + b_hh.
-    let a = &mut cache.gates;
-    for row in a.chunks_exact_mut(h4) {
-        for ((r, &bi), &bh) in row.iter_mut().zip(b_ih).zip(b_hh) {
-            *r = bi + bh;
+    let fold = s.i <= FOLD_MAX_INPUTS;
+    let (mut w_in, mut bias) = (Vec::new(), Vec::new());
+    if fold {
+        (w_in, bias) = recurrence::fold_input_weights(w_ih, b_ih, b_hh, h, s.i);
+    } else {
+        // Input projection for every timestep at once: a = x·W_ihᵀ + b_ih + b_hh.
+        let a = &mut cache.gates;
+        for row in a.chunks_exact_mut(h4) {
+            for ((r, &bi), &bh) in row.iter_mut().zip(b_ih).zip(b_hh) {
+                *r = bi + bh;
+            }
         }
+        gemm(
+            Op::N,
+            Op::T,
+            tb,
+            h4,
+            s.i,
+            T::one(),
+            x,
+            s.i,
+            w_ih,
+            s.i,
+            T::one(),
+            a,
+            h4,
+        );
     }
-    gemm(
-        Op::N,
-        Op::T,
-        tb,
-        h4,
-        s.i,
-        T::one(),
-        x,
-        s.i,
-        w_ih,
-        s.i,
-        T::one(),
-        a,
-        h4,
-    );
 
     cache.h[..bh].copy_from_slice(h0);
     cache.c[..bh].copy_from_slice(c0);
@@ -149,6 +165,11 @@ pub fn lstm_forward<T: Real>(
         h0_is_zero,
         ForwardBuffers {
             gates: &mut cache.gates,
+            input: fold.then_some(FoldedInput {
+                x,
+                w: &w_in,
+                bias: &bias,
+            }),
             c: &mut cache.c,
             h: &mut cache.h,
             act_c: &mut cache.act_c,
@@ -232,21 +253,24 @@ pub fn lstm_backward<T: Real>(
     // Weight gradients as one product each over all T·B rows.
     let g = grads.params;
     let h_prev = &cache.h[..tb * h];
-    gemm(
-        Op::T,
-        Op::N,
-        h4,
-        s.i,
-        tb,
-        T::one(),
-        da,
-        h4,
-        x,
-        s.i,
-        T::one(),
-        &mut g[off.w_ih..off.w_ih + h4 * s.i],
-        s.i,
-    );
+    let fold = s.i <= FOLD_MAX_INPUTS;
+    if !fold {
+        gemm(
+            Op::T,
+            Op::N,
+            h4,
+            s.i,
+            tb,
+            T::one(),
+            da,
+            h4,
+            x,
+            s.i,
+            T::one(),
+            &mut g[off.w_ih..off.w_ih + h4 * s.i],
+            s.i,
+        );
+    }
     gemm(
         Op::T,
         Op::N,
@@ -263,7 +287,16 @@ pub fn lstm_backward<T: Real>(
         h,
     );
     let mut db = vec![T::zero(); h4];
-    column_sums(da, h4, &mut db);
+    if fold {
+        let mut dw = vec![T::zero(); s.i * h4];
+        bias_and_input_grads(da, h4, x, s.i, &mut db, &mut dw);
+        for (k, d) in dw.iter().enumerate() {
+            let at = off.w_ih + (k % h4) * s.i + k / h4;
+            g[at] = g[at] + *d;
+        }
+    } else {
+        column_sums(da, h4, &mut db);
+    }
     for (k, d) in db.iter().enumerate() {
         g[off.b_ih + k] = g[off.b_ih + k] + *d;
         g[off.b_hh + k] = g[off.b_hh + k] + *d;
@@ -306,6 +339,59 @@ pub fn column_sums<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
         out.chunks_mut(BLOCK).enumerate().for_each(block);
     } else {
         out.par_chunks_mut(BLOCK).enumerate().for_each(block);
+    }
+}
+
+/// [`column_sums`] of `da` (`[rows, cols]`) into `db`, and in the same pass
+/// over it `dw[k, c] = Σ_r x[r, k]·da[r, c]` for a narrow input `x`
+/// (`[rows, i]`; `dw` is `[i, cols]`, `W_ih`'s gradient transposed), summed
+/// in row order.
+pub fn bias_and_input_grads<T: Real>(
+    da: &[T],
+    cols: usize,
+    x: &[T],
+    i: usize,
+    db: &mut [T],
+    dw: &mut [T],
+) {
+    const BLOCK: usize = 64;
+    const PARALLEL_MIN: usize = 1 << 16;
+    // One block of columns: its bias sums, then the i rows of dw over it.
+    let block = |blk: usize| -> Vec<T> {
+        let (c0, c1) = (blk * BLOCK, (blk * BLOCK + BLOCK).min(cols));
+        let len = c1 - c0;
+        let mut sums = vec![T::zero(); (1 + i) * len];
+        let (db, dw) = sums.split_at_mut(len);
+        for (row, xr) in da.chunks_exact(cols).zip(x.chunks_exact(i)) {
+            let row = &row[c0..c1];
+            for (s, &d) in db.iter_mut().zip(row) {
+                *s = *s + d;
+            }
+            for (dwk, &xk) in dw.chunks_exact_mut(len).zip(xr) {
+                for (s, &d) in dwk.iter_mut().zip(row) {
+                    *s = *s + xk * d;
+                }
+            }
+        }
+        sums
+    };
+    let blocks = cols.div_ceil(BLOCK);
+    let sums: Vec<Vec<T>> = if da.len() < PARALLEL_MIN {
+        (0..blocks).map(block).collect()
+    } else {
+        (0..blocks).into_par_iter().map(block).collect()
+    };
+    for (blk, sums) in sums.iter().enumerate() {
+        let c0 = blk * BLOCK;
+        let len = sums.len() / (1 + i);
+        for (k, part) in sums.chunks_exact(len).enumerate() {
+            let out = if k == 0 {
+                &mut db[c0..c0 + len]
+            } else {
+                &mut dw[(k - 1) * cols + c0..][..len]
+            };
+            out.copy_from_slice(part);
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 
 use super::matmul::Op;
 use super::tile::{MR, NR};
-use crate::real::Real;
+use crate::real::{Real, Scratch};
 use rayon::prelude::*;
 
 const KC: usize = 256;
@@ -21,6 +21,8 @@ const MC: usize = 256;
 const NC: usize = 256;
 /// Below this many multiply-adds a product runs on the calling thread.
 pub const PARALLEL_MIN_MACS: usize = 1 << 20;
+/// From this many blocks of `MC` rows on, a task owns whole rows of C.
+const MIN_ROW_TASKS: usize = 8;
 
 /// Rows `r0..r0+rows` and columns `p0..p0+kc` of `op(A)` as `⌈rows/MR⌉`
 /// panels of `kc × MR`, padded with zeros.
@@ -40,42 +42,37 @@ pub fn pack_a<T: Real>(
         .enumerate()
     {
         let (first, valid) = (r0 + i * MR, (rows - i * MR).min(MR));
-        panel_from(op, a, lda, first, valid, p0, kc, MR, panel);
+        panel_from::<T, MR>(op, a, lda, first, valid, p0, kc, panel);
     }
 }
 
-/// Rows `p0..p0+kc` and columns `c0..c0+cols` of `op(B)` as `⌈cols/NR⌉`
-/// panels of `kc × NR`, padded with zeros.
+/// Panel of `op(B)` columns `first..first + min(cols, NR)`, rows `p0..p0+kc`.
 #[allow(clippy::too_many_arguments)]
-pub fn pack_b<T: Real>(
+fn pack_b_panel<T: Real>(
     op: Op,
     b: &[T],
     ldb: usize,
     p0: usize,
     kc: usize,
-    c0: usize,
+    first: usize,
     cols: usize,
-    out: &mut [T],
+    panel: &mut [T],
 ) {
     // B's columns are A's rows of Bᵀ: the same copy with the op flipped.
     let flipped = match op {
         Op::N => Op::T,
         Op::T => Op::N,
     };
-    for (j, panel) in out[..cols.div_ceil(NR) * kc * NR]
-        .chunks_exact_mut(kc * NR)
-        .enumerate()
-    {
-        let (first, valid) = (c0 + j * NR, (cols - j * NR).min(NR));
-        panel_from(flipped, b, ldb, first, valid, p0, kc, NR, panel);
-    }
+    panel_from::<T, NR>(flipped, b, ldb, first, cols.min(NR), p0, kc, panel);
 }
 
-/// `panel[p·w + r] = op(X)[first + r, p0 + p]` for `r < valid`, zero for
-/// `valid ≤ r < w`. Reads along whichever direction is contiguous in memory.
+/// `panel[p·W + r] = op(X)[first + r, p0 + p]` for `r < valid`, zero for
+/// `valid ≤ r < W`. Reads along whichever direction is contiguous in memory;
+/// the panel width is a constant so a full panel's copies compile to whole
+/// vector moves rather than calls to `memcpy` for a few values each.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn panel_from<T: Real>(
+fn panel_from<T: Real, const W: usize>(
     op: Op,
     x: &[T],
     ld: usize,
@@ -83,25 +80,41 @@ fn panel_from<T: Real>(
     valid: usize,
     p0: usize,
     kc: usize,
-    w: usize,
     panel: &mut [T],
 ) {
-    if valid < w {
+    let panel = &mut panel[..kc * W];
+    if valid < W {
         panel.fill(T::zero());
     }
     match op {
-        // Row r of op(X) is contiguous: read it once, scatter with stride w.
+        // Row r of op(X) is contiguous: read W rows side by side and write
+        // the panel in order, one p at a time.
+        Op::N if valid == W => {
+            let rows: [&[T]; W] = std::array::from_fn(|r| &x[(first + r) * ld + p0..][..kc]);
+            for (p, dst) in panel.chunks_exact_mut(W).enumerate() {
+                for (d, row) in dst.iter_mut().zip(&rows) {
+                    *d = row[p];
+                }
+            }
+        }
         Op::N => {
             for r in 0..valid {
                 let row = &x[(first + r) * ld + p0..][..kc];
-                for (dst, &v) in panel[r..].iter_mut().step_by(w).zip(row) {
+                for (dst, &v) in panel[r..].iter_mut().step_by(W).zip(row) {
                     *dst = v;
                 }
             }
         }
         // Column p of op(X) is contiguous: one copy per p.
+        Op::T if valid == W => {
+            for (p, dst) in panel.chunks_exact_mut(W).enumerate() {
+                let at = (p0 + p) * ld + first;
+                let src: &[T; W] = x[at..at + W].try_into().expect("W values");
+                dst.copy_from_slice(src);
+            }
+        }
         Op::T => {
-            for (p, dst) in panel.chunks_exact_mut(w).enumerate() {
+            for (p, dst) in panel.chunks_exact_mut(W).enumerate() {
                 let at = (p0 + p) * ld + first;
                 dst[..valid].copy_from_slice(&x[at..at + valid]);
             }
@@ -146,6 +159,12 @@ impl<T> SendPtr<T> {
 /// by the caller, `m, n, k > 0`). Each element is `beta·C + alpha·acc₀`, then
 /// `+ alpha·acc_j` for every further block of `KC` values of `p`, each `acc`
 /// summed in order of `p`: a fixed order that depends on `k` only.
+///
+/// `op(B)` is packed once, whole, before the tasks start (each column panel
+/// over all of `k`, so the block of `KC` rows a task needs is a contiguous
+/// part of it): every task reads the same panels, instead of each packing
+/// its own copy. A task packs its block of A once per block of `p` and runs
+/// it against all its columns.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_packed<T: Real>(
     op_a: Op,
@@ -162,46 +181,60 @@ pub fn gemm_packed<T: Real>(
     c: &mut [T],
     ldc: usize,
 ) {
-    let (row_blocks, col_blocks) = (m.div_ceil(MC), n.div_ceil(NC));
+    let parallel = m * n * k >= PARALLEL_MIN_MACS;
+    let row_blocks = m.div_ceil(MC);
+    // Enough row blocks to share out: a task owns whole rows of C and packs
+    // its A block once; otherwise the columns are cut as well.
+    let task_cols = if row_blocks >= MIN_ROW_TASKS { n } else { NC };
+    let col_blocks = n.div_ceil(task_cols);
+    let col_panels = n.div_ceil(NR);
     let cp = SendPtr(c.as_mut_ptr());
-    let task = |id: usize| {
-        let (r0, c0) = ((id / col_blocks) * MC, (id % col_blocks) * NC);
-        let (rows, cols) = ((m - r0).min(MC), (n - c0).min(NC));
-        let kc_max = k.min(KC);
-        let a_len = rows.div_ceil(MR) * MR * kc_max;
-        let b_len = cols.div_ceil(NR) * NR * kc_max;
-        T::with_scratch(a_len + b_len, |buf| {
-            let (ap, bp) = buf.split_at_mut(a_len);
-            let mut out = [T::zero(); MR * NR];
-            for p0 in (0..k).step_by(KC) {
-                let kc = (k - p0).min(KC);
-                pack_a(op_a, a, lda, r0, rows, p0, kc, ap);
-                pack_b(op_b, b, ldb, p0, kc, c0, cols, bp);
-                for j in 0..cols.div_ceil(NR) {
-                    let bj = bp[j * kc * NR..].as_ptr();
-                    let valid_c = (cols - j * NR).min(NR);
-                    for i in 0..rows.div_ceil(MR) {
-                        // SAFETY: the panels hold kc·MR and kc·NR values.
-                        unsafe { T::tile(kc, ap[i * kc * MR..].as_ptr(), bj, &mut out) };
-                        let valid_r = (rows - i * MR).min(MR);
-                        for r in 0..valid_r {
-                            let row = (r0 + i * MR + r) * ldc + c0 + j * NR;
-                            // SAFETY: inside this task's block of C, which the
-                            // caller checked lies inside `c`.
-                            let dst = unsafe {
-                                std::slice::from_raw_parts_mut(cp.get().add(row), valid_c)
-                            };
-                            store(dst, &out[r * NR..r * NR + valid_c], alpha, beta, p0 == 0);
+    T::with_scratch(Scratch::Shared, col_panels * k * NR, |bp| {
+        let pack_panel = |(j, panel): (usize, &mut [T])| {
+            pack_b_panel(op_b, b, ldb, 0, k, j * NR, n - j * NR, panel);
+        };
+        if parallel && col_panels > 1 {
+            bp.par_chunks_mut(k * NR).enumerate().for_each(pack_panel);
+        } else {
+            bp.chunks_mut(k * NR).enumerate().for_each(pack_panel);
+        }
+        let bp: &[T] = bp;
+        let task = |id: usize| {
+            let (r0, c0) = ((id / col_blocks) * MC, (id % col_blocks) * task_cols);
+            let (rows, cols) = ((m - r0).min(MC), (n - c0).min(task_cols));
+            let a_len = rows.div_ceil(MR) * MR * k.min(KC);
+            T::with_scratch(Scratch::Task, a_len, |ap| {
+                let mut out = [T::zero(); MR * NR];
+                for p0 in (0..k).step_by(KC) {
+                    let kc = (k - p0).min(KC);
+                    pack_a(op_a, a, lda, r0, rows, p0, kc, ap);
+                    for j in 0..cols.div_ceil(NR) {
+                        let bj = bp[((c0 / NR + j) * k + p0) * NR..].as_ptr();
+                        let valid_c = (cols - j * NR).min(NR);
+                        for i in 0..rows.div_ceil(MR) {
+                            // SAFETY: the A panel holds kc·MR values, the B
+                            // panel from row p0 on (k - p0)·NR ≥ kc·NR.
+                            unsafe { T::tile(kc, ap[i * kc * MR..].as_ptr(), bj, &mut out) };
+                            let valid_r = (rows - i * MR).min(MR);
+                            for r in 0..valid_r {
+                                let row = (r0 + i * MR + r) * ldc + c0 + j * NR;
+                                // SAFETY: inside this task's block of C, which the
+                                // caller checked lies inside `c`.
+                                let dst = unsafe {
+                                    std::slice::from_raw_parts_mut(cp.get().add(row), valid_c)
+                                };
+                                store(dst, &out[r * NR..r * NR + valid_c], alpha, beta, p0 == 0);
+                            }
                         }
                     }
                 }
-            }
-        });
-    };
-    let tasks = row_blocks * col_blocks;
-    if m * n * k < PARALLEL_MIN_MACS || tasks == 1 {
-        (0..tasks).for_each(task);
-    } else {
-        (0..tasks).into_par_iter().for_each(task);
-    }
+            });
+        };
+        let tasks = row_blocks * col_blocks;
+        if !parallel || tasks == 1 {
+            (0..tasks).for_each(task);
+        } else {
+            (0..tasks).into_par_iter().for_each(task);
+        }
+    });
 }

@@ -9,10 +9,17 @@
 //!   cores work on fixed halves of the units.
 //! - The panels are cut by hidden units, with a unit's four gates side by side
 //!   in one panel, so the task that computes a unit's pre-activations applies
-//!   its gate math at once, from the tile still in L1: one fork-join per
-//!   timestep, no pass over the gates in between.
+//!   its gate math at once, from the tile still in L1: one round of a
+//!   spinning thread team per timestep (`PanelRunner`), no pass over the
+//!   gates in between.
 //! - The task also writes its outputs (`h_t` forward, `∂L/∂a_t` backward) in
 //!   packed form, ready to be the next timestep's A operand.
+//! - The task's code is compiled for AVX-512 and AVX2 as well as the
+//!   baseline, and picked at run time like the tile: the gate math is most of
+//!   the loop's work outside the tile.
+//! - A layer whose input is a few values per row (the first layer's one
+//!   sample) takes it here, in the gate math (`FoldedInput`), instead of
+//!   through a `[T, B, 4H]` input projection written and read back.
 //!
 //! Every value is computed by the same operations whichever task computes it,
 //! so results do not depend on the number of threads.
@@ -20,7 +27,8 @@
 use super::activation::{cell_grad, cell_slice, gate_grad, gate_slice};
 use super::lstm::LstmShape;
 use super::pack::SendPtr;
-use super::tile::{MR, NR};
+use super::step_threads::StepThreads;
+use super::tile::{self, Isa, MR, NR};
 use crate::real::Real;
 use rayon::prelude::*;
 
@@ -29,18 +37,42 @@ const UNITS_FWD: usize = NR / 4;
 /// Below this many multiply-adds a timestep runs on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 17;
 
-/// Run `f(q)` for every panel `q < panels`, in parallel when the timestep's
-/// product is worth a fork-join (a timestep without one, as at seq-len 1
-/// from a zero state, is only gate math: never).
-fn for_panels(panels: usize, macs_per_panel: usize, f: impl Fn(usize) + Sync + Send) {
-    if panels * macs_per_panel < PARALLEL_MIN_MACS {
-        (0..panels).for_each(f);
-    } else {
-        let min_len = PARALLEL_MIN_MACS.div_ceil(8 * macs_per_panel).max(1);
-        (0..panels)
-            .into_par_iter()
-            .with_min_len(min_len)
-            .for_each(f);
+/// Runs a timestep's panels. A time loop is hundreds of rounds of tens of
+/// microseconds each, so the rounds go to a fixed spinning team
+/// (`cpu::step_threads`) rather than rayon, whose idle workers go back to
+/// the kernel between rounds; and every part takes the same contiguous
+/// range of panels at every timestep, so each core keeps its share of the
+/// packed `W_hh` in its own cache. A product too small to share, or a
+/// timestep without one (from a zero state: only gate math), runs on the
+/// calling thread.
+struct PanelRunner {
+    team: Option<StepThreads>,
+    panels: usize,
+}
+
+impl PanelRunner {
+    fn new(panels: usize, macs_per_panel: usize) -> Self {
+        let parts = if panels * macs_per_panel < PARALLEL_MIN_MACS {
+            1
+        } else {
+            rayon::current_num_threads().min(panels)
+        };
+        PanelRunner {
+            team: (parts > 1).then(|| StepThreads::new(parts)),
+            panels,
+        }
+    }
+
+    fn run(&self, recur: bool, f: impl Fn(usize) + Sync) {
+        match &self.team {
+            Some(team) if recur => {
+                let parts = team.parts();
+                team.run(&|part| {
+                    (part * self.panels / parts..(part + 1) * self.panels / parts).for_each(&f)
+                })
+            }
+            _ => (0..self.panels).for_each(f),
+        }
     }
 }
 
@@ -105,8 +137,11 @@ pub fn packed_rows_len(b: usize, cols: usize) -> usize {
 
 /// Forward buffers of one layer, `[T, B, ·]` as in `LstmCache`.
 pub struct ForwardBuffers<'a, T> {
-    /// In: `x·W_ihᵀ + b` per timestep; out: the activated gates.
+    /// In: `x·W_ihᵀ + b` per timestep, unless `input` is given; out: the
+    /// activated gates.
     pub gates: &'a mut [T],
+    /// A narrow input applied here rather than by a product beforehand.
+    pub input: Option<FoldedInput<'a, T>>,
     /// `[T+1, B, H]`, block 0 the initial state, filled by the loop.
     pub c: &'a mut [T],
     pub h: &'a mut [T],
@@ -115,90 +150,251 @@ pub struct ForwardBuffers<'a, T> {
     pub h_packed: [&'a mut [T]; 2],
 }
 
+/// A layer input of a few values per row (`I ≤ FOLD_MAX_INPUTS`, as the
+/// first layer's one sample), applied in the gate math: its input
+/// projection would be a product of rank `I` whose `[T, B, 4H]` result is
+/// all memory traffic, written once and read back.
+pub struct FoldedInput<'a, T> {
+    /// `[T, B, I]`.
+    pub x: &'a [T],
+    /// `W_ihᵀ` and `b_ih + b_hh` in the forward panels' column order (see
+    /// [`fold_input_weights`]), so that a panel's are one contiguous run.
+    pub w: &'a [T],
+    pub bias: &'a [T],
+}
+
+/// `W_ih` (`[4H, I]`) and the two biases (`[4H]`) for [`FoldedInput`]: `w` is
+/// `I` rows of `⌈H/UNITS_FWD⌉·NR` values and `bias` one row, column `l` of
+/// panel `q` being gate `l / UNITS_FWD` of unit `q·UNITS_FWD + l % UNITS_FWD`
+/// as in [`pack_forward_weights`] (zero past the last unit).
+pub fn fold_input_weights<T: Real>(
+    w_ih: &[T],
+    b_ih: &[T],
+    b_hh: &[T],
+    h: usize,
+    i: usize,
+) -> (Vec<T>, Vec<T>) {
+    let cols = h.div_ceil(UNITS_FWD) * NR;
+    let unit_row = |col: usize| {
+        let (q, l) = (col / NR, col % NR);
+        let (g, j) = (l / UNITS_FWD, q * UNITS_FWD + l % UNITS_FWD);
+        (j < h).then_some(g * h + j)
+    };
+    let w = (0..i * cols)
+        .map(|k| unit_row(k % cols).map_or(T::zero(), |row| w_ih[row * i + k / cols]))
+        .collect();
+    let bias = (0..cols)
+        .map(|col| unit_row(col).map_or(T::zero(), |row| b_ih[row] + b_hh[row]))
+        .collect();
+    (w, bias)
+}
+
 /// The forward time loop. `w` is [`pack_forward_weights`]; `skip_first`:
 /// `h_0` is zero, so the first recurrent product is skipped.
 pub fn forward<T: Real>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBuffers<'_, T>) {
-    let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
     let row_panels = s.b.div_ceil(MR);
-    let panels = h.div_ceil(UNITS_FWD);
+    let panels = s.h.div_ceil(UNITS_FWD);
+    let isa = tile::isa();
     let [mut hp_prev, mut hp_next] = buf.h_packed;
-    let gates = SendPtr(buf.gates.as_mut_ptr());
-    let (cs, hs, acs) = (
-        SendPtr(buf.c.as_mut_ptr()),
-        SendPtr(buf.h.as_mut_ptr()),
-        SendPtr(buf.act_c.as_mut_ptr()),
-    );
+    let any_recur = s.t > 1 || !skip_first;
+    let runner = PanelRunner::new(panels, usize::from(any_recur) * row_panels * MR * s.h * NR);
     for t in 0..s.t {
-        let recur = !(t == 0 && skip_first);
-        let hp_in: &[T] = hp_prev;
-        let hp_out = SendPtr(hp_next.as_mut_ptr());
-        for_panels(panels, usize::from(recur) * row_panels * MR * h * NR, |q| {
-            let (gates, cs, hs, acs, hp_out) = (gates, cs, hs, acs, hp_out);
-            let mut tile = [T::zero(); MR * NR];
-            for rb in 0..row_panels {
-                if recur {
-                    // SAFETY: panel rb of hp_in holds h·MR values, panel q of w h·NR.
-                    unsafe {
-                        T::tile(
-                            h,
-                            hp_in[rb * h * MR..].as_ptr(),
-                            w[q * h * NR..].as_ptr(),
-                            &mut tile,
-                        )
-                    };
-                }
-                let units = UNITS_FWD.min(h - q * UNITS_FWD);
-                let j0 = q * UNITS_FWD;
-                for r in 0..MR.min(s.b - rb * MR) {
-                    let b = rb * MR + r;
-                    // One row's gates of this panel's units, gate by gate, so
-                    // the activations run over short vectors.
-                    let mut v = [[T::zero(); UNITS_FWD]; 4];
-                    let mut c_prev = [T::zero(); UNITS_FWD];
-                    // SAFETY (for every access below): units j0..j0+units of
-                    // row b belong to this task alone (panels are disjoint
-                    // sets of units); all indices are inside the buffers'
-                    // [T(+1), B, ·] shapes.
-                    unsafe {
-                        let a = gates.0.add((t * s.b + b) * h4 + j0);
-                        for (g, vg) in v.iter_mut().enumerate() {
-                            for (u, x) in vg[..units].iter_mut().enumerate() {
-                                *x = *a.add(g * h + u);
-                                if recur {
-                                    *x = *x + tile[r * NR + g * UNITS_FWD + u];
-                                }
-                            }
-                        }
-                        for (u, x) in c_prev[..units].iter_mut().enumerate() {
-                            *x = *cs.0.add(t * bh + b * h + j0 + u);
-                        }
-                        let [vi, vf, vg, vo] = &mut v;
-                        gate_slice(s.gate, vi);
-                        gate_slice(s.gate, vf);
-                        cell_slice(s.cell, vg);
-                        gate_slice(s.gate, vo);
-                        let mut c = [T::zero(); UNITS_FWD];
-                        for u in 0..UNITS_FWD {
-                            c[u] = vf[u] * c_prev[u] + vi[u] * vg[u];
-                        }
-                        let mut ac = c;
-                        cell_slice(s.cell, &mut ac);
-                        for u in 0..units {
-                            let hv = vo[u] * ac[u];
-                            for (g, x) in [vi[u], vf[u], vg[u], vo[u]].into_iter().enumerate() {
-                                *a.add(g * h + u) = x;
-                            }
-                            let at = (t + 1) * bh + b * h + j0 + u;
-                            *cs.0.add(at) = c[u];
-                            *hs.0.add(at) = hv;
-                            *acs.0.add(t * bh + b * h + j0 + u) = ac[u];
-                            *hp_out.0.add((rb * h + j0 + u) * MR + r) = hv;
-                        }
-                    }
+        let step = ForwardStep {
+            s,
+            w,
+            t,
+            recur: !(t == 0 && skip_first),
+            hp_in: hp_prev,
+            hp_out: SendPtr(hp_next.as_mut_ptr()),
+            gates: SendPtr(buf.gates.as_mut_ptr()),
+            input: buf.input.as_ref(),
+            c: SendPtr(buf.c.as_mut_ptr()),
+            h: SendPtr(buf.h.as_mut_ptr()),
+            act_c: SendPtr(buf.act_c.as_mut_ptr()),
+        };
+        // SAFETY: panels are disjoint sets of units (see `ForwardStep::panel`).
+        runner.run(step.recur, |q| unsafe { step.run(isa, q) });
+        std::mem::swap(&mut hp_prev, &mut hp_next);
+    }
+}
+
+/// One timestep of the forward loop, shared by the tasks that run its panels.
+struct ForwardStep<'a, T> {
+    s: &'a LstmShape,
+    w: &'a [T],
+    t: usize,
+    /// Whether there is a recurrent product (not from a zero `h_0`).
+    recur: bool,
+    hp_in: &'a [T],
+    hp_out: SendPtr<T>,
+    gates: SendPtr<T>,
+    input: Option<&'a FoldedInput<'a, T>>,
+    c: SendPtr<T>,
+    h: SendPtr<T>,
+    act_c: SendPtr<T>,
+}
+
+impl<T: Real> ForwardStep<'_, T> {
+    /// [`Self::panel`] compiled for the widest vectors at hand: the gate
+    /// math is most of the loop's work outside the tile, and the crate's
+    /// baseline target has only 4-wide SSE2. Rust never fuses a multiply
+    /// and an add on its own, so every variant computes the same bits.
+    ///
+    /// # Safety
+    /// As [`Self::panel`]; `isa` is what `tile::isa()` returned.
+    unsafe fn run(&self, isa: Isa, q: usize) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => self.panel_avx512(q),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => self.panel_avx2(q),
+            _ => self.panel(q),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn panel_avx512(&self, q: usize) {
+        self.panel(q)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn panel_avx2(&self, q: usize) {
+        self.panel(q)
+    }
+
+    /// Panel `q`'s units for every row: recurrent product, gate math, state.
+    ///
+    /// # Safety
+    /// The buffers must have the shapes of [`ForwardBuffers`] and no other
+    /// task may touch units `q·UNITS_FWD..(q+1)·UNITS_FWD` of this timestep.
+    #[inline(always)]
+    unsafe fn panel(&self, q: usize) {
+        let h = self.s.h;
+        let units = UNITS_FWD.min(h - q * UNITS_FWD);
+        let mut tile = [T::zero(); MR * NR];
+        for rb in 0..self.s.b.div_ceil(MR) {
+            if self.recur {
+                // Panel rb of hp_in holds h·MR values, panel q of w h·NR.
+                T::tile(
+                    h,
+                    self.hp_in[rb * h * MR..].as_ptr(),
+                    self.w[q * h * NR..].as_ptr(),
+                    &mut tile,
+                );
+            }
+            for r in 0..MR.min(self.s.b - rb * MR) {
+                let acc = &tile[r * NR..(r + 1) * NR];
+                // A full panel's loops have a constant length and compile
+                // to straight vector code; only the last panel may be short.
+                if units == UNITS_FWD {
+                    self.row::<true>(acc, rb, r, q * UNITS_FWD, units);
+                } else {
+                    self.row::<false>(acc, rb, r, q * UNITS_FWD, units);
                 }
             }
-        });
-        std::mem::swap(&mut hp_prev, &mut hp_next);
+        }
+    }
+
+    /// Units `j0..j0+units` of batch row `rb·MR + r`, given that row's part
+    /// of the tile (`acc[g·UNITS_FWD + u]`). `FULL`: `units == UNITS_FWD`,
+    /// as a constant (a run-time test alone is undone by the optimizer,
+    /// which sees two identical calls).
+    ///
+    /// # Safety
+    /// As [`Self::panel`].
+    #[inline(always)]
+    unsafe fn row<const FULL: bool>(
+        &self,
+        acc: &[T],
+        rb: usize,
+        r: usize,
+        j0: usize,
+        units: usize,
+    ) {
+        let units = if FULL { UNITS_FWD } else { units };
+        let (s, t) = (self.s, self.t);
+        let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
+        let b = rb * MR + r;
+        // The row's pre-activations gate by gate (`v[g·UNITS_FWD + u]`), so
+        // the activations run over fixed-length vectors.
+        let mut v = [T::zero(); NR];
+        let mut c_prev = [T::zero(); UNITS_FWD];
+        // All indices are inside the buffers' [T(+1), B, ·] shapes.
+        let a = self.gates.get().add((t * s.b + b) * h4 + j0);
+        match self.input {
+            Some(input) => {
+                // The same sums as the product would form: Σ_c x·w in order
+                // of c, then the bias in front (for I = 1, the same bits).
+                // Weights and bias are in panel order: one contiguous run.
+                let x = &input.x[(t * s.b + b) * s.i..][..s.i];
+                let q = j0 / UNITS_FWD;
+                let panels = h.div_ceil(UNITS_FWD);
+                let w = |c: usize| -> &[T; NR] {
+                    input.w[(c * panels + q) * NR..][..NR]
+                        .try_into()
+                        .expect("NR")
+                };
+                for (sum, &w) in v.iter_mut().zip(w(0)) {
+                    *sum = x[0] * w;
+                }
+                for (c, &xc) in x.iter().enumerate().skip(1) {
+                    for (sum, &w) in v.iter_mut().zip(w(c)) {
+                        *sum = *sum + xc * w;
+                    }
+                }
+                for (sum, &bias) in v.iter_mut().zip(&input.bias[q * NR..][..NR]) {
+                    *sum = bias + *sum;
+                }
+            }
+            None => {
+                for g in 0..4 {
+                    // (Whole copies, not loops: the optimizer may turn a
+                    // loop into single-value moves, and a vector read
+                    // of values just stored one by one waits for them.)
+                    std::ptr::copy_nonoverlapping(
+                        a.add(g * h),
+                        v[g * UNITS_FWD..].as_mut_ptr(),
+                        units,
+                    );
+                }
+            }
+        }
+        if self.recur {
+            for (x, &a) in v.iter_mut().zip(&acc[..NR]) {
+                *x = *x + a;
+            }
+        }
+        let state = t * bh + b * h + j0;
+        std::ptr::copy_nonoverlapping(self.c.get().add(state), c_prev.as_mut_ptr(), units);
+        let (ifg, o) = v.split_at_mut(3 * UNITS_FWD);
+        let (i_f, g) = ifg.split_at_mut(2 * UNITS_FWD);
+        gate_slice(s.gate, i_f);
+        cell_slice(s.cell, g);
+        gate_slice(s.gate, o);
+        let mut c = [T::zero(); UNITS_FWD];
+        let mut hv = [T::zero(); UNITS_FWD];
+        for u in 0..UNITS_FWD {
+            c[u] = v[UNITS_FWD + u] * c_prev[u] + v[u] * v[2 * UNITS_FWD + u];
+        }
+        let mut ac = c;
+        cell_slice(s.cell, &mut ac);
+        for u in 0..UNITS_FWD {
+            hv[u] = v[3 * UNITS_FWD + u] * ac[u];
+        }
+        for g in 0..4 {
+            for u in 0..units {
+                *a.add(g * h + u) = v[g * UNITS_FWD + u];
+            }
+        }
+        for u in 0..units {
+            *self.c.get().add(state + bh + u) = c[u];
+            *self.h.get().add(state + bh + u) = hv[u];
+            *self.act_c.get().add(state + u) = ac[u];
+            // The packed copy is the next timestep's A operand.
+            *self.hp_out.get().add((rb * h + j0 + u) * MR + r) = hv[u];
+        }
     }
 }
 
@@ -222,73 +418,171 @@ pub struct BackwardBuffers<'a, T> {
 /// The backward time loop (BPTT), from `t = T-1` down to 0. `w` is
 /// [`pack_backward_weights`].
 pub fn backward<T: Real>(s: &LstmShape, w: &[T], buf: BackwardBuffers<'_, T>) {
-    let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
     let row_panels = s.b.div_ceil(MR);
-    let panels = h.div_ceil(NR);
+    let panels = s.h.div_ceil(NR);
+    let isa = tile::isa();
     let [mut dap_next, mut dap_cur] = buf.da_packed;
-    let (gates, act_c, c, dh_out) = (buf.gates, buf.act_c, buf.c, buf.dh_out);
-    let da = SendPtr(buf.da.as_mut_ptr());
-    let dcs = SendPtr(buf.dc.as_mut_ptr());
+    let runner = PanelRunner::new(
+        panels,
+        usize::from(s.t > 1) * row_panels * MR * 4 * s.h * NR,
+    );
     for t in (0..s.t).rev() {
-        let recur = t + 1 < s.t;
-        let dap_in: &[T] = dap_next;
-        let dap_out = SendPtr(dap_cur.as_mut_ptr());
-        for_panels(
-            panels,
-            usize::from(recur) * row_panels * MR * h4 * NR,
-            |q| {
-                let (da, dcs, dap_out) = (da, dcs, dap_out);
-                let mut tile = [T::zero(); MR * NR];
-                for rb in 0..row_panels {
-                    if recur {
-                        // SAFETY: panel rb of dap_in holds 4h·MR values, panel q of w 4h·NR.
-                        unsafe {
-                            T::tile(
-                                h4,
-                                dap_in[rb * h4 * MR..].as_ptr(),
-                                w[q * h4 * NR..].as_ptr(),
-                                &mut tile,
-                            )
-                        };
-                    }
-                    for r in 0..MR.min(s.b - rb * MR) {
-                        let b = rb * MR + r;
-                        for l in 0..NR.min(h - q * NR) {
-                            let j = q * NR + l;
-                            let row4 = (t * s.b + b) * h4;
-                            let at = t * bh + b * h + j;
-                            let gi = row4 + j;
-                            let (i, f, g, o) = (
-                                gates[gi],
-                                gates[gi + h],
-                                gates[gi + 2 * h],
-                                gates[gi + 3 * h],
-                            );
-                            let dh_rec = if recur { tile[r * NR + l] } else { T::zero() };
-                            let dh = dh_out[at] + dh_rec;
-                            let ac = act_c[at];
-                            // SAFETY: unit j of row b belongs to this task alone;
-                            // indices inside [T, B, 4H] / [B, H] / packed shapes.
-                            unsafe {
-                                let dc = dcs.0.add(b * h + j);
-                                let dcj = *dc + dh * o * cell_grad(s.cell, ac);
-                                let d = [
-                                    dcj * g * gate_grad(s.gate, i),
-                                    dcj * c[at] * gate_grad(s.gate, f),
-                                    dcj * i * cell_grad(s.cell, g),
-                                    dh * ac * gate_grad(s.gate, o),
-                                ];
-                                for (k, v) in d.into_iter().enumerate() {
-                                    *da.0.add(gi + k * h) = v;
-                                    *dap_out.0.add((rb * h4 + k * h + j) * MR + r) = v;
-                                }
-                                *dc = dcj * f;
-                            }
-                        }
-                    }
-                }
-            },
-        );
+        let step = BackwardStep {
+            s,
+            w,
+            t,
+            recur: t + 1 < s.t,
+            gates: buf.gates,
+            act_c: buf.act_c,
+            c: buf.c,
+            dh_out: buf.dh_out,
+            dap_in: dap_next,
+            dap_out: SendPtr(dap_cur.as_mut_ptr()),
+            da: SendPtr(buf.da.as_mut_ptr()),
+            dc: SendPtr(buf.dc.as_mut_ptr()),
+        };
+        // SAFETY: panels are disjoint sets of units (see `BackwardStep::panel`).
+        runner.run(step.recur, |q| unsafe { step.run(isa, q) });
         std::mem::swap(&mut dap_next, &mut dap_cur);
     }
+}
+
+/// One timestep of the backward loop, shared by the tasks that run its panels.
+struct BackwardStep<'a, T> {
+    s: &'a LstmShape,
+    w: &'a [T],
+    t: usize,
+    /// Whether `∂L/∂a_{t+1}` flows back through `W_hh` (not at the last step).
+    recur: bool,
+    gates: &'a [T],
+    act_c: &'a [T],
+    c: &'a [T],
+    dh_out: &'a [T],
+    dap_in: &'a [T],
+    dap_out: SendPtr<T>,
+    da: SendPtr<T>,
+    dc: SendPtr<T>,
+}
+
+impl<T: Real> BackwardStep<'_, T> {
+    /// [`Self::panel`] on the widest vectors at hand, as in [`ForwardStep::run`].
+    ///
+    /// # Safety
+    /// As [`Self::panel`]; `isa` is what `tile::isa()` returned.
+    unsafe fn run(&self, isa: Isa, q: usize) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => self.panel_avx512(q),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => self.panel_avx2(q),
+            _ => self.panel(q),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn panel_avx512(&self, q: usize) {
+        self.panel(q)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn panel_avx2(&self, q: usize) {
+        self.panel(q)
+    }
+
+    /// Panel `q`'s `NR` units for every row: `∂L/∂h_t` through `W_hh`, then
+    /// the gradients of the gates and of the cell state.
+    ///
+    /// # Safety
+    /// The buffers must have the shapes of [`BackwardBuffers`] and no other
+    /// task may touch units `q·NR..(q+1)·NR` of this timestep.
+    #[inline(always)]
+    unsafe fn panel(&self, q: usize) {
+        let (s, t) = (self.s, self.t);
+        let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
+        let (j0, units) = (q * NR, NR.min(h - q * NR));
+        if t > 0 {
+            // The next timestep's inputs of this panel are short runs far
+            // apart, written long ago: too scattered for the hardware to
+            // fetch ahead on its own, so ask for them while this step's
+            // products run (a hint only; it changes no value).
+            let len = units * std::mem::size_of::<T>();
+            for b in 0..s.b {
+                let (row4, at) = (((t - 1) * s.b + b) * h4 + j0, (t - 1) * bh + b * h + j0);
+                for k in 0..4 {
+                    prefetch(&self.gates[row4 + k * h..], len);
+                }
+                for run in [self.act_c, self.c, self.dh_out] {
+                    prefetch(&run[at..], len);
+                }
+            }
+        }
+        let mut tile = [T::zero(); MR * NR];
+        for rb in 0..s.b.div_ceil(MR) {
+            if self.recur {
+                // Panel rb of dap_in holds 4h·MR values, panel q of w 4h·NR.
+                T::tile(
+                    h4,
+                    self.dap_in[rb * h4 * MR..].as_ptr(),
+                    self.w[q * h4 * NR..].as_ptr(),
+                    &mut tile,
+                );
+            }
+            for r in 0..MR.min(s.b - rb * MR) {
+                let b = rb * MR + r;
+                let row4 = (t * s.b + b) * h4 + j0;
+                let at = t * bh + b * h + j0;
+                // This row's slices of the panel's units: contiguous, so the
+                // loop below runs on whole vectors.
+                let gate = |k: usize| &self.gates[row4 + k * h..][..units];
+                let (i, f, g, o) = (gate(0), gate(1), gate(2), gate(3));
+                let ac = &self.act_c[at..][..units];
+                let c_prev = &self.c[at..][..units];
+                let dh_out = &self.dh_out[at..][..units];
+                // Units j0..j0+units of row b belong to this task alone.
+                let dc = std::slice::from_raw_parts_mut(self.dc.get().add(b * h + j0), units);
+                let mut d = [[T::zero(); NR]; 4];
+                for l in 0..units {
+                    let dh_rec = if self.recur {
+                        tile[r * NR + l]
+                    } else {
+                        T::zero()
+                    };
+                    let dh = dh_out[l] + dh_rec;
+                    let dcj = dc[l] + dh * o[l] * cell_grad(s.cell, ac[l]);
+                    d[0][l] = dcj * g[l] * gate_grad(s.gate, i[l]);
+                    d[1][l] = dcj * c_prev[l] * gate_grad(s.gate, f[l]);
+                    d[2][l] = dcj * i[l] * cell_grad(s.cell, g[l]);
+                    d[3][l] = dh * ac[l] * gate_grad(s.gate, o[l]);
+                    dc[l] = dcj * f[l];
+                }
+                for (k, dk) in d.iter().enumerate() {
+                    let da = std::slice::from_raw_parts_mut(self.da.get().add(row4 + k * h), units);
+                    da.copy_from_slice(&dk[..units]);
+                    // The packed copy is the next timestep's A operand.
+                    let packed = self.dap_out.get().add((rb * h4 + k * h + j0) * MR + r);
+                    for (l, &v) in dk[..units].iter().enumerate() {
+                        *packed.add(l * MR) = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Ask the cache for the first `bytes` of `xs` ahead of use.
+#[inline(always)]
+fn prefetch<T>(xs: &[T], bytes: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = xs.as_ptr().cast::<i8>();
+        for offset in (0..bytes.min(std::mem::size_of_val(xs))).step_by(64) {
+            // SAFETY: inside `xs`; a prefetch never faults nor changes memory.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (xs, bytes);
 }
