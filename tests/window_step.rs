@@ -20,7 +20,7 @@ use wavelstm::cpu::lanes::{
 use wavelstm::cpu::mulaw::softmax_xent_loss;
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
 use wavelstm::cpu::tile::Isa;
-use wavelstm::cpu::window_step::WindowStep;
+use wavelstm::cpu::window_step::{TwoPartStep, WindowStep};
 use wavelstm::dataset::{gather, Batch};
 use wavelstm::engine::Engine;
 use wavelstm::model::{
@@ -468,8 +468,13 @@ fn engine_window_steps_match_the_general_step() {
     let signal: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
     let params = init_params(&cfg, &mut rng);
     let hh = 4 * cfg.hidden * cfg.hidden;
-    // (weight decay, clip, a general step first)
-    for (decay, clip, general_first) in [(0.0, 0.0, false), (0.01, 0.0, false), (0.0, 0.05, true)] {
+    // (weight decay, clip, a general step first, batch): batches of 64 and
+    // more are cut in two parts (`TwoPartStep`).
+    for (decay, clip, general_first, b) in [
+        (0.0, 0.0, false, 9),
+        (0.01, 0.0, false, 70),
+        (0.0, 0.05, true, 100),
+    ] {
         let adam = AdamConfig {
             weight_decay: decay,
             clip,
@@ -478,20 +483,21 @@ fn engine_window_steps_match_the_general_step() {
         };
         let mut batches = Vec::new();
         if general_first {
-            let mut b = windows(&mut rng, 9, signal.len(), cfg.frame);
-            b.starts
+            let mut first = windows(&mut rng, b, signal.len(), cfg.frame);
+            first
+                .starts
                 .iter_mut()
                 .for_each(|s| *s = (*s).min(signal.len() - 8));
-            batches.push((b, 4));
+            batches.push((first, 4));
         }
         for _ in 0..6 {
-            batches.push((windows(&mut rng, 9, signal.len(), cfg.frame), 1));
+            batches.push((windows(&mut rng, b, signal.len(), cfg.frame), 1));
         }
         let (want, losses, carry_h) = reference_run(&cfg, &adam, &params, &signal, &batches);
 
         let mut engine = CpuEngine::new(cfg.clone(), adam, params.clone()).unwrap();
         engine.set_signal(&signal).unwrap();
-        let what = format!("decay {decay} clip {clip} general first {general_first}");
+        let what = format!("decay {decay} clip {clip} general first {general_first} batch {b}");
         for (k, (batch, seq)) in batches.iter().enumerate() {
             engine.train_step(batch, *seq, adam.lr).unwrap();
             let stats = engine.take_stats(true).unwrap();
@@ -525,5 +531,49 @@ fn engine_window_steps_match_the_general_step() {
                 "{what}: W_hh moved: {moved}"
             );
         }
+    }
+}
+
+#[test]
+fn two_part_step_is_the_same_bits_on_one_or_two_threads() {
+    let mut rng = SplitMix64::new(16);
+    let cfg = models().swap_remove(4); // the seed preset's model
+    let layout = cfg.layout();
+    let params = init_params(&cfg, &mut rng);
+    let whole_buffer = 0..layout.total;
+    let written = std::slice::from_ref(&whole_buffer);
+    for &b in &[5, 64, 100, 131] {
+        let x = random(&mut rng, b * cfg.input_size());
+        let dpred = random(&mut rng, b * cfg.outputs());
+        let mut results = Vec::new();
+        for threads in [1, 2] {
+            let mut step = TwoPartStep::new(threads);
+            let pred = step.forward(&cfg, &layout, &params, &x).to_vec();
+            let mut grads = vec![0.0f32; layout.total];
+            step.backward(&cfg, &layout, &params, &dpred, &mut grads, written);
+            let n = cfg.layers * b * cfg.hidden;
+            let (mut h, mut c) = (vec![0.0f32; n], vec![0.0f32; n]);
+            step.final_state(&cfg, &mut h, &mut c);
+            results.push((pred, grads, h, c));
+        }
+        assert!(
+            results[0] == results[1],
+            "batch {b}: 1 and 2 threads differ"
+        );
+        // And the parts together are the whole batch.
+        let mut whole = WindowStep::default();
+        let pred = whole.forward(&cfg, &layout, &params, &x).to_vec();
+        assert_close(
+            &results[0].0,
+            &to_f64(&pred),
+            &format!("batch {b}: predictions"),
+        );
+        let mut grads = vec![0.0f32; layout.total];
+        whole.backward(&cfg, &layout, &params, &dpred, &mut grads);
+        assert_close(
+            &results[0].1,
+            &to_f64(&grads),
+            &format!("batch {b}: gradients"),
+        );
     }
 }

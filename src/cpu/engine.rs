@@ -4,7 +4,7 @@ use super::adam::{adam_step, clip_global_norm, sum_squares, AdamConfig};
 use super::fast_step::FastStep;
 use super::mulaw::{expected_value, softmax_xent_loss};
 use super::network::{backward, forward, mse_loss, Workspace};
-use super::window_step::{self, WindowStep};
+use super::window_step::{self, TwoPartStep};
 use crate::dataset::{gather, Batch};
 use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
@@ -16,6 +16,10 @@ use std::ops::Range;
 /// two cores' L2 caches; every further part adds a cross-core handoff to a
 /// step of about ten microseconds.
 const FREE_STEP_THREADS: usize = 2;
+
+/// Threads of the window step (`cpu::window_step::TwoPartStep`): it cuts a
+/// batch in two parts.
+const WINDOW_STEP_THREADS: usize = 2;
 
 pub struct CpuEngine {
     cfg: ModelConfig,
@@ -43,8 +47,9 @@ pub struct CpuEngine {
     /// The free step's packed weights and threads, built on the first
     /// `free_step` after the parameters last changed.
     fast_step: Option<FastStep>,
-    /// The step of windows without memory (seq-len 1 from a zero state).
-    window: WindowStep,
+    /// The step of windows without memory (seq-len 1 from a zero state),
+    /// made on the first such step.
+    window: Option<TwoPartStep>,
     /// The last training step was `window`'s: the carried training state is
     /// its final state, not yet copied into `train_carry`.
     window_carry: bool,
@@ -135,7 +140,7 @@ impl CpuEngine {
             dc0: Vec::new(),
             row_loss: Vec::new(),
             fast_step: None,
-            window: WindowStep::default(),
+            window: None,
             window_carry: false,
             recurrent_idle: true,
             done: Vec::new(),
@@ -205,12 +210,12 @@ impl CpuEngine {
     /// Copy the last window step's final state into `train_carry`.
     fn settle_window_carry(&mut self) {
         if std::mem::take(&mut self.window_carry) {
-            let len = self.cfg.layers * self.window.batch() * self.cfg.hidden;
+            let window = self.window.as_ref().expect("a window step was taken");
+            let len = self.cfg.layers * window.batch() * self.cfg.hidden;
             self.train_carry.h.resize(len, 0.0);
             self.train_carry.c.resize(len, 0.0);
             let carry = &mut self.train_carry;
-            self.window
-                .final_state(&self.cfg, &mut carry.h, &mut carry.c);
+            window.final_state(&self.cfg, &mut carry.h, &mut carry.c);
         }
     }
 
@@ -218,7 +223,7 @@ impl CpuEngine {
     /// into `self.dpred`.
     fn loss(&mut self, pred_of_window: bool) -> f64 {
         let pred = if pred_of_window {
-            self.window.prediction()
+            self.window.as_ref().expect("a window step").prediction()
         } else {
             self.ws.prediction()
         };
@@ -237,15 +242,19 @@ impl CpuEngine {
     /// A training step of windows without memory (see `cpu::window_step`).
     fn train_window_step(&mut self, batch: &Batch, lr: f64) -> Result<()> {
         self.gather_batch(batch, 1)?;
-        self.window
-            .forward(&self.cfg, &self.layout, &self.params, &self.x);
+        let window = self.window.get_or_insert_with(|| {
+            TwoPartStep::new(rayon::current_num_threads().min(WINDOW_STEP_THREADS))
+        });
+        window.forward(&self.cfg, &self.layout, &self.params, &self.x);
         let loss = self.loss(true);
-        self.window.backward(
+        let window = self.window.as_mut().expect("made above");
+        window.backward(
             &self.cfg,
             &self.layout,
             &self.params,
             &self.dpred,
             &mut self.grads,
+            &self.non_recurrent,
         );
         let skip_recurrent = self.recurrent_idle && self.adam.weight_decay == 0.0;
         if !skip_recurrent {
@@ -411,11 +420,11 @@ impl Engine for CpuEngine {
     fn state(&self) -> Result<TrainState> {
         let mut carry = Carry::default();
         let carry = if self.window_carry {
-            let len = self.cfg.layers * self.window.batch() * self.cfg.hidden;
+            let window = self.window.as_ref().expect("a window step was taken");
+            let len = self.cfg.layers * window.batch() * self.cfg.hidden;
             carry.h = vec![0.0; len];
             carry.c = vec![0.0; len];
-            self.window
-                .final_state(&self.cfg, &mut carry.h, &mut carry.c);
+            window.final_state(&self.cfg, &mut carry.h, &mut carry.c);
             &carry
         } else {
             &self.train_carry

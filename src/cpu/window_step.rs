@@ -36,9 +36,12 @@
 use super::activation::{
     activate, activate_backward, cell_grad, cell_slice, gate_grad, gate_slice,
 };
+use super::lanes::LANES;
 use super::lanes::{dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided};
+use super::step_threads::StepThreads;
 use super::tile::{isa, Isa};
 use crate::model::{Activation, LstmOffsets, ModelConfig, ParamLayout};
+use std::sync::{Mutex, PoisonError};
 
 /// Whether a training step of `seq_len` over lanes that carry (`carry`)
 /// is one this step computes.
@@ -292,6 +295,11 @@ impl WindowStep {
         self.b
     }
 
+    /// Hold no batch: [`batch`](Self::batch) is 0, the final state empty.
+    fn forget(&mut self) {
+        (self.b, self.bp) = (0, 0);
+    }
+
     /// The predictions of the last forward pass, `[B, outputs]`.
     pub fn prediction(&self) -> &[f32] {
         &self.pred
@@ -299,11 +307,24 @@ impl WindowStep {
 
     /// The state after the last forward pass, `[L, B, H]` each.
     pub fn final_state(&self, cfg: &ModelConfig, h: &mut [f32], c: &mut [f32]) {
-        let bh = self.b * cfg.hidden;
+        self.final_state_rows(cfg, self.b, 0, h, c);
+    }
+
+    /// The state after the last forward pass as rows `row0..row0+B` of
+    /// `[L, total, H]` buffers.
+    fn final_state_rows(
+        &self,
+        cfg: &ModelConfig,
+        total: usize,
+        row0: usize,
+        h: &mut [f32],
+        c: &mut [f32],
+    ) {
+        let hn = cfg.hidden;
         for (k, layer) in self.layers.iter().enumerate() {
-            let r = k * bh..(k + 1) * bh;
-            from_lanes(&layer.h, self.b, cfg.hidden, self.bp, &mut h[r.clone()]);
-            from_lanes(&layer.c, self.b, cfg.hidden, self.bp, &mut c[r]);
+            let r = (k * total + row0) * hn..(k * total + row0 + self.b) * hn;
+            from_lanes(&layer.h, self.b, hn, self.bp, &mut h[r.clone()]);
+            from_lanes(&layer.c, self.b, hn, self.bp, &mut c[r]);
         }
     }
 }
@@ -501,4 +522,154 @@ mod x86 {
     ) {
         w.backward_impl(cfg, layout, params, dpred, grads)
     }
+}
+
+/// The window step on both cores: the batch cut into two fixed parts, each
+/// run by its own [`WindowStep`] on its own thread, the weight gradients
+/// added at the end. The products of one part are too small to share out
+/// (a few microseconds each), so the batch is split instead: one round
+/// trip between the threads for the forward pass and one for the
+/// backward, instead of one per product.
+///
+/// The cut depends on the batch only, never on the number of threads (with
+/// one thread the caller runs both parts), so the results are the same bits
+/// on any machine with the same instruction set.
+pub struct TwoPartStep {
+    parts: [Mutex<WindowStep>; 2],
+    /// The second part's gradients (the first writes the caller's).
+    grads: Mutex<Vec<f32>>,
+    team: StepThreads,
+    /// Rows of the first part.
+    split: usize,
+    pred: Vec<f32>,
+}
+
+impl TwoPartStep {
+    /// A team of `threads` (1 or 2).
+    pub fn new(threads: usize) -> Self {
+        TwoPartStep {
+            parts: Default::default(),
+            grads: Mutex::default(),
+            team: StepThreads::new(threads.clamp(1, 2)),
+            split: 0,
+            pred: Vec::new(),
+        }
+    }
+
+    /// Where a batch of `b` is cut: at a whole number of vectors near the
+    /// middle, or not at all below two vectors' worth per part.
+    pub fn split(b: usize) -> usize {
+        let half = (b / 2) / LANES * LANES;
+        if half >= 2 * LANES {
+            half
+        } else {
+            b
+        }
+    }
+
+    /// As [`WindowStep::forward`].
+    pub fn forward(
+        &mut self,
+        cfg: &ModelConfig,
+        layout: &ParamLayout,
+        params: &[f32],
+        x: &[f32],
+    ) -> &[f32] {
+        let i0 = cfg.input_size();
+        let b = x.len() / i0;
+        self.split = Self::split(b);
+        let cut = self.split * i0;
+        let parts = &self.parts;
+        run_parts(&self.team, &|part| {
+            let x = if part == 0 { &x[..cut] } else { &x[cut..] };
+            let mut step = lock(&parts[part]);
+            if x.is_empty() {
+                // A batch too small to cut: this part holds nothing.
+                step.forget();
+            } else {
+                step.forward(cfg, layout, params, x);
+            }
+        });
+        self.pred.clear();
+        for part in &mut self.parts {
+            let part = part.get_mut().unwrap_or_else(PoisonError::into_inner);
+            if part.batch() > 0 {
+                self.pred.extend_from_slice(part.prediction());
+            }
+        }
+        &self.pred
+    }
+
+    /// As [`WindowStep::backward`]; `written` are the ranges of `grads` the
+    /// step writes (every tensor but the `W_hh`), where the parts' sums go.
+    pub fn backward(
+        &mut self,
+        cfg: &ModelConfig,
+        layout: &ParamLayout,
+        params: &[f32],
+        dpred: &[f32],
+        grads: &mut [f32],
+        written: &[std::ops::Range<usize>],
+    ) {
+        let cut = self.split * cfg.outputs();
+        let two = cut < dpred.len();
+        let first = Mutex::new(grads);
+        let (parts, second) = (&self.parts, &self.grads);
+        run_parts(&self.team, &|part| {
+            if part == 0 {
+                let mut g = lock(&first);
+                lock(&parts[0]).backward(cfg, layout, params, &dpred[..cut], &mut g);
+            } else if two {
+                let mut g = lock(second);
+                g.resize(layout.total, 0.0);
+                lock(&parts[1]).backward(cfg, layout, params, &dpred[cut..], &mut g);
+            }
+        });
+        let grads = first.into_inner().unwrap_or_else(PoisonError::into_inner);
+        if two {
+            let second = self.grads.get_mut().unwrap_or_else(PoisonError::into_inner);
+            for r in written {
+                for (g, &s) in grads[r.clone()].iter_mut().zip(&second[r.clone()]) {
+                    *g += s;
+                }
+            }
+        }
+    }
+
+    /// Windows of the last forward pass.
+    pub fn batch(&self) -> usize {
+        self.parts.iter().map(|p| lock(p).batch()).sum()
+    }
+
+    /// The predictions of the last forward pass, `[B, outputs]`.
+    pub fn prediction(&self) -> &[f32] {
+        &self.pred
+    }
+
+    /// As [`WindowStep::final_state`].
+    pub fn final_state(&self, cfg: &ModelConfig, h: &mut [f32], c: &mut [f32]) {
+        let total = self.batch();
+        let mut row0 = 0;
+        for part in &self.parts {
+            let part = lock(part);
+            part.final_state_rows(cfg, total, row0, h, c);
+            row0 += part.batch();
+        }
+    }
+}
+
+/// `job(0)` and `job(1)`, on the team's two threads or one after the other.
+fn run_parts(team: &StepThreads, job: &(dyn Fn(usize) + Sync)) {
+    if team.parts() == 2 {
+        team.run(job);
+    } else {
+        job(0);
+        job(1);
+    }
+}
+
+/// A part's lock: held by one thread at a time by construction, and a
+/// panic in a part is raised again by the team, so poisoning says nothing.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
