@@ -616,3 +616,37 @@ fn training_step_math_is_bit_identical_across_thread_counts() {
         );
     }
 }
+
+// ---------------------------------------------------------------- tile
+
+/// Every variant of the register tile this CPU runs (AVX-512, AVX2+FMA,
+/// portable) against f64 sums of the same packed panels.
+#[test]
+fn tile_matches_naive_sums_on_every_instruction_set() {
+    use wavelstm::cpu::tile::{tile_f32_on, Isa, MR, NR};
+    let mut rng = SplitMix64::new(41);
+    for &k in &[1, 7, 256, 1000] {
+        let a: Vec<f32> = random(&mut rng, k * MR, 1.0);
+        let b: Vec<f32> = random(&mut rng, k * NR, 1.0);
+        for isa in Isa::all_supported() {
+            let mut out = [f32::NAN; MR * NR];
+            // SAFETY: the panels hold k·MR and k·NR values; the CPU runs `isa`.
+            unsafe { tile_f32_on(isa, k, a.as_ptr(), b.as_ptr(), &mut out) };
+            for r in 0..MR {
+                for c in 0..NR {
+                    let (mut want, mut scale) = (0.0f64, 0.0f64);
+                    for p in 0..k {
+                        let t = f64::from(a[p * MR + r]) * f64::from(b[p * NR + c]);
+                        want += t;
+                        scale += t.abs();
+                    }
+                    let got = f64::from(out[r * NR + c]);
+                    assert!(
+                        (got - want).abs() <= tol::<f32>() * scale,
+                        "{isa:?} k {k}: ({r}, {c}) {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}

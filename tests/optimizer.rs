@@ -185,3 +185,32 @@ fn cosine_schedule_runs_from_lr_to_its_floor() {
     };
     assert_eq!(constant.lr_at(77), 0.01);
 }
+
+/// Adam's update is compiled for each instruction set; no operation in it
+/// is fused, so every variant must give the same bits, on a buffer long
+/// enough to be shared out in parallel chunks and with an odd tail.
+#[test]
+fn every_instruction_set_gives_the_same_bits() {
+    use wavelstm::cpu::adam::adam_step_on;
+    use wavelstm::cpu::tile::Isa;
+    let n = 70_001;
+    let steps = grads(n, 4);
+    let cfg = AdamConfig {
+        weight_decay: 0.01,
+        ..AdamConfig::default()
+    };
+    let run_on = |isa: Isa| {
+        let mut p: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
+        for (t, g) in steps.iter().enumerate() {
+            let g: Vec<f32> = g.iter().map(|&x| x as f32).collect();
+            adam_step_on(isa, &cfg, t as u64 + 1, &mut p, &g, &mut m, &mut v);
+        }
+        (p, m, v)
+    };
+    let isas = Isa::all_supported();
+    let first = run_on(isas[0]);
+    for &isa in &isas[1..] {
+        assert!(run_on(isa) == first, "{isa:?} differs from {:?}", isas[0]);
+    }
+}

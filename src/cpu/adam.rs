@@ -97,6 +97,21 @@ pub fn adam_step(
     m: &mut [f32],
     v: &mut [f32],
 ) {
+    adam_step_on(isa(), cfg, t, params, grads, m, v)
+}
+
+/// [`adam_step`] compiled for `isa`, which the CPU must run. Every variant
+/// computes the same bits (the tests hold them to it).
+pub fn adam_step_on(
+    isa: Isa,
+    cfg: &AdamConfig,
+    t: u64,
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+) {
+    assert!(isa.supported(), "adam_step: {isa:?} is not supported here");
     assert!(t >= 1, "Adam steps count from 1");
     assert!(params.len() == grads.len() && m.len() == grads.len() && v.len() == grads.len());
     let (b1, b2) = (cfg.beta1 as f32, cfg.beta2 as f32);
@@ -117,9 +132,9 @@ pub fn adam_step(
         decay,
     };
     let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
-        // SAFETY: the instruction set was detected at run time.
+        // SAFETY: checked above that the CPU runs the instruction set.
         unsafe {
-            match isa() {
+            match isa {
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512 => x86::update_avx512(&k, p, g, m, v),
                 #[cfg(target_arch = "x86_64")]

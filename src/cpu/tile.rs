@@ -113,7 +113,22 @@ impl Isa {
 /// As [`tile_portable`].
 #[inline]
 pub unsafe fn tile_f32(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR]) {
-    match isa() {
+    tile_f32_on(isa(), k, a, b, out)
+}
+
+/// The `f32` tile compiled for `isa` (the tests run every variant).
+///
+/// # Safety
+/// As [`tile_portable`], and the CPU must run `isa` ([`Isa::supported`]).
+#[inline]
+pub unsafe fn tile_f32_on(
+    isa: Isa,
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    out: &mut [f32; MR * NR],
+) {
+    match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => x86::tile_avx512(k, a, b, out),
         #[cfg(target_arch = "x86_64")]
