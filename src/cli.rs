@@ -428,6 +428,7 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    crate::cpu::tile::requested().map_err(Error::config)?;
     match cli.command {
         None => demo(Path::new("wavelstm-out"), DEMO_STEPS, DEMO_SECONDS),
         Some(Command::Demo {

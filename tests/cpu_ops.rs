@@ -650,3 +650,23 @@ fn tile_matches_naive_sums_on_every_instruction_set() {
         }
     }
 }
+
+/// `WAVELSTM_ISA` picks the instruction set every fast kernel runs on (CI
+/// runs these tests once per variant the machine supports); when it is set,
+/// it must be what the kernels use, or those runs would test the default
+/// variant again without saying so.
+#[test]
+fn the_requested_instruction_set_is_the_one_used() {
+    use wavelstm::cpu::tile::{isa, requested, Isa};
+    match std::env::var("WAVELSTM_ISA") {
+        Ok(name) if !name.is_empty() => {
+            let want = requested().expect("a valid WAVELSTM_ISA").expect("set");
+            assert_eq!(isa(), want, "WAVELSTM_ISA={name}");
+        }
+        _ => assert_eq!(
+            isa(),
+            Isa::all_supported()[0],
+            "the best variant by default"
+        ),
+    }
+}

@@ -313,7 +313,11 @@ fn diverged(step: u64, loss: f64, grad_norm: f64) -> Error {
 
 impl Engine for CpuEngine {
     fn describe(&self) -> String {
-        format!("cpu ({} threads)", rayon::current_num_threads())
+        format!(
+            "cpu ({} threads, {})",
+            rayon::current_num_threads(),
+            super::tile::isa().name()
+        )
     }
 
     fn model(&self) -> &ModelConfig {

@@ -112,9 +112,12 @@ fn reduce8(a: [f32; 8]) -> f32 {
 pub mod x86 {
     use std::arch::x86_64::*;
 
-    /// Whether this CPU runs [`gemv_avx2_fma`] (the answer is cached by std).
+    /// Whether this CPU runs [`gemv_avx2_fma`] (the answer is cached by std)
+    /// and `WAVELSTM_ISA` has not asked for the portable kernels.
     pub fn available() -> bool {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+        crate::cpu::tile::isa() != crate::cpu::tile::Isa::Portable
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
     }
 
     /// Tiles of rows × lanes: one lane gets eight rows (eight independent

@@ -53,7 +53,7 @@ pub unsafe fn tile_portable<T: Real, const FUSED: bool>(
     }
 }
 
-/// Which tile the CPU runs for `f32`, decided once.
+/// An instruction set the fast kernels are compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
     Avx512,
@@ -61,26 +61,57 @@ pub enum Isa {
     Portable,
 }
 
+/// The instruction set the fast kernels run on, decided once: the best the
+/// CPU has, unless `WAVELSTM_ISA` names another it runs (see [`requested`]),
+/// so that every variant can be tested and timed on one machine.
 pub fn isa() -> Isa {
     use std::sync::OnceLock;
     static ISA: OnceLock<Isa> = OnceLock::new();
-    *ISA.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx2Fma;
-            }
-        }
-        Isa::Portable
-    })
+    *ISA.get_or_init(|| requested().ok().flatten().unwrap_or_else(best))
+}
+
+/// The environment variable that picks the instruction set.
+pub const ISA_VAR: &str = "WAVELSTM_ISA";
+
+/// What `WAVELSTM_ISA` asks for (`avx512`, `avx2` or `portable`): nothing
+/// when it is unset or empty, an error naming the problem when the name is
+/// unknown or the CPU does not run it (the command line reports it; the
+/// kernels then keep the best instruction set).
+pub fn requested() -> Result<Option<Isa>, String> {
+    let name = match std::env::var(ISA_VAR) {
+        Ok(n) if !n.is_empty() => n,
+        _ => return Ok(None),
+    };
+    let isa = Isa::from_name(&name).ok_or_else(|| {
+        format!("{ISA_VAR}={name}: unknown instruction set (known: avx512, avx2, portable)")
+    })?;
+    if isa.supported() {
+        Ok(Some(isa))
+    } else {
+        Err(format!("{ISA_VAR}={name}: this CPU does not run it"))
+    }
+}
+
+fn best() -> Isa {
+    Isa::all_supported()[0]
 }
 
 impl Isa {
+    /// The name `WAVELSTM_ISA` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2Fma => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Isa> {
+        [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
+            .into_iter()
+            .find(|i| i.name() == name.trim().to_ascii_lowercase())
+    }
+
     /// Whether this CPU runs code compiled for `self`.
     pub fn supported(self) -> bool {
         match self {
