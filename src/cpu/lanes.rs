@@ -201,8 +201,13 @@ fn fma<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
+/// The rows in blocks of [`ROWS`] and the lanes in blocks of [`VECS`]
+/// vectors, the last of each smaller. A block's size is a constant of its
+/// kernel (the accumulators must be registers), so each of the 6 × 4 sizes
+/// is its own instance, chosen by the match below.
+///
 /// # Safety
-/// As checked by [`mul_lanes`]; `FUSED` only where FMA is in hardware.
+/// As checked by [`mul_lanes`]; `K` only on an instruction set the CPU runs.
 #[inline(always)]
 unsafe fn mul_lanes_impl<K: MulBlock>(
     a: Strided<'_>,
