@@ -13,6 +13,7 @@
 use super::tile::{isa, Isa};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamConfig {
@@ -50,7 +51,7 @@ const PARALLEL_MIN: usize = 4 * CHUNK;
 /// `Σ g²` in f64, over eight interleaved partial sums combined in a fixed
 /// order: one running sum would make every addition wait for the last
 /// (a latency chain as long as the buffer), eight keep the adders busy.
-pub fn sum_squares(g: &[f32]) -> f64 {
+fn sum_squares(g: &[f32]) -> f64 {
     let mut acc = [0.0f64; 8];
     let chunks = g.chunks_exact(8);
     let tail = chunks.remainder();
@@ -67,23 +68,51 @@ pub fn sum_squares(g: &[f32]) -> f64 {
 
 /// `√(Σ g²)`, accumulated in f64 chunk by chunk, chunks combined in order.
 pub fn global_norm(grads: &[f32]) -> f64 {
-    let partial: Vec<f64> = if grads.len() < PARALLEL_MIN {
-        grads.chunks(CHUNK).map(sum_squares).collect()
-    } else {
-        grads.par_chunks(CHUNK).map(sum_squares).collect()
-    };
-    partial.iter().sum::<f64>().sqrt()
+    norm_over(grads, std::slice::from_ref(&(0..grads.len())))
+}
+
+/// [`global_norm`] of the values in `ranges` of `grads`, range after range
+/// (a buffer in one range gives the same bits as [`global_norm`]).
+pub fn norm_over(grads: &[f32], ranges: &[Range<usize>]) -> f64 {
+    let mut sum = 0.0f64;
+    for r in ranges {
+        let g = &grads[r.clone()];
+        if g.len() < PARALLEL_MIN {
+            for c in g.chunks(CHUNK) {
+                sum += sum_squares(c);
+            }
+        } else {
+            let partial: Vec<f64> = g.par_chunks(CHUNK).map(sum_squares).collect();
+            for p in partial {
+                sum += p;
+            }
+        }
+    }
+    sum.sqrt()
 }
 
 /// Scale `grads` so their global norm is at most `clip` (PyTorch's
 /// `clip_grad_norm_` without its 1e-6 fudge). Returns the norm before clipping.
 pub fn clip_global_norm(grads: &mut [f32], clip: f64) -> f64 {
-    let norm = global_norm(grads);
+    let all = 0..grads.len();
+    clip_over(grads, std::slice::from_ref(&all), clip)
+}
+
+/// [`clip_global_norm`] of the values in `ranges` of `grads` only (the rest
+/// is neither counted nor scaled). Returns the norm before clipping.
+pub fn clip_over(grads: &mut [f32], ranges: &[Range<usize>], clip: f64) -> f64 {
+    let norm = norm_over(grads, ranges);
     if clip > 0.0 && norm > clip {
         let s = (clip / norm) as f32;
-        grads
-            .par_chunks_mut(CHUNK)
-            .for_each(|c| c.iter_mut().for_each(|g| *g *= s));
+        for r in ranges {
+            let g = &mut grads[r.clone()];
+            if g.len() < PARALLEL_MIN {
+                g.iter_mut().for_each(|g| *g *= s);
+            } else {
+                g.par_chunks_mut(CHUNK)
+                    .for_each(|c| c.iter_mut().for_each(|g| *g *= s));
+            }
+        }
     }
     norm
 }

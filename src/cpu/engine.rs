@@ -1,6 +1,6 @@
 //! [`Engine`] on the CPU: the network of `cpu::network` in f32, on rayon.
 
-use super::adam::{adam_step, clip_global_norm, sum_squares, AdamConfig};
+use super::adam::{adam_step, clip_global_norm, clip_over, AdamConfig};
 use super::fast_step::FastStep;
 use super::mulaw::{expected_value, softmax_xent_loss};
 use super::network::{backward, forward, mse_loss, Workspace};
@@ -59,22 +59,30 @@ pub struct CpuEngine {
     /// (`m = v = 0` gives an update of `0 / (0 + ε)`), so window steps skip
     /// them: at the seed preset they are most of the parameters.
     recurrent_idle: bool,
-    /// The parameters other than the `W_hh`, as ranges of the flat buffer.
+    /// Every layer's `W_hh`, and the parameters other than those, as
+    /// ranges of the flat buffer.
+    recurrent: Vec<Range<usize>>,
     non_recurrent: Vec<Range<usize>>,
     all_params: Range<usize>,
     /// Stats of the steps not yet taken.
     done: Vec<StepStats>,
 }
 
-/// The ranges of the flat buffer outside every layer's `W_hh`.
-fn non_recurrent_ranges(cfg: &ModelConfig, layout: &ParamLayout) -> Vec<Range<usize>> {
+/// Every layer's `W_hh` as a range of the flat buffer, in order.
+fn recurrent_ranges(cfg: &ModelConfig, layout: &ParamLayout) -> Vec<Range<usize>> {
+    let len = 4 * cfg.hidden * cfg.hidden;
+    layout.lstm.iter().map(|l| l.w_hh..l.w_hh + len).collect()
+}
+
+/// The ranges of `0..total` between the (ordered) `holes`.
+fn complement(holes: &[Range<usize>], total: usize) -> Vec<Range<usize>> {
     let mut ranges = Vec::new();
     let mut from = 0;
-    for l in &layout.lstm {
-        ranges.push(from..l.w_hh);
-        from = l.w_hh + 4 * cfg.hidden * cfg.hidden;
+    for h in holes {
+        ranges.push(from..h.start);
+        from = h.end;
     }
-    ranges.push(from..layout.total);
+    ranges.push(from..total);
     ranges.retain(|r| !r.is_empty());
     ranges
 }
@@ -117,8 +125,10 @@ impl CpuEngine {
             )));
         }
         let layout = cfg.layout();
+        let recurrent = recurrent_ranges(&cfg, &layout);
         Ok(CpuEngine {
-            non_recurrent: non_recurrent_ranges(&cfg, &layout),
+            non_recurrent: complement(&recurrent, layout.total),
+            recurrent,
             all_params: 0..layout.total,
             layout,
             cfg,
@@ -211,11 +221,7 @@ impl CpuEngine {
     fn settle_window_carry(&mut self) {
         if std::mem::take(&mut self.window_carry) {
             let window = self.window.as_ref().expect("a window step was taken");
-            let len = self.cfg.layers * window.batch() * self.cfg.hidden;
-            self.train_carry.h.resize(len, 0.0);
-            self.train_carry.c.resize(len, 0.0);
-            let carry = &mut self.train_carry;
-            window.final_state(&self.cfg, &mut carry.h, &mut carry.c);
+            window_state(&self.cfg, window, &mut self.train_carry);
         }
     }
 
@@ -259,26 +265,15 @@ impl CpuEngine {
         let skip_recurrent = self.recurrent_idle && self.adam.weight_decay == 0.0;
         if !skip_recurrent {
             // Zero, not left from an earlier step: Adam reads them.
-            for l in &self.layout.lstm {
-                self.grads[l.w_hh..l.w_hh + 4 * self.cfg.hidden * self.cfg.hidden].fill(0.0);
+            for r in &self.recurrent {
+                self.grads[r.clone()].fill(0.0);
             }
             self.recurrent_idle = false;
         }
         // The W_hh gradients are zero and add nothing to the norm.
-        let grad_norm = self
-            .non_recurrent
-            .iter()
-            .map(|r| sum_squares(&self.grads[r.clone()]))
-            .sum::<f64>()
-            .sqrt();
+        let grad_norm = clip_over(&mut self.grads, &self.non_recurrent, self.adam.clip);
         if !loss.is_finite() || !grad_norm.is_finite() {
             return Err(diverged(self.step + 1, loss, grad_norm));
-        }
-        if self.adam.clip > 0.0 && grad_norm > self.adam.clip {
-            let s = (self.adam.clip / grad_norm) as f32;
-            for r in &self.non_recurrent {
-                self.grads[r.clone()].iter_mut().for_each(|g| *g *= s);
-            }
         }
         self.step += 1;
         self.fast_step = None;
@@ -303,6 +298,14 @@ impl CpuEngine {
         self.done.push(StepStats { loss, grad_norm });
         Ok(())
     }
+}
+
+/// `carry` sized for the window step's last batch and holding its final state.
+fn window_state(cfg: &ModelConfig, window: &TwoPartStep, carry: &mut Carry) {
+    let len = cfg.layers * window.batch() * cfg.hidden;
+    carry.h.resize(len, 0.0);
+    carry.c.resize(len, 0.0);
+    window.final_state(cfg, &mut carry.h, &mut carry.c);
 }
 
 fn diverged(step: u64, loss: f64, grad_norm: f64) -> Error {
@@ -425,10 +428,7 @@ impl Engine for CpuEngine {
         let mut carry = Carry::default();
         let carry = if self.window_carry {
             let window = self.window.as_ref().expect("a window step was taken");
-            let len = self.cfg.layers * window.batch() * self.cfg.hidden;
-            carry.h = vec![0.0; len];
-            carry.c = vec![0.0; len];
-            window.final_state(&self.cfg, &mut carry.h, &mut carry.c);
+            window_state(&self.cfg, window, &mut carry);
             &carry
         } else {
             &self.train_carry
@@ -462,12 +462,10 @@ impl Engine for CpuEngine {
         self.train_carry.h.clone_from(&s.carry_h);
         self.train_carry.c.clone_from(&s.carry_c);
         self.window_carry = false;
-        let hh = 4 * self.cfg.hidden * self.cfg.hidden;
-        self.recurrent_idle = self.layout.lstm.iter().all(|l| {
-            let r = l.w_hh..l.w_hh + hh;
+        self.recurrent_idle = self.recurrent.iter().all(|r| {
             self.m[r.clone()]
                 .iter()
-                .chain(&self.v[r])
+                .chain(&self.v[r.clone()])
                 .all(|&x| x == 0.0)
         });
         Ok(())
