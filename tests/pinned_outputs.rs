@@ -1,0 +1,297 @@
+//! The bytes a fixed, seeded CPU run writes, pinned: checkpoints (fresh,
+//! resumed, the seed preset, a stereo stateful μ-law model, an LPC-residual
+//! model, the demo's), a predicted WAV, generated takes and eval's figures.
+//!
+//! The expected hashes were taken from the code before the command line was
+//! split into `src/cli/` (issue 13), so a change of structure that alters a
+//! single bit fails here. A change that means to alter outputs (new math, a
+//! new checkpoint field) updates the table and says so in its commit.
+//!
+//! The runs read the bundled clips by a relative path from the repository's
+//! root, since a checkpoint records its songs by the path they were given
+//! as. The fast CPU kernels may round differently on each instruction set,
+//! so every set this CPU runs is pinned on its own (`WAVELSTM_ISA`).
+
+mod common;
+use common::{bin, text, tmpdir};
+
+use std::path::Path;
+use wavelstm::cpu::tile::Isa;
+
+/// 64-bit FNV-1a: a stable fingerprint of a file (change detection, not security).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn hash_file(p: &Path) -> u64 {
+    fnv1a(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+}
+
+/// Run the binary from the repository root on `isa`'s kernels; its stdout.
+fn run(isa: Isa, args: &[&str]) -> String {
+    let out = bin()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("WAVELSTM_ISA", isa.name())
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{args:?} on {}: {}",
+        isa.name(),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+const STEREO_CLIP: &str = "assets/audio/electronic_savino_palace_2s_f32.wav";
+const MONO_CLIP: &str = "assets/audio/orchestral_kaufman_heroes_rite_mono_22050.wav";
+
+/// Every pinned output of one instruction set, by name, in a fixed order.
+fn outputs(isa: Isa) -> Vec<(&'static str, u64)> {
+    let dir = tmpdir(isa.name());
+    let f = |name: &str| dir.join(name).display().to_string();
+    let mut got = Vec::new();
+
+    // A default run (mse head, cosine schedule, shuffled sequences), then resumed.
+    let fresh = f("fresh.safetensors");
+    let small = ["--hidden", "8", "--seq-len", "64", "--batch", "4"];
+    let mut args = vec!["train", STEREO_CLIP, "--out", &fresh, "--seed", "1"];
+    args.extend(small);
+    args.extend(["--max-steps", "4", "--epochs", "3", "--device", "cpu"]);
+    run(isa, &args);
+    got.push(("fresh", hash_file(fresh.as_ref())));
+    let resumed = f("resumed.safetensors");
+    std::fs::copy(&fresh, &resumed).unwrap();
+    run(
+        isa,
+        &[
+            "train",
+            "--resume",
+            &resumed,
+            "--out",
+            &resumed,
+            "--max-steps",
+            "7",
+            "--device",
+            "cpu",
+        ],
+    );
+    got.push(("resumed", hash_file(resumed.as_ref())));
+
+    // The seed preset (the window step), cut short.
+    let seed = f("seed.safetensors");
+    run(
+        isa,
+        &[
+            "train",
+            MONO_CLIP,
+            "--out",
+            &seed,
+            "--preset",
+            "seed",
+            "--max-frames",
+            "20000",
+            "--max-steps",
+            "5",
+            "--seed",
+            "2",
+            "--device",
+            "cpu",
+        ],
+    );
+    got.push(("seed preset", hash_file(seed.as_ref())));
+
+    // Stereo, stateful, two layers, a dense head and a μ-law output.
+    let mulaw = f("mulaw.safetensors");
+    run(
+        isa,
+        &[
+            "train",
+            STEREO_CLIP,
+            "--out",
+            &mulaw,
+            "--channels",
+            "stereo",
+            "--stateful",
+            "--layers",
+            "2",
+            "--hidden",
+            "6",
+            "--head",
+            "5",
+            "--output",
+            "mulaw",
+            "--seq-len",
+            "32",
+            "--batch",
+            "3",
+            "--max-steps",
+            "4",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+        ],
+    );
+    got.push(("stereo stateful mulaw", hash_file(mulaw.as_ref())));
+
+    // The LPC residual, resampled, at a constant learning rate.
+    let lpc = f("lpc.safetensors");
+    let mut args = vec!["train", STEREO_CLIP, "--out", &lpc, "--residual", "lpc"];
+    args.extend(small);
+    args.extend(["--sample-rate", "22050", "--lr-schedule", "constant"]);
+    args.extend(["--max-steps", "3", "--seed", "4", "--device", "cpu"]);
+    run(isa, &args);
+    got.push(("lpc residual", hash_file(lpc.as_ref())));
+
+    // What the models write and score.
+    let pred = f("pred.wav");
+    run(
+        isa,
+        &[
+            "predict",
+            "--model",
+            &fresh,
+            STEREO_CLIP,
+            "--out",
+            &pred,
+            "--device",
+            "cpu",
+        ],
+    );
+    got.push(("predict", hash_file(pred.as_ref())));
+    let gen = f("gen.wav");
+    run(
+        isa,
+        &[
+            "generate",
+            "--model",
+            &mulaw,
+            "--prime",
+            STEREO_CLIP,
+            "--prime-seconds",
+            "0.1",
+            "--seconds",
+            "0.05",
+            "--variations",
+            "2",
+            "--seed",
+            "5",
+            "--temperature",
+            "0.8",
+            "--out",
+            &gen,
+            "--device",
+            "cpu",
+        ],
+    );
+    got.push(("generate take 1", hash_file(&dir.join("gen_1.wav"))));
+    got.push(("generate take 2", hash_file(&dir.join("gen_2.wav"))));
+    let json = run(
+        isa,
+        &[
+            "eval",
+            "--model",
+            &lpc,
+            STEREO_CLIP,
+            MONO_CLIP,
+            "--json",
+            "--device",
+            "cpu",
+        ],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("eval --json is JSON");
+    got.push(("eval figures", fnv1a(doc["songs"].to_string().as_bytes())));
+
+    // The demo, shortened: its model, prediction and take. It takes a
+    // hardware GPU when there is one, whose bits are not the CPU's.
+    let hardware_gpu = wavelstm::gpu::context::adapters()
+        .iter()
+        .any(|a| wavelstm::gpu::context::is_hardware(&a.get_info()));
+    if hardware_gpu {
+        eprintln!("a hardware GPU is present: the demo's outputs are not checked");
+        let _ = std::fs::remove_dir_all(&dir);
+        return got;
+    }
+    let demo = dir.join("demo");
+    run(
+        isa,
+        &[
+            "demo",
+            "--out-dir",
+            demo.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--seconds",
+            "0.05",
+        ],
+    );
+    for (name, file) in [
+        ("demo model", "model.safetensors"),
+        ("demo predict", "pred.wav"),
+        ("demo generate", "gen.wav"),
+    ] {
+        got.push((name, hash_file(&demo.join(file))));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    got
+}
+
+/// The pinned hashes per instruction set, in the order of [`outputs`]
+/// (taken at 17bd077). AVX-512 and AVX2+FMA give the same bits; the portable
+/// kernels, which do not fuse multiply-adds, others (free-running generation
+/// does not depend on `WAVELSTM_ISA` yet, see issue 13).
+fn expected(isa: Isa) -> [u64; 12] {
+    match isa {
+        Isa::Avx512 | Isa::Avx2Fma => [
+            0x8bf38e39c76c7ddf, // fresh
+            0xb3e28f0c8ab2e8eb, // resumed
+            0x42461db0ed1631b9, // seed preset
+            0xccacb219f4098e97, // stereo stateful mulaw
+            0x7edac48301d36a4c, // lpc residual
+            0x069f92f0d6ec7906, // predict
+            0xbf72cb8d82396558, // generate take 1
+            0x81502701cd659014, // generate take 2
+            0x240263dcdfee5bec, // eval figures
+            0x00a3f68aff1bcd4a, // demo model
+            0x1e70ebdbd4124a92, // demo predict
+            0x0623580852fb0768, // demo generate
+        ],
+        Isa::Portable => [
+            0xceefa5152d3831cb,
+            0xdeff7a636d64a931,
+            0x0183037e3a2f4ebf,
+            0x0fa44b7dd8ac3791,
+            0x41574e7195021f42,
+            0x1f197521da922196,
+            0xbf72cb8d82396558,
+            0x81502701cd659014,
+            0xf139762304fdd590,
+            0x2db778a9531cf2d1,
+            0xc618dc850822b32a,
+            0x0623580852fb0768,
+        ],
+    }
+}
+
+#[test]
+fn seeded_cpu_runs_write_the_pinned_bytes_on_every_instruction_set() {
+    let mut wrong = Vec::new();
+    for isa in Isa::all_supported() {
+        let got = outputs(isa);
+        let want = expected(isa);
+        assert!(got.len() == want.len() || got.len() == 9, "{}", got.len());
+        for ((name, g), w) in got.iter().zip(want) {
+            if *g != w {
+                wrong.push(format!(
+                    "{}: {name}: {g:#018x}, pinned {w:#018x}",
+                    isa.name()
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "changed outputs:\n{}", wrong.join("\n"));
+}
