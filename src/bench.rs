@@ -99,21 +99,9 @@ fn lstm_model(hidden: usize, layers: usize) -> ModelConfig {
     }
 }
 
-/// The `--preset seed` model (see `cli`).
+/// The `--preset seed` model, mono.
 fn seed_model() -> ModelConfig {
-    ModelConfig {
-        channels: 1,
-        frame: 3,
-        hidden: 100,
-        layers: 1,
-        head: vec![50, 25, 12],
-        cell_activation: CellActivation::Linear,
-        gate_activation: GateActivation::HardSigmoid,
-        lstm_output_activation: Activation::LeakyRelu,
-        output_activation: Activation::LeakyRelu,
-        leaky_slope: 0.3,
-        output: crate::model::Output::Mse,
-    }
+    crate::preset::Defaults::of(Some(crate::preset::Preset::Seed)).model(1)
 }
 
 impl Workload {

@@ -112,3 +112,5 @@ pub fn check_batch(cfg: &ModelConfig, frames: usize, batch: &Batch, seq_len: usi
         ))
     }
 }
+
+pub mod open;

@@ -1,0 +1,268 @@
+//! `wavelstm train`: the arguments, and the run printed as it goes.
+
+use super::progress::Progress;
+use super::CommonArgs;
+use crate::audio::ChannelMode;
+use crate::engine::open::EngineChoice;
+use crate::error::{Error, Result};
+use crate::loss_plot::LossPlot;
+use crate::model::{Activation, CellActivation, GateActivation};
+use crate::preset::Preset;
+use crate::residual::Residual;
+use crate::train::{self, EpochReport, LrSchedule};
+use crate::train_setup::{self, TrainOptions};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Channels {
+    /// Mix all channels down to one.
+    Mono,
+    /// Two channels as two features of one model, in and out.
+    Stereo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OutputHead {
+    /// The next sample, trained by mean squared error.
+    Mse,
+    /// 256 logits per channel over the μ-law quantized next sample (μ = 255),
+    /// trained by softmax cross-entropy, as in WaveNet and SampleRNN.
+    Mulaw,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ResidualArg {
+    /// The model predicts the next sample itself.
+    None,
+    /// The model learns the residual of the causal LPC-32 predictor (the
+    /// LPCNet idea); the prediction is LPC's plus the model's output.
+    Lpc,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Truncated backpropagation through time: a training sequence is --seq-len \
+timesteps and gradients never flow between sequences. Without --stateful every sequence starts \
+from a zero state (h = c = 0) and sequences are shuffled each epoch (from --seed). With \
+--stateful the training data is dealt into --batch lanes of consecutive sequences; each lane \
+carries h and c over from one step to the next (no gradient crosses), and restarts from zero \
+where it enters a new song. The last --valid-fraction of every song is never trained on."
+)]
+pub(super) struct TrainArgs {
+    /// Songs to learn (WAV, MP3, FLAC, Ogg Vorbis).
+    #[arg(required_unless_present = "resume")]
+    songs: Vec<PathBuf>,
+    /// Checkpoint to write (safetensors), after every epoch.
+    #[arg(long, short, default_value = "model.safetensors")]
+    out: PathBuf,
+    /// Continue a run exactly where its checkpoint stopped (songs, model and data
+    /// options come from the checkpoint; --epochs and --max-steps may extend it).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Start from the weights of this safetensors file (same names and shapes).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// Epochs to train [default: 1].
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Stop after this many training steps in all.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Seed of initialisation and shuffling [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+
+    /// Mono mixdown or stereo [default: mono].
+    #[arg(long, value_enum)]
+    channels: Option<Channels>,
+    /// Resample every song to this rate [default: the first song's rate].
+    #[arg(long)]
+    sample_rate: Option<u32>,
+    /// Use only the first N frames of each song.
+    #[arg(long)]
+    max_frames: Option<usize>,
+    /// Fraction at the end of each song kept for validation [default: 0.1].
+    #[arg(long)]
+    valid_fraction: Option<f64>,
+    /// Samples per channel each timestep sees (the notebook's look_back) [default: 1].
+    #[arg(long)]
+    frame: Option<usize>,
+    /// Timesteps per training sequence [default: 256].
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// Sequences per step [default: 32].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Carry h and c across consecutive sequences (see below).
+    #[arg(long)]
+    stateful: bool,
+    /// Take sequences in order instead of shuffled.
+    #[arg(long)]
+    no_shuffle: bool,
+
+    /// LSTM layers [default: 1].
+    #[arg(long)]
+    layers: Option<usize>,
+    /// LSTM hidden units [default: 64].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Hidden widths of the dense head, e.g. 50,25,12 ("" for a linear head) [default: ""].
+    #[arg(long)]
+    head: Option<String>,
+    /// Activation of the cell candidate and the cell state [default: tanh].
+    #[arg(long, value_enum)]
+    cell_activation: Option<CellActivation>,
+    /// Activation of the gates [default: sigmoid].
+    #[arg(long, value_enum)]
+    gate_activation: Option<GateActivation>,
+    /// Activation after the LSTM, before the head [default: linear].
+    #[arg(long, value_enum)]
+    lstm_activation: Option<Activation>,
+    /// Activation of the head's output [default: linear].
+    #[arg(long, value_enum)]
+    output_activation: Option<Activation>,
+    /// Negative slope of LeakyReLU [default: 0.3].
+    #[arg(long)]
+    leaky_slope: Option<f64>,
+    /// What the head predicts [default: mse].
+    #[arg(long, value_enum)]
+    output: Option<OutputHead>,
+    /// Learn the residual of a causal LPC-32 (refitted every 1024 samples on
+    /// the preceding second) instead of the sample itself [default: none].
+    #[arg(long, value_enum)]
+    residual: Option<ResidualArg>,
+
+    /// Adam learning rate [default: 1e-3].
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    beta1: Option<f64>,
+    #[arg(long)]
+    beta2: Option<f64>,
+    #[arg(long)]
+    adam_eps: Option<f64>,
+    /// Decoupled weight decay (AdamW) [default: 0].
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Learning-rate schedule over the planned run (--epochs, or --max-steps
+    /// when that ends it sooner) [default: cosine; seed preset: constant].
+    #[arg(long, value_enum)]
+    lr_schedule: Option<LrSchedule>,
+    /// Clip the global gradient norm to this (0: off) [default: 1].
+    #[arg(long)]
+    clip: Option<f64>,
+
+    #[command(flatten)]
+    pub(super) common: CommonArgs,
+}
+
+impl TrainArgs {
+    /// The run these arguments ask for.
+    fn options(&self) -> Result<TrainOptions> {
+        Ok(TrainOptions {
+            songs: self.songs.clone(),
+            out: self.out.clone(),
+            resume: self.resume.clone(),
+            init: self.init.clone(),
+            preset: self.preset,
+            epochs: self.epochs,
+            max_steps: self.max_steps,
+            seed: self.seed,
+            channels: self.channels.map(|c| match c {
+                Channels::Mono => ChannelMode::Mono,
+                Channels::Stereo => ChannelMode::Stereo,
+            }),
+            sample_rate: self.sample_rate,
+            max_frames: self.max_frames,
+            valid_fraction: self.valid_fraction,
+            frame: self.frame,
+            seq_len: self.seq_len,
+            batch: self.batch,
+            stateful: self.stateful,
+            no_shuffle: self.no_shuffle,
+            layers: self.layers,
+            hidden: self.hidden,
+            // A resumed run takes its model from the checkpoint: --head is not read.
+            head: match (&self.head, &self.resume) {
+                (Some(h), None) => Some(parse_head(h)?),
+                _ => None,
+            },
+            cell_activation: self.cell_activation,
+            gate_activation: self.gate_activation,
+            lstm_activation: self.lstm_activation,
+            output_activation: self.output_activation,
+            leaky_slope: self.leaky_slope,
+            mulaw: self.output == Some(OutputHead::Mulaw),
+            lpc_residual: self.residual == Some(ResidualArg::Lpc),
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            adam_eps: self.adam_eps,
+            weight_decay: self.weight_decay,
+            lr_schedule: self.lr_schedule,
+            clip: self.clip,
+        })
+    }
+}
+
+fn parse_head(s: &str) -> Result<Vec<usize>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            x.parse::<usize>().map_err(|_| {
+                Error::config(format!(
+                    "--head: `{x}` is not a width (expected e.g. 50,25,12)"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// `wavelstm train`.
+pub(super) fn run_args(a: &TrainArgs) -> Result<Vec<EpochReport>> {
+    run(&a.options()?, &a.common.engine_choice())
+}
+
+/// Train as `o` says on the engine `choice` opens; returns the run's history.
+pub(super) fn run(o: &TrainOptions, choice: &EngineChoice) -> Result<Vec<EpochReport>> {
+    let p = train_setup::prepare(o)?;
+    let (cfg, dataset) = (&p.cfg, &p.dataset);
+    let mut engine = super::make_engine(choice, &cfg.model, cfg.adam, p.params)?;
+    if let Some(s) = &p.state {
+        engine.set_state(s)?;
+    }
+    eprintln!(
+        "training on {} ({} song(s), {} Hz, {} ch, {} parameters); checkpoint: {}",
+        engine.describe(),
+        dataset.songs.len(),
+        dataset.sample_rate,
+        dataset.channels,
+        cfg.model.layout().total,
+        o.out.display()
+    );
+    if let Residual::Lpc { scale } = cfg.residual {
+        eprintln!(
+            "learning the residual of causal LPC-32: RMS {:.1} dBFS over the training parts (the signal's {:.1} dBFS)",
+            20.0 * f64::from(scale).log10(),
+            20.0 * f64::from(cfg.scale).log10()
+        );
+    }
+    let mut progress = Progress::new();
+    progress.loss = Some(LossPlot::new(&o.out, &p.history, dataset, cfg.model.output));
+    let history = train::train(
+        engine.as_mut(),
+        dataset,
+        cfg,
+        p.cursor,
+        p.history,
+        o.max_steps,
+        &o.out,
+        &mut |e| progress.event(e),
+    )?;
+    progress.bar.finish_and_clear();
+    Ok(history)
+}

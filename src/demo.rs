@@ -1,0 +1,126 @@
+//! The demo (what running with no command does): a small model trained on
+//! the bundled piano clip for about a minute, then the clip predicted,
+//! scored and continued, and a summary of it all. The command line runs its
+//! steps through the same code as the `train`, `predict`, `eval` and
+//! `generate` commands; here are its settings and its summary.
+
+use crate::error::{Error, Result};
+use crate::eval::SongReport;
+use crate::generate::TakeReport;
+use crate::model::ModelConfig;
+use crate::train_setup::TrainOptions;
+use std::path::{Path, PathBuf};
+
+/// Training steps: about a minute on 2 cores.
+pub const STEPS: u64 = 1000;
+/// Seconds generated.
+pub const SECONDS: f64 = 3.0;
+/// Seconds of the clip generation is primed on.
+pub const PRIME_SECONDS: f64 = 2.0;
+/// Where the demo writes by default.
+pub const OUT_DIR: &str = "wavelstm-out";
+
+/// The bundled clip: the repository's copy, wherever the binary is run from.
+pub fn clip() -> PathBuf {
+    let rel = Path::new("assets/audio/piano_sabatella_unclaimed_gift.wav");
+    if rel.exists() {
+        rel.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+}
+
+/// The demo's training run: the defaults, `steps` steps, the checkpoint `out`.
+pub fn train_options(clip: &Path, out: &Path, steps: u64) -> TrainOptions {
+    TrainOptions {
+        songs: vec![clip.to_path_buf()],
+        out: out.to_path_buf(),
+        epochs: Some(1000),
+        max_steps: Some(steps),
+        ..TrainOptions::default()
+    }
+}
+
+/// What the demo wrote and measured.
+pub struct DemoRun<'a> {
+    pub clip: &'a Path,
+    pub steps: u64,
+    pub train_secs: f64,
+    pub samples_per_sec: f64,
+    pub model: &'a ModelConfig,
+    pub valid: &'a SongReport,
+    /// Seconds of prime and of generated audio, wall-clock seconds, the take.
+    pub prime_secs: f64,
+    pub gen_secs: f64,
+    pub gen_wall: f64,
+    pub take: &'a TakeReport,
+    pub files: [(&'a str, PathBuf); 6],
+}
+
+/// The summary table, as shown and as written to `summary.txt`.
+pub fn summary(d: &DemoRun) -> String {
+    let m = d.model;
+    let mut t = format!(
+        "wavelstm demo summary\n\
+         song:      {}\n\
+         model:     {} x {} LSTM, linear head ({} parameters)\n\
+         training:  {} steps in {:.1} s ({:.0} samples/s)\n\n\
+         one-step prediction of the last 10% of the clip (never trained on),\n\
+         all predictors on the same {} samples:\n\
+         \x20 {:<22} {:>10} {:>9}\n",
+        d.clip.display(),
+        m.layers,
+        m.hidden,
+        m.layout().total,
+        d.steps,
+        d.train_secs,
+        d.samples_per_sec,
+        d.valid.samples,
+        "predictor",
+        "MSE",
+        "gain"
+    );
+    let v = d.valid;
+    for (name, f) in [
+        ("model", &v.model),
+        ("next = current", &v.next_equals_current),
+        ("linear extrapolation", &v.linear),
+        ("LPC-32", &v.lpc),
+    ] {
+        t.push_str(&format!(
+            "  {name:<22} {:>10.3e} {:>6.2} dB\n",
+            f.mse, f.gain_db
+        ));
+    }
+    t.push_str(&format!(
+        "\ngeneration: {:.1} s after a {:.1} s prime, in {:.1} s: {:.2}x real time\n\
+         \x20 the take: RMS {:.1} dBFS, last second {:.1} dBFS, peak {:.3}{}\n\nfiles:\n",
+        d.gen_secs,
+        d.prime_secs,
+        d.gen_wall,
+        d.gen_secs / d.gen_wall.max(1e-9),
+        d.take.rms_dbfs,
+        d.take.last_second_rms_dbfs,
+        d.take.peak,
+        if d.take.collapsed() {
+            " (collapsed to silence)"
+        } else if d.take.exploded() {
+            " (exploded)"
+        } else {
+            ""
+        }
+    ));
+    for (what, path) in &d.files {
+        t.push_str(&format!("  {what:<22} {}\n", path.display()));
+    }
+    t
+}
+
+/// Write the summary to `path`, atomically.
+pub fn write_summary(path: &Path, summary: &str) -> Result<()> {
+    crate::atomic::write_atomic(path, |w| {
+        use std::io::Write;
+        w.write_all(summary.as_bytes())
+            .map_err(|e| Error::file(path, format!("cannot write: {e}")))
+    })
+}

@@ -1,0 +1,101 @@
+//! Presets: what a training run uses for every option it is not given.
+//!
+//! [`Defaults::of`] is the one place these values are written down: the
+//! command line's `train` fills its unset options from it, and the `seed`
+//! benchmark workload takes its model from it.
+
+use crate::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
+use crate::train::LrSchedule;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// The original Keras notebook's model, without its bugs: frame 3, seq-len 1,
+    /// LSTM(100) with linear cell activation and hard-sigmoid gates, LeakyReLU(0.3)
+    /// after the LSTM and after every dense layer 50-25-12-1, batch 100, 20 epochs,
+    /// Adam lr 1e-3, the first 160,000 frames of each song.
+    Seed,
+}
+
+/// The values of a run's options when they are not given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Defaults {
+    pub frame: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    /// Hidden widths of the dense head.
+    pub head: Vec<usize>,
+    pub cell_activation: CellActivation,
+    pub gate_activation: GateActivation,
+    pub lstm_activation: Activation,
+    pub output_activation: Activation,
+    pub leaky_slope: f64,
+    pub seq_len: usize,
+    pub batch: usize,
+    pub valid_fraction: f64,
+    /// Global gradient-norm clip (0: off).
+    pub clip: f64,
+    /// Frames of each song used (`None`: all).
+    pub max_frames: Option<usize>,
+    pub epochs: u64,
+    pub lr_schedule: LrSchedule,
+}
+
+impl Defaults {
+    /// The plain defaults (`None`) or a preset's.
+    pub fn of(preset: Option<Preset>) -> Defaults {
+        let plain = Defaults {
+            frame: 1,
+            hidden: 64,
+            layers: 1,
+            head: vec![],
+            cell_activation: CellActivation::Tanh,
+            gate_activation: GateActivation::Sigmoid,
+            lstm_activation: Activation::Linear,
+            output_activation: Activation::Linear,
+            leaky_slope: 0.3,
+            seq_len: 256,
+            batch: 32,
+            valid_fraction: 0.1,
+            clip: 1.0,
+            max_frames: None,
+            epochs: 1,
+            lr_schedule: LrSchedule::Cosine,
+        };
+        match preset {
+            None => plain,
+            Some(Preset::Seed) => Defaults {
+                frame: 3,
+                hidden: 100,
+                head: vec![50, 25, 12],
+                cell_activation: CellActivation::Linear,
+                gate_activation: GateActivation::HardSigmoid,
+                lstm_activation: Activation::LeakyRelu,
+                output_activation: Activation::LeakyRelu,
+                seq_len: 1,
+                batch: 100,
+                clip: 0.0,
+                max_frames: Some(160_000),
+                epochs: 20,
+                lr_schedule: LrSchedule::Constant,
+                ..plain
+            },
+        }
+    }
+
+    /// The model these defaults describe, with `channels` channels and the `mse` head.
+    pub fn model(&self, channels: usize) -> ModelConfig {
+        ModelConfig {
+            channels,
+            frame: self.frame,
+            hidden: self.hidden,
+            layers: self.layers,
+            head: self.head.clone(),
+            cell_activation: self.cell_activation,
+            gate_activation: self.gate_activation,
+            lstm_output_activation: self.lstm_activation,
+            output_activation: self.output_activation,
+            leaky_slope: self.leaky_slope,
+            output: Output::Mse,
+        }
+    }
+}
