@@ -1,15 +1,21 @@
 //! The demo (what running with no command does): a small model trained on
 //! the bundled piano clip for about a minute, then the clip predicted,
-//! scored and continued, and a summary of it all. The command line runs its
-//! steps through the same code as the `train`, `predict`, `eval` and
-//! `generate` commands; here are its settings and its summary.
+//! scored and continued, and a summary of it all.
+//!
+//! [`run`] takes its steps from a [`Commands`]: the command line's own
+//! `train`, `predict` and `generate` (which print as they go), so the demo
+//! runs exactly what the commands run.
 
+use crate::checkpoint;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::eval::SongReport;
+use crate::eval::{self, Scope, SongReport};
 use crate::generate::TakeReport;
 use crate::model::ModelConfig;
+use crate::train::{EpochReport, RunConfig};
 use crate::train_setup::TrainOptions;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Training steps: about a minute on 2 cores.
 pub const STEPS: u64 = 1000;
@@ -123,4 +129,83 @@ pub fn write_summary(path: &Path, summary: &str) -> Result<()> {
         w.write_all(summary.as_bytes())
             .map_err(|e| Error::file(path, format!("cannot write: {e}")))
     })
+}
+
+/// The commands the demo runs, as the caller runs them.
+pub trait Commands {
+    /// The demo starts learning `clip` for `steps` steps.
+    fn started(&mut self, clip: &Path, steps: u64);
+    /// `train` as `o` says; the run's history.
+    fn train(&mut self, o: &TrainOptions) -> Result<Vec<EpochReport>>;
+    /// `predict` of `song` by `model` into `out`, plotted to `plot`.
+    fn predict(&mut self, model: &Path, song: &Path, out: &Path, plot: &Path) -> Result<()>;
+    /// An engine for `cfg`, holding `params`.
+    fn engine(&mut self, cfg: &RunConfig, params: Vec<f32>) -> Result<Box<dyn Engine>>;
+    /// `generate`: one take of `seconds` into `out` after `prime_seconds` of `prime`.
+    fn generate(
+        &mut self,
+        model: &Path,
+        prime: &Path,
+        prime_seconds: f64,
+        seconds: f64,
+        out: &Path,
+    ) -> Result<Vec<TakeReport>>;
+}
+
+/// The demo into `out_dir`: `steps` training steps, `gen_seconds` generated.
+/// Returns the summary (also written to `summary.txt`).
+pub fn run(
+    out_dir: &Path,
+    steps: u64,
+    gen_seconds: f64,
+    commands: &mut dyn Commands,
+) -> Result<String> {
+    let clip = clip();
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| Error::file(out_dir, format!("cannot create: {e}")))?;
+    let file = |name: &str| out_dir.join(name);
+    let model = file("model.safetensors");
+    commands.started(&clip, steps);
+    let started = Instant::now();
+    let history = commands.train(&train_options(&clip, &model, steps))?;
+    let train_secs = started.elapsed().as_secs_f64();
+    let last = history
+        .last()
+        .ok_or_else(|| Error::Other("the demo trained no epoch".into()))?;
+    commands.predict(&model, &clip, &file("pred.wav"), &file("pred.png"))?;
+    let ck = checkpoint::load(&model)?;
+    let cfg = &ck.config;
+    let mut engine = commands.engine(cfg, ck.state.params.clone())?;
+    let (valid, _) = eval::evaluate(
+        engine.as_mut(),
+        cfg,
+        &clip,
+        Scope::Last(cfg.data.valid_fraction),
+    )?;
+    let started = Instant::now();
+    let takes = commands.generate(&model, &clip, PRIME_SECONDS, gen_seconds, &file("gen.wav"))?;
+    let gen_wall = started.elapsed().as_secs_f64();
+    let summary_path = file("summary.txt");
+    let text = summary(&DemoRun {
+        clip: &clip,
+        steps: history.iter().map(|r| r.steps).sum(),
+        train_secs,
+        samples_per_sec: last.samples_per_sec,
+        model: &cfg.model,
+        valid: &valid,
+        prime_secs: PRIME_SECONDS,
+        gen_secs: gen_seconds,
+        gen_wall,
+        take: &takes[0],
+        files: [
+            ("model", model.clone()),
+            ("loss per epoch", file("loss.png")),
+            ("predicted clip", file("pred.wav")),
+            ("prediction plot", file("pred.png")),
+            ("generated", file("gen.wav")),
+            ("this summary", summary_path.clone()),
+        ],
+    });
+    write_summary(&summary_path, &text)?;
+    Ok(text)
 }
