@@ -80,3 +80,27 @@ fn cell_grad(kind: u32, y: f32) -> f32 {
 fn is_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) < 0x7f800000u;
 }
+
+// Loss burn-in (twin of cpu::network::BurnIn): row r = t·B + lane of a
+// [T, B] batch counts unless t < burn_in and the lane starts from a zero
+// state (its carry flag, lanes[B + lane], is 0).
+fn burn_in_counts(row: u32, b: u32, burn_in: u32) -> bool {
+    if burn_in == 0u {
+        return true;
+    }
+    return row / b >= burn_in || lanes[b + row % b] != 0u;
+}
+
+// How many of the `rows` = T·B rows count.
+fn burn_in_counted(rows: u32, b: u32, burn_in: u32) -> u32 {
+    if burn_in == 0u {
+        return rows;
+    }
+    var fresh = 0u;
+    for (var lane = 0u; lane < b; lane++) {
+        if lanes[b + lane] == 0u {
+            fresh++;
+        }
+    }
+    return rows - fresh * min(burn_in, rows / b);
+}

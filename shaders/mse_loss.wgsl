@@ -1,7 +1,9 @@
 // Mean squared error of the predictions and its gradient (twin of
 // cpu::network::mse_loss): dpred = 2(pred - target)/n, and the loss into
 // this step's slot of the loss ring in `stats`. One workgroup: each thread sums a
-// strided share, then a tree reduction in workgroup memory.
+// strided share, then a tree reduction in workgroup memory. Under a loss
+// burn-in (`burn_in` > 0; rows of `channels` elements, `b` lanes) the rows it
+// leaves out add nothing, get a zero gradient, and n counts the others.
 
 struct Params {
     n: u32,
@@ -10,9 +12,9 @@ struct Params {
     dpred: u32,
     // Index in `stats` of the loss ring (this step's slot is stats[SLOT]).
     loss: u32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
+    b: u32,
+    channels: u32,
+    burn_in: u32,
 }
 @group(1) @binding(0) var<uniform> p: Params;
 
@@ -21,9 +23,15 @@ var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32) {
-    let scale = 2.0 / f32(max(p.n, 1u));
+    let c = max(p.channels, 1u);
+    let n = max(burn_in_counted(p.n / c, p.b, p.burn_in) * c, 1u);
+    let scale = 2.0 / f32(n);
     var s = 0.0;
     for (var i = lid; i < p.n; i += LOSS_WG) {
+        if !burn_in_counts(i / c, p.b, p.burn_in) {
+            acts[p.dpred + i] = 0.0;
+            continue;
+        }
         let e = acts[p.pred + i] - acts[p.targets + i];
         acts[p.dpred + i] = scale * e;
         s = fma(e, e, s);
@@ -37,6 +45,6 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         workgroupBarrier();
     }
     if lid == 0u {
-        stats[p.loss + u32(stats[SLOT])] = partial[0] / f32(max(p.n, 1u));
+        stats[p.loss + u32(stats[SLOT])] = partial[0] / f32(n);
     }
 }

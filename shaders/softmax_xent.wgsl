@@ -4,7 +4,11 @@
 // `rows`: per row, softmax cross-entropy lse(z) - z_k into `per_row[r]` and
 //   its gradient (softmax(z) - onehot(k)) / R into `dlogits`, with k the
 //   μ-law class of target·scale. One workgroup per row, one thread per logit.
-// `mean`: the mean of `per_row` into this step's slot of the loss ring.
+//   Under a loss burn-in (`burn_in` > 0; rows of `channels` distributions,
+//   `b` lanes) the rows it leaves out get a zero loss and gradient, and R
+//   counts the others.
+// `mean`: the mean of `per_row` over the counted rows into this step's slot
+//   of the loss ring.
 // `expected`: the expected audio value Σ softmax(z)_k·decode(k), divided by
 //   scale, into `per_row[r]`: the point prediction in model units.
 
@@ -17,6 +21,9 @@ struct Params {
     // Index in `stats` of the loss ring (this step's slot is stats[SLOT]).
     loss: u32,
     scale: f32,
+    channels: u32,
+    b: u32,
+    burn_in: u32,
     _p0: u32,
 }
 @group(1) @binding(0) var<uniform> p: Params;
@@ -66,11 +73,24 @@ fn reduce_sum(lid: u32, v: f32) -> f32 {
     return r;
 }
 
+// Distributions the loss counts (all `rows` without a burn-in).
+fn counted_rows() -> u32 {
+    let c = max(p.channels, 1u);
+    return max(burn_in_counted(p.rows / c, p.b, p.burn_in) * c, 1u);
+}
+
 @compute @workgroup_size(256)
 fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let row = wid.y * nwg.x + wid.x;
     if row >= p.rows {
+        return;
+    }
+    if !burn_in_counts(row / max(p.channels, 1u), p.b, p.burn_in) {
+        acts[p.dlogits + row * CLASSES + lid] = 0.0;
+        if lid == 0u {
+            acts[p.per_row + row] = 0.0;
+        }
         return;
     }
     let z = acts[p.logits + row * CLASSES + lid];
@@ -80,7 +100,7 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let s = reduce_sum(lid, e);
     let k = mulaw_class(acts[p.targets + row] * p.scale);
     let onehot = select(0.0, 1.0, lid == k);
-    acts[p.dlogits + row * CLASSES + lid] = (e / s - onehot) / f32(p.rows);
+    acts[p.dlogits + row * CLASSES + lid] = (e / s - onehot) / f32(counted_rows());
     if lid == k {
         acts[p.per_row + row] = m + log(s) - z;
     }
@@ -94,7 +114,7 @@ fn mean(@builtin(local_invocation_index) lid: u32) {
     }
     let total = reduce_sum(lid, s);
     if lid == 0u {
-        stats[p.loss + u32(stats[SLOT])] = total / f32(max(p.rows, 1u));
+        stats[p.loss + u32(stats[SLOT])] = total / f32(counted_rows());
     }
 }
 

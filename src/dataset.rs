@@ -33,6 +33,19 @@
 //! `k` stopped, and the engine carries `h` and `c` across (no gradient crosses
 //! the chunk boundary). A lane's state is reset to zero where it enters a new
 //! song.
+//!
+//! # Loss burn-in
+//! A sequence that starts from a zero state spends its first timesteps
+//! building up a state; what it predicts there says how fast the state
+//! fills, not how well the model predicts (the loss of those timesteps is
+//! orders of magnitude above the rest). The first `burn_in` timesteps of
+//! such a sequence are therefore context: the engine runs them, and leaves
+//! them out of the loss and so of the gradient. With `stateful`, only the
+//! sequences that start from zero (a lane's first, and where a lane enters
+//! a new song) burn in; the others carry their context in. Validation
+//! already means the same: every validation lane runs a warm-up of at least
+//! four sequences (`train::warmup_frames`) over the true past before the
+//! part it scores.
 
 use crate::audio::Audio;
 use crate::error::{Error, Result};
@@ -86,6 +99,21 @@ pub struct DataConfig {
     pub valid_fraction: f64,
     pub stateful: bool,
     pub shuffle: bool,
+    /// Loss burn-in: the first `burn_in` timesteps of every training
+    /// sequence that starts from a zero state are context, not loss (see
+    /// the module doc). Checkpoints from before it existed: 0.
+    #[serde(default)]
+    pub burn_in: usize,
+}
+
+/// The default loss burn-in for sequences of `seq_len` timesteps:
+/// `min(seq_len / 4, 32)`. 32 samples is the order of the LPC the model is
+/// measured against, the past a linear predictor needs to predict well, so
+/// a model that starts from nothing is not blamed for those; at most a
+/// quarter of a sequence, so short sequences keep most of their targets
+/// (seq-len 1, the notebook's windows, keeps all).
+pub fn default_burn_in(seq_len: usize) -> usize {
+    (seq_len / 4).min(32)
 }
 
 /// One training or inference step's lanes.

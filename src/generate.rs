@@ -12,7 +12,9 @@
 //! `takes` lanes run as one batch from the same prime: the `mse` head is
 //! deterministic, so its takes are identical; the `mulaw` head samples each
 //! lane's next sample from its distribution (at `temperature`, 0 = most
-//! likely class) with its own SplitMix64 stream derived from `seed`.
+//! likely class), the `laplace` head from its Laplace law with the scale
+//! times `temperature` (0 = the location), each lane with its own
+//! SplitMix64 stream derived from `seed`.
 //!
 //! Every output is clipped to full scale in audio units before it is fed
 //! back: `±1` in audio units, `±1/scale` in the model's normalized units.
@@ -33,6 +35,7 @@
 use crate::dataset::Batch;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::laplace;
 use crate::lpc::{LpcConfig, LpcStream};
 use crate::model::Output;
 use crate::mulaw;
@@ -48,7 +51,8 @@ pub struct GenerateConfig {
     /// Takes (lanes) run as one batch.
     pub takes: usize,
     pub seed: u64,
-    /// Softmax temperature of the `mulaw` head (0: most likely class).
+    /// Softmax temperature of the `mulaw` head (0: most likely class), the
+    /// factor on a `laplace` head's scale (0: its location).
     pub temperature: f64,
 }
 
@@ -178,9 +182,23 @@ pub fn generate(
         for lane in 0..k {
             for ch in 0..c {
                 let row = lane * c + ch;
+                // The model's next value in its output units (the `mse` and
+                // `laplace` heads), then in audio units.
+                let y = match cfg.output {
+                    Output::Mse => f64::from(out[row]),
+                    Output::Laplace { .. } => laplace::sample(
+                        f64::from(out[2 * row]),
+                        f64::from(out[2 * row + 1]),
+                        g.temperature,
+                        &mut rngs[lane],
+                    ),
+                    Output::Mulaw { .. } => 0.0,
+                };
                 let audio = match cfg.output {
-                    Output::Mse if lpc.is_empty() => f64::from(out[row]) * scale,
-                    Output::Mse => (lpc[row].predict() + ratio * f64::from(out[row])) * scale,
+                    Output::Mse | Output::Laplace { .. } if lpc.is_empty() => y * scale,
+                    Output::Mse | Output::Laplace { .. } => {
+                        (lpc[row].predict() + ratio * y) * scale
+                    }
                     Output::Mulaw { .. } => {
                         let z = &out[row * mulaw::CLASSES..(row + 1) * mulaw::CLASSES];
                         mulaw::decode(mulaw::sample(z, g.temperature, &mut rngs[lane]))

@@ -18,6 +18,7 @@ pub mod eval;
 pub mod flops;
 pub mod generate;
 pub mod gpu;
+pub mod laplace;
 pub mod loss_plot;
 pub mod lpc;
 pub mod metrics;

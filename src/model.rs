@@ -6,7 +6,10 @@
 //! final layer to [`ModelConfig::outputs`] outputs: the next sample of every
 //! channel (the `mse` head), or 256 logits per channel over its μ-law
 //! quantized next sample (the `mulaw` head, see `crate::mulaw`), channel-major:
-//! output `ch·256 + k` is class `k` of channel `ch`.
+//! output `ch·256 + k` is class `k` of channel `ch`; or a location and a
+//! log-scale per channel of a Laplace law over the next sample (the `laplace`
+//! head, see `crate::laplace`): output `2·ch` is channel `ch`'s location,
+//! `2·ch + 1` its log-scale.
 //!
 //! One timestep's input is the `frame` most recent samples of every channel,
 //! oldest first, channel fastest: `x[f * channels + ch]`, so layer 0 has
@@ -72,6 +75,10 @@ pub enum Output {
     /// scale ±1); `scale` is the dataset's normalization (audio = model units
     /// · scale), which places them in the model's units.
     Mulaw { scale: f32 },
+    /// A Laplace location and log-scale per channel of the next sample,
+    /// trained by the negative log-likelihood of its 16-bit bin. `scale` is
+    /// audio units per output unit, which sets the bin width `2⁻¹⁵/scale`.
+    Laplace { scale: f32 },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,11 +119,13 @@ impl ModelConfig {
     }
 
     /// Outputs of the head's last layer per timestep: `channels` for the
-    /// `mse` head, `256·channels` logits for the `mulaw` head.
+    /// `mse` head, `256·channels` logits for the `mulaw` head, a location and
+    /// a log-scale per channel for the `laplace` head.
     pub fn outputs(&self) -> usize {
         match self.output {
             Output::Mse => self.channels,
             Output::Mulaw { .. } => self.channels * crate::mulaw::CLASSES,
+            Output::Laplace { .. } => 2 * self.channels,
         }
     }
 
@@ -154,9 +163,9 @@ impl ModelConfig {
             // output, which needs a slope in [0, 1).
             return bad("--leaky-slope must be in [0, 1)");
         }
-        if let Output::Mulaw { scale } = self.output {
+        if let Output::Mulaw { scale } | Output::Laplace { scale } = self.output {
             if !(scale.is_finite() && scale > 0.0) {
-                return bad("the mulaw head needs a positive finite scale");
+                return bad("a distribution head needs a positive finite scale");
             }
         }
         let n = self.layout().total;

@@ -91,7 +91,8 @@ pub struct EpochReport {
     pub epoch: u64,
     pub steps: u64,
     /// Mean training loss over the epoch's steps: MSE in sample units for
-    /// the `mse` head, cross-entropy in nats per sample for the `mulaw` head.
+    /// the `mse` head, cross-entropy in nats per sample for the `mulaw` head,
+    /// negative log-likelihood in nats per sample for the `laplace` head.
     pub train_mse: f64,
     /// Over all validation samples of all songs.
     pub valid: Score,
@@ -184,6 +185,7 @@ pub fn train(
 ) -> Result<Vec<EpochReport>> {
     let dc = &cfg.data;
     engine.set_signals(&dataset.signal, dataset.targets())?;
+    engine.set_burn_in(dc.burn_in);
     let steps_per_epoch = dataset.steps_per_epoch(dc) as u64;
     let total = (cfg.epochs * steps_per_epoch).min(max_steps.unwrap_or(u64::MAX));
     on_event(Event::Start {
@@ -236,7 +238,7 @@ pub fn train(
             steps,
             train_mse: match cfg.model.output {
                 Output::Mse => loss_sum / steps.max(1) as f64 * (cfg.output_scale() as f64).powi(2),
-                Output::Mulaw { .. } => loss_sum / steps.max(1) as f64,
+                Output::Mulaw { .. } | Output::Laplace { .. } => loss_sum / steps.max(1) as f64,
             },
             valid,
             songs,

@@ -55,6 +55,10 @@ pub struct TrainOptions {
     pub leaky_slope: Option<f64>,
     /// The μ-law head instead of the `mse` one.
     pub mulaw: bool,
+    /// The Laplace head instead of the `mse` one.
+    pub laplace: bool,
+    /// Loss burn-in timesteps [default: `dataset::default_burn_in`].
+    pub burn_in: Option<usize>,
     /// Learn the residual of causal LPC-32.
     pub lpc_residual: bool,
     pub lr: Option<f64>,
@@ -86,9 +90,11 @@ pub fn resolve(
         lstm_output_activation: o.lstm_activation.unwrap_or(d.lstm_activation),
         output_activation: o.output_activation.unwrap_or(d.output_activation),
         leaky_slope: o.leaky_slope.unwrap_or(d.leaky_slope),
-        // The μ-law head's scale is the dataset's, known once the songs are read.
+        // A distribution head's scale is the data's, known once the songs are read.
         output: if o.mulaw {
             Output::Mulaw { scale: 1.0 }
+        } else if o.laplace {
+            Output::Laplace { scale: 1.0 }
         } else {
             Output::Mse
         },
@@ -98,7 +104,7 @@ pub fn resolve(
         // μ-law classes are spaced for full-scale audio: a residual 30 to 50 dB
         // below it would fall into a handful of classes around zero.
         return Err(Error::config(
-            "--residual lpc needs --output mse (a μ-law head is too coarse for a residual)",
+            "--residual lpc needs --output mse or laplace (a μ-law head is too coarse for a residual)",
         ));
     }
     let data = DataConfig {
@@ -108,10 +114,21 @@ pub fn resolve(
         valid_fraction: o.valid_fraction.unwrap_or(d.valid_fraction),
         stateful: o.stateful,
         shuffle: !o.no_shuffle,
+        burn_in: 0,
     };
     if data.seq_len == 0 || data.batch == 0 {
         return Err(Error::config("--seq-len and --batch must be at least 1"));
     }
+    let burn_in = o
+        .burn_in
+        .unwrap_or(crate::dataset::default_burn_in(data.seq_len));
+    if burn_in >= data.seq_len && burn_in > 0 {
+        return Err(Error::config(format!(
+            "--burn-in {burn_in} leaves nothing of a --seq-len {} sequence to learn from",
+            data.seq_len
+        )));
+    }
+    let data = DataConfig { burn_in, ..data };
     let a = AdamConfig::default();
     let adam = AdamConfig {
         lr: o.lr.unwrap_or(a.lr),
@@ -251,6 +268,11 @@ pub fn prepare(o: &TrainOptions) -> Result<Prepared> {
         }
         if let Output::Mulaw { scale } = &mut cfg.model.output {
             *scale = dataset.scale;
+        }
+        let output_scale = cfg.output_scale();
+        if let Output::Laplace { scale } = &mut cfg.model.output {
+            // Its bins are 16-bit steps in the units it predicts in.
+            *scale = output_scale;
         }
         cfg.schedule_steps = planned_steps(&cfg, &dataset, o.max_steps);
         (cfg, dataset, None, Cursor::default(), Vec::new())

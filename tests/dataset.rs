@@ -25,6 +25,7 @@ fn dc(frame: usize, seq_len: usize, batch: usize, stateful: bool, shuffle: bool)
         valid_fraction: 0.1,
         stateful,
         shuffle,
+        burn_in: 0,
     }
 }
 

@@ -49,6 +49,7 @@ fn run(model: ModelConfig, scale: f32, seq_len: usize) -> RunConfig {
             valid_fraction: 0.1,
             stateful: false,
             shuffle: true,
+            burn_in: 0,
         },
         model,
         adam: AdamConfig::default(),

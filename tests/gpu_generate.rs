@@ -13,7 +13,7 @@ use wavelstm::dataset::Batch;
 use wavelstm::engine::Engine;
 use wavelstm::gpu::context::{self, Gpu};
 use wavelstm::gpu::engine::{GpuEngine, PathChoice};
-use wavelstm::gpu::program::{stats, Path, Program};
+use wavelstm::gpu::program::{stats, LossMask, Path, Program};
 use wavelstm::gpu::workbench::{Buf, Workbench};
 use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
@@ -94,7 +94,7 @@ fn softmax_xent_kernels_match_the_cpu() {
         wb.set(Buf::Acts, &acts);
         wb.set(Buf::Stats, &vec![0.0; stats::len(1)]);
         let mut p = Program::default();
-        p.softmax_xent(rows, 0, t_at, d_at, row_at, scale);
+        p.softmax_xent(rows, 0, t_at, d_at, row_at, scale, LossMask::none(1));
         p.expected_rows(rows, 0, e_at, scale);
         wb.run(&p).unwrap();
         let loss = wb.read(Buf::Stats, stats::LOSS, 1).unwrap()[0];

@@ -355,7 +355,7 @@ fn network_case(gpu: &Gpu, c: &NetCase, path: Path, seed: u64) -> (f64, f64, f64
     let mut p = Program::default();
     p.state(cfg, &ar, &cl, false, false);
     p.forward(cfg, &ar, path, fresh);
-    p.loss(cfg, &ar);
+    p.loss(cfg, &ar, 0);
     // Read the prediction before backward runs (it keeps it, but be plain).
     wb.run(&p).unwrap();
     let pred_gpu = wb

@@ -51,6 +51,7 @@ fn data(frame: usize) -> DataConfig {
         valid_fraction: 0.1,
         stateful: false,
         shuffle: true,
+        burn_in: 0,
     }
 }
 

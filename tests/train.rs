@@ -56,6 +56,7 @@ fn config(stateful: bool) -> RunConfig {
             valid_fraction: 0.1,
             stateful,
             shuffle: true,
+            burn_in: 0,
         },
         adam: AdamConfig {
             lr: 3e-3,

@@ -17,8 +17,9 @@ use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::lanes::{
     dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided,
 };
+use wavelstm::cpu::laplace_nll::{laplace_nll_loss, Delta};
 use wavelstm::cpu::mulaw::softmax_xent_loss;
-use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
+use wavelstm::cpu::network::{backward, forward, mse_loss, BurnIn, Workspace};
 use wavelstm::cpu::tile::Isa;
 use wavelstm::cpu::window_step::{TwoPartStep, WindowStep};
 use wavelstm::dataset::{gather, Batch};
@@ -260,7 +261,7 @@ fn model(
 }
 
 /// The models the step is checked on: every activation pair, one and two
-/// layers, no head and the seed preset's head, both output heads, two
+/// layers, no head and the seed preset's head, every output head, two
 /// channels, odd widths.
 fn models() -> Vec<ModelConfig> {
     use CellActivation::{Linear, Tanh};
@@ -286,6 +287,14 @@ fn models() -> Vec<ModelConfig> {
         Tanh,
         Sigmoid,
         Output::Mulaw { scale: 0.5 },
+    ));
+    v.push(model(
+        5,
+        2,
+        &[],
+        Tanh,
+        Sigmoid,
+        Output::Laplace { scale: 0.3 },
     ));
     let mut stereo = model(13, 2, &[6], Tanh, HardSigmoid, Output::Mse);
     stereo.channels = 2;
@@ -325,6 +334,15 @@ fn window_step_matches_the_network() {
                     &pred_ref,
                     &target64,
                     f64::from(scale),
+                    &mut dpred64,
+                    &mut Vec::new(),
+                ),
+                Output::Laplace { scale } => laplace_nll_loss(
+                    &pred_ref,
+                    &target64,
+                    Delta::Uniform(wavelstm::laplace::delta_for_scale(f64::from(scale))),
+                    cfg.channels,
+                    BurnIn::NONE,
                     &mut dpred64,
                     &mut Vec::new(),
                 ),

@@ -19,7 +19,8 @@ use std::time::Instant;
     after_help = "The model reads the first --prime-seconds of the song teacher-forced, then runs free: \
 each output sample becomes the newest sample of the next input window. Outputs are clipped to full \
 scale (±1 in audio units) before they are fed back. A model with the mse head is deterministic, so \
-its variations are identical; a mulaw head samples at --temperature (0: the most likely value). The \
+its variations are identical; a mulaw head samples at --temperature (0: the most likely value), a \
+laplace head with its scale times --temperature (0: its location). The \
 takes are written in the song's level at the model's sample rate, without the prime."
 )]
 pub(super) struct GenerateArgs {
@@ -41,10 +42,11 @@ pub(super) struct GenerateArgs {
     /// Takes generated together, as one batch.
     #[arg(long, default_value_t = 1)]
     pub(super) variations: usize,
-    /// Seed of the sampling (mulaw head); the same seed gives the same takes.
+    /// Seed of the sampling (mulaw and laplace heads); the same seed gives the same takes.
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
-    /// Softmax temperature of the mulaw head (0: most likely value; no effect on mse).
+    /// Softmax temperature of the mulaw head (0: most likely value), factor on the
+    /// laplace head's scale (0: its location); no effect on mse.
     #[arg(long, default_value_t = 1.0)]
     pub(super) temperature: f64,
     /// Write 32-bit float instead of 16-bit PCM.
@@ -178,7 +180,7 @@ pub(super) fn run(a: &GenerateArgs) -> Result<Vec<TakeReport>> {
         println!("{}", take_summary(p, r));
     }
     if matches!(cfg.model.output, Output::Mse) && a.variations > 1 {
-        println!("note: the mse head is deterministic, so the takes are identical; train with --output mulaw to sample");
+        println!("note: the mse head is deterministic, so the takes are identical; train with --output laplace or mulaw to sample");
     }
     if let Some(plot_path) = &a.plot {
         let mono = |x: &audio::Audio| audio::convert_channels(x, ChannelMode::Mono);

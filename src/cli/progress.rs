@@ -76,6 +76,7 @@ fn print_epoch(r: &EpochReport, output: Output) {
     let train = match output {
         Output::Mse => format!("train MSE {:.3e}", r.train_mse),
         Output::Mulaw { .. } => format!("train cross-entropy {:.4} nats", r.train_mse),
+        Output::Laplace { .. } => format!("train NLL {:.4} nats", r.train_mse),
     };
     println!(
         "epoch {:>3}: {train} | valid MSE {:.3e}, gain {:.2} dB (next = current: {:.2} dB) | {:.0} samples/s",

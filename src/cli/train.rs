@@ -29,6 +29,10 @@ enum OutputHead {
     /// 256 logits per channel over the μ-law quantized next sample (μ = 255),
     /// trained by softmax cross-entropy, as in WaveNet and SampleRNN.
     Mulaw,
+    /// A Laplace location and log-scale per channel, trained by the negative
+    /// log-likelihood of the 16-bit sample; predicts its location, generates
+    /// by sampling.
+    Laplace,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,7 +51,8 @@ timesteps and gradients never flow between sequences. Without --stateful every s
 from a zero state (h = c = 0) and sequences are shuffled each epoch (from --seed). With \
 --stateful the training data is dealt into --batch lanes of consecutive sequences; each lane \
 carries h and c over from one step to the next (no gradient crosses), and restarts from zero \
-where it enters a new song. The last --valid-fraction of every song is never trained on."
+where it enters a new song. The first --burn-in timesteps of a sequence that starts from zero are \
+context, not loss. The last --valid-fraction of every song is never trained on."
 )]
 pub(super) struct TrainArgs {
     /// Songs to learn (WAV, MP3, FLAC, Ogg Vorbis).
@@ -102,6 +107,10 @@ pub(super) struct TrainArgs {
     /// Take sequences in order instead of shuffled.
     #[arg(long)]
     no_shuffle: bool,
+    /// Leading timesteps of a zero-state sequence left out of the loss
+    /// (must be below --seq-len) [default: min(seq-len / 4, 32)].
+    #[arg(long)]
+    burn_in: Option<usize>,
 
     /// LSTM layers [default: 1].
     #[arg(long)]
@@ -196,6 +205,8 @@ impl TrainArgs {
             output_activation: self.output_activation,
             leaky_slope: self.leaky_slope,
             mulaw: self.output == Some(OutputHead::Mulaw),
+            laplace: self.output == Some(OutputHead::Laplace),
+            burn_in: self.burn_in,
             lpc_residual: self.residual == Some(ResidualArg::Lpc),
             lr: self.lr,
             beta1: self.beta1,

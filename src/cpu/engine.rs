@@ -2,8 +2,9 @@
 
 use super::adam::{adam_step, clip_global_norm, clip_over, AdamConfig};
 use super::fast_step::FastStep;
-use super::mulaw::{expected_value, softmax_xent_loss};
-use super::network::{backward, forward, mse_loss, Workspace};
+use super::laplace_nll::{laplace_nll_loss, location, Delta};
+use super::mulaw::{expected_value, softmax_xent_loss_masked};
+use super::network::{backward, forward, mse_loss_masked, BurnIn, Workspace};
 use super::window_step::{self, TwoPartStep};
 use crate::dataset::{gather, Batch};
 use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};
@@ -42,8 +43,12 @@ pub struct CpuEngine {
     predict_carry: Carry,
     dh0: Vec<f32>,
     dc0: Vec<f32>,
-    /// Per-distribution losses of the `mulaw` head (scratch).
+    /// Per-distribution losses of a distribution head (scratch).
     row_loss: Vec<f64>,
+    /// Leading timesteps of a zero-state training lane the loss leaves out.
+    burn_in: usize,
+    /// The carry flags of the batch the loss is taken on.
+    loss_carry: Vec<bool>,
     /// The free step's packed weights and threads, built on the first
     /// `free_step` after the parameters last changed.
     fast_step: Option<FastStep>,
@@ -149,6 +154,8 @@ impl CpuEngine {
             dh0: Vec::new(),
             dc0: Vec::new(),
             row_loss: Vec::new(),
+            burn_in: 0,
+            loss_carry: Vec::new(),
             fast_step: None,
             window: None,
             window_carry: false,
@@ -233,12 +240,28 @@ impl CpuEngine {
         } else {
             self.ws.prediction()
         };
+        let burn_in = BurnIn {
+            steps: self.burn_in,
+            carry: &self.loss_carry,
+        };
+        let c = self.cfg.channels;
         match self.cfg.output {
-            Output::Mse => mse_loss(pred, &self.target, &mut self.dpred),
-            Output::Mulaw { scale } => softmax_xent_loss(
+            Output::Mse => mse_loss_masked(pred, &self.target, c, burn_in, &mut self.dpred),
+            Output::Mulaw { scale } => softmax_xent_loss_masked(
                 pred,
                 &self.target,
                 f64::from(scale),
+                c,
+                burn_in,
+                &mut self.dpred,
+                &mut self.row_loss,
+            ),
+            Output::Laplace { scale } => laplace_nll_loss(
+                pred,
+                &self.target,
+                Delta::Uniform(crate::laplace::delta_for_scale(f64::from(scale))),
+                c,
+                burn_in,
                 &mut self.dpred,
                 &mut self.row_loss,
             ),
@@ -252,6 +275,7 @@ impl CpuEngine {
             TwoPartStep::new(rayon::current_num_threads().min(WINDOW_STEP_THREADS))
         });
         window.forward(&self.cfg, &self.layout, &self.params, &self.x);
+        self.loss_carry.clone_from(&batch.carry);
         let loss = self.loss(true);
         let window = self.window.as_mut().expect("made above");
         window.backward(
@@ -339,6 +363,7 @@ impl Engine for CpuEngine {
             return self.train_window_step(batch, lr);
         }
         self.forward_batch(batch, seq_len, Lanes::Training)?;
+        self.loss_carry.clone_from(&batch.carry);
         let loss = self.loss(false);
         self.grads.fill(0.0);
         self.dh0.resize(self.train_carry.h.len(), 0.0);
@@ -380,7 +405,17 @@ impl Engine for CpuEngine {
         Ok(std::mem::take(&mut self.done))
     }
 
-    fn predict(&mut self, batch: &Batch, seq_len: usize, out: &mut Vec<f32>) -> Result<()> {
+    fn set_burn_in(&mut self, steps: usize) {
+        self.burn_in = steps;
+    }
+
+    fn predict_with_head(
+        &mut self,
+        batch: &Batch,
+        seq_len: usize,
+        out: &mut Vec<f32>,
+        head: Option<&mut Vec<f32>>,
+    ) -> Result<()> {
         self.forward_batch(batch, seq_len, Lanes::Inference)?;
         match self.cfg.output {
             Output::Mse => {
@@ -388,6 +423,11 @@ impl Engine for CpuEngine {
                 out.extend_from_slice(self.ws.prediction());
             }
             Output::Mulaw { scale } => expected_value(self.ws.prediction(), f64::from(scale), out),
+            Output::Laplace { .. } => location(self.ws.prediction(), out),
+        }
+        if let Some(head) = head {
+            head.clear();
+            head.extend_from_slice(self.ws.prediction());
         }
         let carry = &mut self.predict_carry;
         self.ws.final_state(&self.cfg, &mut carry.h, &mut carry.c);

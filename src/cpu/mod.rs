@@ -7,6 +7,7 @@ pub mod engine;
 pub mod fast_step;
 pub mod gemv;
 pub mod lanes;
+pub mod laplace_nll;
 pub mod lstm;
 pub mod matmul;
 pub mod mulaw;

@@ -13,6 +13,7 @@
 //! `softmax_xent_reference` is the same loss as the formula reads, without
 //! the shift, for the tests to hold the fast twin against.
 
+use super::network::BurnIn;
 use crate::mulaw::{decode_table, encode, CLASSES};
 use crate::real::Real;
 use rayon::prelude::*;
@@ -29,17 +30,39 @@ pub fn softmax_xent_loss<T: Real>(
     dlogits: &mut Vec<T>,
     row_loss: &mut Vec<f64>,
 ) -> f64 {
+    softmax_xent_loss_masked(logits, targets, scale, 1, BurnIn::NONE, dlogits, row_loss)
+}
+
+/// [`softmax_xent_loss`] over the distributions of the rows `burn_in`
+/// counts (`channels` distributions a row); the others add nothing and get
+/// a zero gradient, and the mean is over the ones counted.
+pub fn softmax_xent_loss_masked<T: Real>(
+    logits: &[T],
+    targets: &[T],
+    scale: f64,
+    channels: usize,
+    burn_in: BurnIn<'_>,
+    dlogits: &mut Vec<T>,
+    row_loss: &mut Vec<f64>,
+) -> f64 {
     let n = targets.len();
     assert_eq!(logits.len(), n * CLASSES, "softmax_xent_loss: shapes");
     dlogits.resize(logits.len(), T::zero());
     row_loss.resize(n, 0.0);
-    let inv_n = 1.0 / n.max(1) as f64;
+    let c = channels.max(1);
+    let inv_n = 1.0 / (burn_in.counted(n / c) * c).max(1) as f64;
     dlogits
         .par_chunks_mut(CLASSES)
         .zip(logits.par_chunks(CLASSES))
         .zip(targets.par_iter().zip(row_loss.par_iter_mut()))
+        .enumerate()
         .with_min_len(ROWS_PER_TASK)
-        .for_each(|((d, z), (&y, loss))| {
+        .for_each(|(i, ((d, z), (&y, loss)))| {
+            if !burn_in.counts(i / c) {
+                d.fill(T::zero());
+                *loss = 0.0;
+                return;
+            }
             let k = encode(y.to_f64().unwrap_or(f64::NAN) * scale);
             let max = z.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
             let max = max.to_f64().unwrap_or(f64::NAN);

@@ -201,15 +201,71 @@ pub fn backward<T: Real>(
     }
 }
 
+/// Which rows `r = t·B + b` of a `[T, B]` batch a loss counts: all but the
+/// first `steps` timesteps of every lane that starts from a zero state (the
+/// loss burn-in, see `dataset`): those timesteps are the lane's context.
+#[derive(Clone, Copy, Debug)]
+pub struct BurnIn<'a> {
+    pub steps: usize,
+    /// Per lane (B of them): the lane carries its state in, so nothing of it
+    /// is burn-in.
+    pub carry: &'a [bool],
+}
+
+impl BurnIn<'_> {
+    /// Every row counts.
+    pub const NONE: BurnIn<'static> = BurnIn {
+        steps: 0,
+        carry: &[],
+    };
+
+    pub fn counts(&self, row: usize) -> bool {
+        if self.steps == 0 || self.carry.is_empty() {
+            return true;
+        }
+        let b = self.carry.len();
+        row / b >= self.steps || self.carry[row % b]
+    }
+
+    /// Rows counted out of `rows` (= T·B).
+    pub fn counted(&self, rows: usize) -> usize {
+        if self.steps == 0 || self.carry.is_empty() {
+            return rows;
+        }
+        let b = self.carry.len();
+        let t = rows / b;
+        let fresh = self.carry.iter().filter(|&&c| !c).count();
+        rows - fresh * self.steps.min(t)
+    }
+}
+
 /// Mean squared error over all elements, and its gradient `2(y - target)/n`.
 /// The sum runs in element order (in f64 for f32 inputs) so it is reproducible.
 pub fn mse_loss<T: Real>(pred: &[T], target: &[T], dpred: &mut Vec<T>) -> f64 {
+    mse_loss_masked(pred, target, 1, BurnIn::NONE, dpred)
+}
+
+/// [`mse_loss`] over the elements of the rows `burn_in` counts (`channels`
+/// elements a row): the others add nothing and get a zero gradient, and `n`
+/// is the number counted.
+pub fn mse_loss_masked<T: Real>(
+    pred: &[T],
+    target: &[T],
+    channels: usize,
+    burn_in: BurnIn<'_>,
+    dpred: &mut Vec<T>,
+) -> f64 {
     assert_eq!(pred.len(), target.len(), "mse_loss: shapes");
-    let n = pred.len().max(1);
+    let c = channels.max(1);
+    let n = (burn_in.counted(pred.len() / c) * c).max(1);
     let scale = T::from_f64_lossy(2.0 / n as f64);
     dpred.clear();
     let mut sum = 0.0f64;
-    for (&p, &y) in pred.iter().zip(target) {
+    for (i, (&p, &y)) in pred.iter().zip(target).enumerate() {
+        if !burn_in.counts(i / c) {
+            dpred.push(T::zero());
+            continue;
+        }
         let e = p - y;
         let e64 = e.to_f64().unwrap_or(f64::NAN);
         sum += e64 * e64;

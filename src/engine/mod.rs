@@ -30,7 +30,8 @@ pub struct TrainState {
 pub struct StepStats {
     /// The batch's loss before the update: mean squared error in model
     /// (normalized) units for the `mse` head, mean cross-entropy in nats per
-    /// sample for the `mulaw` head.
+    /// sample for the `mulaw` head, mean negative log-likelihood of the
+    /// 16-bit sample in nats for the `laplace` head.
     pub loss: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
@@ -54,6 +55,10 @@ pub trait Engine {
     /// The step's loss comes later, from [`Engine::take_stats`]: a GPU reads
     /// its losses back only every few steps.
     fn train_step(&mut self, batch: &Batch, seq_len: usize, lr: f64) -> Result<()>;
+    /// Leave the first `steps` timesteps of every training lane that starts
+    /// from a zero state (`carry` false) out of the loss: they are context
+    /// (the loss burn-in, see `dataset`). 0, the default, counts them all.
+    fn set_burn_in(&mut self, steps: usize);
     /// The stats of the steps done since the last call, oldest first: all of
     /// them when `force`, otherwise whatever the engine has at hand without
     /// waiting (possibly nothing). A step that diverged is an error here.
@@ -61,8 +66,21 @@ pub trait Engine {
     /// Teacher-forced predictions `[seq_len, B, C]` (normalized units) for
     /// `batch`, carrying an inference state of its own (training's carried
     /// state is not touched). A `mulaw` head's prediction is the expected
-    /// value of its distribution (see `cpu::mulaw::expected_value`).
-    fn predict(&mut self, batch: &Batch, seq_len: usize, out: &mut Vec<f32>) -> Result<()>;
+    /// value of its distribution (see `cpu::mulaw::expected_value`), a
+    /// `laplace` head's its location.
+    fn predict(&mut self, batch: &Batch, seq_len: usize, out: &mut Vec<f32>) -> Result<()> {
+        self.predict_with_head(batch, seq_len, out, None)
+    }
+    /// [`Engine::predict`], and, when `head` is given, the head's raw output
+    /// `[seq_len, B, outputs]` (`ModelConfig::outputs`) into it: what a
+    /// distribution head's own likelihood of the signal is computed from.
+    fn predict_with_head(
+        &mut self,
+        batch: &Batch,
+        seq_len: usize,
+        out: &mut Vec<f32>,
+        head: Option<&mut Vec<f32>>,
+    ) -> Result<()>;
     /// One free-running timestep of `B` inference lanes whose input windows
     /// are given, `inputs[B, frame·C]` (normalized, oldest frame first),
     /// instead of read from the signal. Continues from the inference lanes'
@@ -70,8 +88,9 @@ pub trait Engine {
     /// `free_step`), or from zero when `fresh` or when `B` differs from the
     /// carried lane count, and carries the new state on. `out` receives the
     /// head's raw output `[B, outputs]` (`ModelConfig::outputs`): the next
-    /// normalized sample per channel, or a `mulaw` head's 256 logits per
-    /// channel, for the caller to sample from.
+    /// normalized sample per channel, a `mulaw` head's 256 logits per
+    /// channel, or a `laplace` head's location and log-scale per channel,
+    /// for the caller to sample from.
     fn free_step(&mut self, inputs: &[f32], fresh: bool, out: &mut Vec<f32>) -> Result<()>;
     fn state(&self) -> Result<TrainState>;
     fn set_state(&mut self, state: &TrainState) -> Result<()>;

@@ -13,7 +13,7 @@
 //! | `dh`, `dx` | `[T·B, H]`: ∂L/∂h of a layer and of the one below (ping-pong) |
 //! | `dh_rec`, `dc` | `[B, H]` recurrent gradient and carried ∂L/∂c (step path) |
 //! | `partials` | the gradient norm's per-workgroup sums |
-//! | `point` | `[T, B, C]`: a `mulaw` head's per-distribution losses (training) or expected values (inference); the head's output itself for `mse` |
+//! | `point` | `[T, B, C]`: a distribution head's per-distribution losses (training) or point predictions (inference: a `mulaw` head's expected values, a `laplace` head's locations); the head's output itself for `mse` |
 //!
 //! Two savings against the CPU engine's layout keep the `seq` workload
 //! (hidden 256, 2 layers, T 256, B 32) inside the 128 MiB storage binding
@@ -94,7 +94,7 @@ impl Arena {
         let partials = take(NORM_GROUPS);
         let point = match cfg.output {
             Output::Mse => *dense.last().expect("the head has an output layer"),
-            Output::Mulaw { .. } => take(tb * cfg.channels),
+            Output::Mulaw { .. } | Output::Laplace { .. } => take(tb * cfg.channels),
         };
         Arena {
             t,

@@ -79,6 +79,8 @@ pub struct GpuEngine {
     paths: HashMap<(usize, usize, bool), Path>,
     path_choice: PathChoice,
     ring: usize,
+    /// Loss burn-in timesteps (see `Engine::set_burn_in`).
+    burn_in: usize,
     pending: usize,
     step: u64,
     done: Vec<StepStats>,
@@ -149,6 +151,7 @@ impl GpuEngine {
             paths: HashMap::new(),
             path_choice,
             ring,
+            burn_in: 0,
             pending: 0,
             step: 0,
             done: Vec::new(),
@@ -325,7 +328,7 @@ impl GpuEngine {
         p.forward(cfg, &ar, key.path, key.fresh);
         match key.mode {
             Mode::Train | Mode::TrainTiming => {
-                p.loss(cfg, &ar);
+                p.loss(cfg, &ar, self.burn_in);
                 p.backward(cfg, &ar, key.path);
                 if key.mode == Mode::Train {
                     p.update(&self.adam, self.n, &ar, self.ring);
@@ -659,7 +662,21 @@ impl Engine for GpuEngine {
         Ok(std::mem::take(&mut self.done))
     }
 
-    fn predict(&mut self, batch: &Batch, seq_len: usize, out: &mut Vec<f32>) -> Result<()> {
+    fn set_burn_in(&mut self, steps: usize) {
+        if steps != self.burn_in {
+            self.burn_in = steps;
+            // Training programs hold it.
+            self.programs.clear();
+        }
+    }
+
+    fn predict_with_head(
+        &mut self,
+        batch: &Batch,
+        seq_len: usize,
+        out: &mut Vec<f32>,
+        head: Option<&mut Vec<f32>>,
+    ) -> Result<()> {
         self.prepare(batch, seq_len, true)?;
         let b = batch.starts.len();
         let fresh = batch.carry.iter().all(|c| !c);
@@ -675,6 +692,13 @@ impl Engine for GpuEngine {
         *out = self
             .gpu
             .read_f32(&self.acts, ar.point, seq_len * b * self.cfg.channels)?;
+        if let Some(head) = head {
+            *head = self.gpu.read_f32(
+                &self.acts,
+                ar.prediction(),
+                seq_len * b * self.cfg.outputs(),
+            )?;
+        }
         Ok(())
     }
 

@@ -23,12 +23,15 @@ pub enum Kernel {
     SoftmaxXentRows,
     SoftmaxXentMean,
     SoftmaxXentExpected,
+    LaplaceNllRows,
+    LaplaceNllMean,
+    LaplaceNllLocation,
     GradNormPartial,
     GradNormFinish,
     Adam,
 }
 
-pub const ALL: [Kernel; 19] = [
+pub const ALL: [Kernel; 22] = [
     Kernel::Gather,
     Kernel::StateLoad,
     Kernel::StateSave,
@@ -45,13 +48,16 @@ pub const ALL: [Kernel; 19] = [
     Kernel::SoftmaxXentRows,
     Kernel::SoftmaxXentMean,
     Kernel::SoftmaxXentExpected,
+    Kernel::LaplaceNllRows,
+    Kernel::LaplaceNllMean,
+    Kernel::LaplaceNllLocation,
     Kernel::GradNormPartial,
     Kernel::GradNormFinish,
     Kernel::Adam,
 ];
 
 /// The shader files, prelude first.
-pub const SHADERS: [(&str, &str); 12] = [
+pub const SHADERS: [(&str, &str); 13] = [
     ("common", include_str!("../../shaders/common.wgsl")),
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("state", include_str!("../../shaders/state.wgsl")),
@@ -70,6 +76,10 @@ pub const SHADERS: [(&str, &str); 12] = [
     (
         "softmax_xent",
         include_str!("../../shaders/softmax_xent.wgsl"),
+    ),
+    (
+        "laplace_nll",
+        include_str!("../../shaders/laplace_nll.wgsl"),
     ),
     ("grad_norm", include_str!("../../shaders/grad_norm.wgsl")),
     ("adam", include_str!("../../shaders/adam.wgsl")),
@@ -95,6 +105,9 @@ impl Kernel {
             Kernel::SoftmaxXentRows => ("softmax_xent", "rows"),
             Kernel::SoftmaxXentMean => ("softmax_xent", "mean"),
             Kernel::SoftmaxXentExpected => ("softmax_xent", "expected"),
+            Kernel::LaplaceNllRows => ("laplace_nll", "rows"),
+            Kernel::LaplaceNllMean => ("laplace_nll", "mean"),
+            Kernel::LaplaceNllLocation => ("laplace_nll", "location"),
             Kernel::GradNormPartial => ("grad_norm", "partial"),
             Kernel::GradNormFinish => ("grad_norm", "finish"),
             Kernel::Adam => ("adam", "main"),

@@ -140,6 +140,39 @@ fn lstm_kinds(cfg: &ModelConfig) -> u32 {
     cell | (gate << 1)
 }
 
+/// Which rows a loss counts (see `cpu::network::BurnIn`): all but the first
+/// `burn_in` timesteps of the lanes whose carry flag in `lanes` is 0, for a
+/// batch of `b` lanes and `channels` targets a row.
+#[derive(Clone, Copy, Debug)]
+pub struct LossMask {
+    pub channels: usize,
+    pub b: usize,
+    pub burn_in: usize,
+}
+
+impl LossMask {
+    /// Every row counts.
+    pub fn none(channels: usize) -> LossMask {
+        LossMask {
+            channels,
+            b: 1,
+            burn_in: 0,
+        }
+    }
+}
+
+/// Where the Laplace loss's tensors are in `acts`.
+#[derive(Clone, Copy, Debug)]
+pub struct LaplaceAt {
+    /// `[R, 2]`: location, raw log-scale.
+    pub head: usize,
+    pub targets: usize,
+    pub dhead: usize,
+    pub per_row: usize,
+    /// Per-target bin widths `[R]`, or one width for all.
+    pub delta_at: Option<usize>,
+}
+
 /// Offsets of the step scalars and rings in `stats` (see shaders/common.wgsl).
 pub mod stats {
     pub const LR: usize = 0;
@@ -431,22 +464,57 @@ impl Program {
     }
 
     /// Loss of the predictions into this step's slot of the loss ring, and
-    /// its gradient into the last `dy`.
-    pub fn loss(&mut self, cfg: &ModelConfig, ar: &Arena) {
-        if let Output::Mulaw { scale } = cfg.output {
-            let rows = ar.t * ar.b * cfg.channels;
-            let dy = *ar.dy.last().expect("head output");
-            self.softmax_xent(rows, ar.prediction(), ar.target, dy, ar.point, scale);
-            return;
+    /// its gradient into the last `dy`; the first `burn_in` timesteps of
+    /// every lane that starts from zero state (carry flag 0 in `lanes`) are
+    /// left out.
+    pub fn loss(&mut self, cfg: &ModelConfig, ar: &Arena, burn_in: usize) {
+        let rows = ar.t * ar.b * cfg.channels;
+        let dy = *ar.dy.last().expect("head output");
+        let mask = LossMask {
+            channels: cfg.channels,
+            b: ar.b,
+            burn_in,
+        };
+        match cfg.output {
+            Output::Mulaw { scale } => {
+                self.softmax_xent(rows, ar.prediction(), ar.target, dy, ar.point, scale, mask);
+            }
+            Output::Laplace { scale } => {
+                let delta = crate::laplace::delta_for_scale(f64::from(scale));
+                let at = LaplaceAt {
+                    head: ar.prediction(),
+                    targets: ar.target,
+                    dhead: dy,
+                    per_row: ar.point,
+                    delta_at: None,
+                };
+                self.laplace_nll(rows, at, delta as f32, mask);
+            }
+            Output::Mse => self.mse_loss(rows, ar.prediction(), ar.target, dy, mask),
         }
+    }
+
+    /// Mean squared error of `n` predictions against `targets`: the mean
+    /// into the loss ring, the gradient into `dpred`.
+    pub fn mse_loss(
+        &mut self,
+        n: usize,
+        pred: usize,
+        targets: usize,
+        dpred: usize,
+        mask: LossMask,
+    ) {
         self.push(
             Kernel::MseLoss,
             params([
-                u(ar.t * ar.b * cfg.channels),
-                u(ar.prediction()),
-                u(ar.target),
-                u(*ar.dy.last().expect("head output")),
+                u(n),
+                u(pred),
+                u(targets),
+                u(dpred),
                 u(stats::LOSS),
+                u(mask.b),
+                u(mask.channels),
+                u(mask.burn_in),
             ]),
             [1, 1, 1],
         );
@@ -455,6 +523,7 @@ impl Program {
     /// Softmax cross-entropy of `rows` rows of 256 logits against the μ-law
     /// classes of `targets`: per-row losses into `per_row`, their mean into
     /// the loss ring, the gradient into `dlogits`.
+    #[allow(clippy::too_many_arguments)]
     pub fn softmax_xent(
         &mut self,
         rows: usize,
@@ -463,6 +532,7 @@ impl Program {
         dlogits: usize,
         per_row: usize,
         scale: f32,
+        mask: LossMask,
     ) {
         let p = params([
             u(rows),
@@ -472,17 +542,45 @@ impl Program {
             u(per_row),
             u(stats::LOSS),
             scale.to_bits(),
+            u(mask.channels),
+            u(mask.b),
+            u(mask.burn_in),
         ]);
         self.push(Kernel::SoftmaxXentRows, p, grid(rows, 1));
         self.push(Kernel::SoftmaxXentMean, p, [1, 1, 1]);
     }
 
-    /// A `mulaw` head's point predictions (expected values, model units)
-    /// into `ar.point`; nothing for `mse`, whose output is its prediction.
+    /// The discretized Laplace NLL of `rows` distributions (see
+    /// shaders/laplace_nll.wgsl): per-distribution losses into `at.per_row`,
+    /// their mean into the loss ring, the gradient into `at.dhead`. Every
+    /// target's bin is `delta` wide, or `acts[at.delta_at + r]`.
+    pub fn laplace_nll(&mut self, rows: usize, at: LaplaceAt, delta: f32, mask: LossMask) {
+        let p = params([
+            u(rows),
+            u(at.head),
+            u(at.targets),
+            u(at.dhead),
+            u(at.per_row),
+            u(stats::LOSS),
+            delta.to_bits(),
+            at.delta_at.map(u).unwrap_or(NONE),
+            u(mask.channels),
+            u(mask.b),
+            u(mask.burn_in),
+        ]);
+        self.push(Kernel::LaplaceNllRows, p, grid(rows, WG));
+        self.push(Kernel::LaplaceNllMean, p, [1, 1, 1]);
+    }
+
+    /// A distribution head's point predictions (model units) into
+    /// `ar.point`: a `mulaw` head's expected values, a `laplace` head's
+    /// locations; nothing for `mse`, whose output is its prediction.
     pub fn expected(&mut self, cfg: &ModelConfig, ar: &Arena) {
-        if let Output::Mulaw { scale } = cfg.output {
-            let rows = ar.t * ar.b * cfg.channels;
-            self.expected_rows(rows, ar.prediction(), ar.point, scale);
+        let rows = ar.t * ar.b * cfg.channels;
+        match cfg.output {
+            Output::Mulaw { scale } => self.expected_rows(rows, ar.prediction(), ar.point, scale),
+            Output::Laplace { .. } => self.location_rows(rows, ar.prediction(), ar.point),
+            Output::Mse => {}
         }
     }
 
@@ -499,6 +597,15 @@ impl Program {
                 scale.to_bits(),
             ]),
             grid(rows, 1),
+        );
+    }
+
+    /// The locations of `rows` Laplace distributions (`head[rows, 2]`) into `out`.
+    pub fn location_rows(&mut self, rows: usize, head: usize, out: usize) {
+        self.push(
+            Kernel::LaplaceNllLocation,
+            params([u(rows), u(head), NONE, NONE, u(out), NONE]),
+            grid(rows, WG),
         );
     }
 

@@ -1,0 +1,144 @@
+// The laplace head (twin of cpu::laplace_nll; the law and its derivation in
+// src/laplace.rs): per distribution r (one channel of one timestep of one
+// lane) its location head[2r] and raw log-scale head[2r + 1], its target
+// targets[r] and the width δ of one 16-bit step: `delta`, or
+// acts[delta_at + r] per target when delta_at is not NONE. All in `acts`.
+// `rows`: the discretized negative log-likelihood into `per_row[r]` and its
+//   gradient / N into `dhead` (zero for the distributions a loss burn-in
+//   leaves out, N the number it counts). One thread per distribution.
+// `mean`: the mean of `per_row` over the counted ones into this step's slot
+//   of the loss ring.
+// `location`: the point prediction head[2r] into `per_row[r]`.
+
+struct Params {
+    rows: u32,
+    head: u32,
+    targets: u32,
+    dhead: u32,
+    per_row: u32,
+    // Index in `stats` of the loss ring (this step's slot is stats[SLOT]).
+    loss: u32,
+    delta: f32,
+    delta_at: u32,
+    channels: u32,
+    // Lanes B, and the burn-in timesteps (0: every row counts).
+    b: u32,
+    burn_in: u32,
+    _p0: u32,
+}
+@group(1) @binding(0) var<uniform> p: Params;
+
+const LOG_SCALE_MIN: f32 = -16.0;
+const LOG_SCALE_MAX: f32 = 8.0;
+const LN_2: f32 = 0.6931471805599453;
+const MEAN_WG: u32 = 256u;
+var<workgroup> red: array<f32, 256>;
+
+// e^x − 1 without the cancellation near 0 (WGSL has no expm1): Taylor to
+// x⁷ below |x| = 1/4 (relative error under 1e-8), else exp − 1 (loses at
+// most two bits there).
+fn expm1(x: f32) -> f32 {
+    if abs(x) < 0.25 {
+        return x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0
+            + x * (1.0 / 720.0 + x * (1.0 / 5040.0)))))));
+    }
+    return exp(x) - 1.0;
+}
+
+// d / (e^d − 1) for d > 0: 1 at 0, 0 past the overflow of exp.
+fn d_over_expm1(d: f32) -> f32 {
+    if d > 80.0 {
+        return 0.0;
+    }
+    return d / expm1(d);
+}
+
+fn counted() -> u32 {
+    let c = max(p.channels, 1u);
+    return max(burn_in_counted(p.rows / c, p.b, p.burn_in) * c, 1u);
+}
+
+@compute @workgroup_size(64)
+fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let r = thread_index(wid, nwg, lid);
+    if r >= p.rows {
+        return;
+    }
+    if !burn_in_counts(r / max(p.channels, 1u), p.b, p.burn_in) {
+        acts[p.dhead + 2u * r] = 0.0;
+        acts[p.dhead + 2u * r + 1u] = 0.0;
+        acts[p.per_row + r] = 0.0;
+        return;
+    }
+    let mu = acts[p.head + 2u * r];
+    let s_raw = acts[p.head + 2u * r + 1u];
+    let x = acts[p.targets + r];
+    var delta = p.delta;
+    if p.delta_at != NONE {
+        delta = acts[p.delta_at + r];
+    }
+    let s = clamp(s_raw, LOG_SCALE_MIN, LOG_SCALE_MAX);
+    let inv_b = exp(-s);
+    let d = delta * inv_b;
+    // x − μ first: exact when they are close, where a bin narrow against
+    // them would lose its width in x ± δ/2.
+    let e = x - mu;
+    let u = (e + 0.5 * delta) * inv_b;
+    let l = (e - 0.5 * delta) * inv_b;
+    var nll: f32;
+    var dmu: f32;
+    var ds: f32;
+    if l >= 0.0 {
+        nll = LN_2 + l - log(-expm1(-d));
+        dmu = -inv_b;
+        ds = -l + d_over_expm1(d);
+    } else if u <= 0.0 {
+        nll = LN_2 - u - log(-expm1(-d));
+        dmu = inv_b;
+        ds = u + d_over_expm1(d);
+    } else {
+        let a = -expm1(-u);
+        let c = -expm1(l);
+        let q = a + c;
+        nll = LN_2 - log(q);
+        dmu = (c - a) * inv_b / q;
+        ds = (u * (1.0 - a) - l * (1.0 - c)) / q;
+    }
+    if !(s_raw >= LOG_SCALE_MIN && s_raw <= LOG_SCALE_MAX) {
+        ds = 0.0;
+    }
+    let inv_n = 1.0 / f32(counted());
+    acts[p.dhead + 2u * r] = dmu * inv_n;
+    acts[p.dhead + 2u * r + 1u] = ds * inv_n;
+    acts[p.per_row + r] = nll;
+}
+
+@compute @workgroup_size(256)
+fn mean(@builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    for (var r = lid; r < p.rows; r += MEAN_WG) {
+        s += acts[p.per_row + r];
+    }
+    red[lid] = s;
+    workgroupBarrier();
+    for (var w = MEAN_WG / 2u; w > 0u; w /= 2u) {
+        if lid < w {
+            red[lid] += red[lid + w];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        stats[p.loss + u32(stats[SLOT])] = red[0] / f32(counted());
+    }
+}
+
+@compute @workgroup_size(64)
+fn location(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let r = thread_index(wid, nwg, lid);
+    if r >= p.rows {
+        return;
+    }
+    acts[p.per_row + r] = acts[p.head + 2u * r];
+}
