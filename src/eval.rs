@@ -17,9 +17,11 @@ use crate::audio::{self, Audio, ChannelMode};
 use crate::dataset::{valid_frames, Dataset};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::laplace;
 use crate::lpc::{self, LpcConfig};
 use crate::metrics::{score, ScoreSums};
-use crate::predict::{teacher_forced, Plan};
+use crate::model::Output;
+use crate::predict::{teacher_forced, teacher_forced_with_head, Plan};
 use crate::residual::{lpc_base, Residual, ResidualSignal};
 use crate::train::{warmup_frames, RunConfig, MAX_LANES};
 use serde::Serialize;
@@ -60,6 +62,10 @@ pub struct SongReport {
     pub next_equals_current: Figure,
     pub linear: Figure,
     pub lpc: Figure,
+    /// The model's own bits per sample on the scored samples, from its
+    /// distribution head ([`model_bits_per_sample`]); None for a head
+    /// without one here (`mse`, and `mulaw` as yet).
+    pub model_bits_per_sample: Option<f64>,
 }
 
 /// A song as the model hears it and what the model predicted of it.
@@ -73,6 +79,12 @@ pub struct Forced {
     /// Teacher-forced predictions `[positions.len(), C]`, normalized units
     /// (a residual model's with the LPC prediction added back).
     pub pred: Vec<f32>,
+    /// A distribution head's raw output at every position,
+    /// `[positions.len(), outputs]` (empty for the other heads), and the
+    /// targets in its units (the signal's, or a residual model's residual),
+    /// `[positions.len(), C]`.
+    pub head: Vec<f32>,
+    pub head_targets: Vec<f32>,
 }
 
 impl Forced {
@@ -147,20 +159,61 @@ pub fn teacher_force(
         max_lanes: MAX_LANES,
         carry: Plan::carries_state(cfg.data.stateful, cfg.data.seq_len),
     };
-    let mut pred = teacher_forced(engine, &plan, input.frames())?;
+    let with_head = matches!(cfg.model.output, Output::Laplace { .. });
+    let (mut pred, head) = teacher_forced_with_head_if(engine, &plan, input.frames(), with_head)?;
+    let c = input.channels;
+    let targets_of = |t: &[f32]| t[(positions.start + 1) * c..(positions.end + 1) * c].to_vec();
+    let mut head_targets = if with_head {
+        targets_of(&signal)
+    } else {
+        Vec::new()
+    };
     if let Residual::Lpc { scale } = cfg.residual {
-        let c = input.channels;
         let whole = 0..input.frames();
         let base = lpc_base(&signal, c, cfg.sample_rate, std::slice::from_ref(&whole));
-        ResidualSignal::new(&signal, c, base, scale / cfg.scale)
-            .restore(&mut pred, positions.clone());
+        let residual = ResidualSignal::new(&signal, c, base, scale / cfg.scale);
+        residual.restore(&mut pred, positions.clone());
+        if with_head {
+            head_targets = targets_of(&residual.target);
+        }
     }
     Ok(Forced {
         input,
         signal,
         positions,
         pred,
+        head,
+        head_targets,
     })
+}
+
+fn teacher_forced_with_head_if(
+    engine: &mut dyn Engine,
+    plan: &Plan,
+    frames: usize,
+    with_head: bool,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    if with_head {
+        teacher_forced_with_head(engine, plan, frames)
+    } else {
+        Ok((teacher_forced(engine, plan, frames)?, Vec::new()))
+    }
+}
+
+/// The model's own bits per sample on `forced`'s scored samples: −log₂ of
+/// the probability its `laplace` head gives each sample's 16-bit bin,
+/// averaged (see `laplace::bits_per_sample`); None for the other heads.
+pub fn model_bits_per_sample(cfg: &RunConfig, forced: &Forced) -> Option<f64> {
+    match cfg.model.output {
+        Output::Laplace { scale } if !forced.head_targets.is_empty() => {
+            Some(laplace::bits_per_sample(
+                &forced.head,
+                &forced.head_targets,
+                laplace::delta_for_scale(f64::from(scale)),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// Score the model and the classic predictors on `scope` of `song`.
@@ -203,6 +256,7 @@ pub fn evaluate(
             pos.clone(),
             &LpcConfig::standard(cfg.sample_rate),
         )),
+        model_bits_per_sample: model_bits_per_sample(cfg, &forced),
     };
     Ok((report, forced))
 }

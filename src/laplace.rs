@@ -110,6 +110,20 @@ pub fn bin_bits(mu: f64, s_raw: f64, x: f64, delta: f64) -> f64 {
     bin_nll(mu, s_raw, x, delta).0 / LN_2
 }
 
+/// Bits per sample of `targets` (`[N, C]`, the head's output units) under
+/// the head's distributions `head` (`[N, 2C]`, see the module doc), every
+/// bin `delta` wide: the mean of [`bin_bits`] over all samples, in f64, in
+/// order. The model's own ideal code length, to stand beside a codec's.
+pub fn bits_per_sample(head: &[f32], targets: &[f32], delta: f64) -> f64 {
+    assert_eq!(head.len(), 2 * targets.len(), "bits_per_sample: shapes");
+    let total: f64 = head
+        .chunks_exact(2)
+        .zip(targets)
+        .map(|(h, &x)| bin_bits(f64::from(h[0]), f64::from(h[1]), f64::from(x), delta))
+        .sum();
+    total / targets.len().max(1) as f64
+}
+
 /// Draw from Laplace(μ, T·e^s) by inverting its CDF; `temperature = 0` is
 /// the location. One uniform per draw from `rng`, so a seed replays exactly.
 pub fn sample(mu: f64, s_raw: f64, temperature: f64, rng: &mut SplitMix64) -> f64 {

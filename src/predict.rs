@@ -45,12 +45,38 @@ pub fn teacher_forced(
     plan: &Plan,
     signal_frames: usize,
 ) -> Result<Vec<f32>> {
+    Ok(run(engine, plan, signal_frames, false)?.0)
+}
+
+/// [`teacher_forced`], and the head's raw output at every position,
+/// `[positions.len(), outputs]` (`ModelConfig::outputs`): what a
+/// distribution head's likelihood of the signal is read from.
+pub fn teacher_forced_with_head(
+    engine: &mut dyn Engine,
+    plan: &Plan,
+    signal_frames: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    run(engine, plan, signal_frames, true)
+}
+
+fn run(
+    engine: &mut dyn Engine,
+    plan: &Plan,
+    signal_frames: usize,
+    with_head: bool,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let c = engine.model().channels;
+    let width = if with_head {
+        engine.model().outputs()
+    } else {
+        0
+    };
     let (p0, p1) = (plan.positions.start, plan.positions.end);
     let n = p1 - p0;
     let mut out = vec![0.0f32; n * c];
+    let mut head_out = vec![0.0f32; n * width];
     if n == 0 {
-        return Ok(out);
+        return Ok((out, head_out));
     }
     let warmup = if plan.carry { plan.warmup } else { 0 };
     // Segments at least twice the warm-up: at most a third of the work is warm-up.
@@ -78,7 +104,7 @@ pub fn teacher_forced(
         plan.seq_len
     };
     let last_start = signal_frames.saturating_sub(2);
-    let mut pred = Vec::new();
+    let (mut pred, mut head) = (Vec::new(), Vec::new());
     for i in 0..longest.div_ceil(t) {
         let batch = Batch {
             starts: segs
@@ -87,7 +113,7 @@ pub fn teacher_forced(
                 .collect(),
             carry: vec![plan.carry && i > 0; segs.len()],
         };
-        engine.predict(&batch, t, &mut pred)?;
+        engine.predict_with_head(&batch, t, &mut pred, with_head.then_some(&mut head))?;
         let b = segs.len();
         for step in 0..t {
             for (lane, &(start, s0, s1)) in segs.iter().enumerate() {
@@ -95,9 +121,13 @@ pub fn teacher_forced(
                 if (s0..s1).contains(&p) {
                     let src = (step * b + lane) * c;
                     out[(p - p0) * c..(p - p0 + 1) * c].copy_from_slice(&pred[src..src + c]);
+                    if with_head {
+                        let (src, dst) = ((step * b + lane) * width, (p - p0) * width);
+                        head_out[dst..dst + width].copy_from_slice(&head[src..src + width]);
+                    }
                 }
             }
         }
     }
-    Ok(out)
+    Ok((out, head_out))
 }

@@ -376,3 +376,69 @@ fn burn_in_masks_every_head() {
     );
     assert_eq!(d1, d2);
 }
+
+#[test]
+fn bits_per_sample_is_the_mean_code_length() {
+    let head = [0.0f32, -2.0, 1.0, 0.5, -0.5, -8.0];
+    let targets = [0.01f32, 3.0, -0.5];
+    let delta = 1e-3;
+    let want: f64 = (0..3)
+        .map(|k| {
+            bin_bits(
+                f64::from(head[2 * k]),
+                f64::from(head[2 * k + 1]),
+                f64::from(targets[k]),
+                delta,
+            )
+        })
+        .sum::<f64>()
+        / 3.0;
+    let got = wavelstm::laplace::bits_per_sample(&head, &targets, delta);
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+}
+
+/// Teacher-forced prediction with the head's raw output: the points are the
+/// head's locations and the same as without it, lane cuts and all.
+#[test]
+fn teacher_forcing_hands_back_the_head() {
+    use wavelstm::cpu::adam::AdamConfig;
+    use wavelstm::cpu::engine::CpuEngine;
+    use wavelstm::engine::Engine;
+    use wavelstm::model::{
+        init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
+    };
+    use wavelstm::predict::{teacher_forced, teacher_forced_with_head, Plan};
+    let cfg = ModelConfig {
+        channels: 2,
+        frame: 2,
+        hidden: 6,
+        layers: 1,
+        head: vec![],
+        cell_activation: CellActivation::Tanh,
+        gate_activation: GateActivation::Sigmoid,
+        lstm_output_activation: Activation::Linear,
+        output_activation: Activation::Linear,
+        leaky_slope: 0.3,
+        output: Output::Laplace { scale: 0.1 },
+    };
+    let params = init_params(&cfg, &mut SplitMix64::new(3));
+    let mut e = CpuEngine::new(cfg.clone(), AdamConfig::default(), params).unwrap();
+    let mut rng = SplitMix64::new(4);
+    let signal: Vec<f32> = (0..2 * 900).map(|_| rng.normal() as f32).collect();
+    e.set_signal(&signal).unwrap();
+    let plan = Plan {
+        positions: 100..877,
+        first_valid: 1,
+        seq_len: 16,
+        warmup: 40,
+        max_lanes: 5,
+        carry: true,
+    };
+    let plain = teacher_forced(&mut e, &plan, 900).unwrap();
+    let (points, head) = teacher_forced_with_head(&mut e, &plan, 900).unwrap();
+    assert_eq!(plain, points);
+    assert_eq!(head.len(), 777 * cfg.outputs());
+    let mut loc = Vec::new();
+    location(&head, &mut loc);
+    assert_eq!(loc, points);
+}

@@ -172,6 +172,11 @@ fn print_eval_table(model: &Path, cfg: &RunConfig, reports: &[SongReport]) {
             cell(&r.lpc)
         );
     }
+    for (r, name) in reports.iter().zip(&names) {
+        if let Some(bits) = r.model_bits_per_sample {
+            println!("{name}: the model's own distribution: {bits:.3} bits per sample (16-bit)");
+        }
+    }
     if reports.iter().any(|r| r.training_song) {
         println!("* a training song of this model (by path): only its last part was held out");
     }
