@@ -101,9 +101,14 @@ pub struct DataConfig {
     pub shuffle: bool,
     /// Loss burn-in: the first `burn_in` timesteps of every training
     /// sequence that starts from a zero state are context, not loss (see
-    /// the module doc). Checkpoints from before it existed: 0.
-    #[serde(default)]
+    /// the module doc). Checkpoints from before it existed: 0, which is not
+    /// written either, so a run without it keeps its checkpoint's bytes.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub burn_in: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The default loss burn-in for sequences of `seq_len` timesteps:

@@ -64,7 +64,9 @@ pub struct SongReport {
     pub lpc: Figure,
     /// The model's own bits per sample on the scored samples, from its
     /// distribution head ([`model_bits_per_sample`]); None for a head
-    /// without one here (`mse`, and `mulaw` as yet).
+    /// without one here (`mse`, and `mulaw` as yet), and then left out of
+    /// the JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model_bits_per_sample: Option<f64>,
 }
 

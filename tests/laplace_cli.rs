@@ -77,6 +77,8 @@ fn the_checkpoint_carries_the_head_and_the_burn_in() {
         "train",
         "--resume",
         s(&model),
+        "--out",
+        s(&model),
         "--max-steps",
         "6",
         "--device",

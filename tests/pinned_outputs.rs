@@ -241,38 +241,40 @@ fn outputs(isa: Isa) -> Vec<(&'static str, u64)> {
 }
 
 /// The pinned hashes per instruction set, in the order of [`outputs`]
-/// (taken at 17bd077). AVX-512 and AVX2+FMA give the same bits; the portable
+/// (taken at 17bd077; every run of seq-len > 1 retaken when training began
+/// to leave the loss burn-in out, `dataset::default_burn_in`: with a burn-in
+/// of 0 they were unchanged, and the seed preset, seq-len 1, still is). AVX-512 and AVX2+FMA give the same bits; the portable
 /// kernels, which do not fuse multiply-adds, others (free-running generation
 /// does not depend on `WAVELSTM_ISA` yet, see issue 13).
 fn expected(isa: Isa) -> [u64; 12] {
     match isa {
         Isa::Avx512 | Isa::Avx2Fma => [
-            0x8bf38e39c76c7ddf, // fresh
-            0xb3e28f0c8ab2e8eb, // resumed
+            0xeaab42e8ebc28318, // fresh
+            0xad622ebc4a98ff73, // resumed
             0x42461db0ed1631b9, // seed preset
-            0xccacb219f4098e97, // stereo stateful mulaw
-            0x7edac48301d36a4c, // lpc residual
-            0x069f92f0d6ec7906, // predict
-            0xbf72cb8d82396558, // generate take 1
-            0x81502701cd659014, // generate take 2
-            0x240263dcdfee5bec, // eval figures
-            0x00a3f68aff1bcd4a, // demo model
-            0x1e70ebdbd4124a92, // demo predict
-            0x0623580852fb0768, // demo generate
+            0xf50a2eab1fe9fa00, // stereo stateful mulaw
+            0xd5b709d76ceff661, // lpc residual
+            0x37a1b8bc05a5402e, // predict
+            0x9fe23af27670bdd7, // generate take 1
+            0x5a984edab1a5f638, // generate take 2
+            0xebaad6ee03dab97d, // eval figures
+            0x08d92994a8b4a7c5, // demo model
+            0xb89219783cff8722, // demo predict
+            0xc4e21c38630e1313, // demo generate
         ],
         Isa::Portable => [
-            0xceefa5152d3831cb,
-            0xdeff7a636d64a931,
+            0x2b0ab2e7c703543c,
+            0xc9c0fab4ec9b5cf9,
             0x0183037e3a2f4ebf,
-            0x0fa44b7dd8ac3791,
-            0x41574e7195021f42,
-            0x1f197521da922196,
-            0xbf72cb8d82396558,
-            0x81502701cd659014,
-            0xf139762304fdd590,
-            0x2db778a9531cf2d1,
-            0xc618dc850822b32a,
-            0x0623580852fb0768,
+            0xe9ea15f9cad97337,
+            0xc76637b71377cd7b,
+            0x74e72a26ffead8aa,
+            0x9fe23af27670bdd7,
+            0x5a984edab1a5f638,
+            0x25f980c61ed32b7c,
+            0x2c4b7aabb76d504c,
+            0x2c5c205a67aca52e,
+            0xc4e21c38630e1313,
         ],
     }
 }
