@@ -7,8 +7,10 @@
 pub mod atomic;
 pub mod audio;
 pub mod bench;
+pub mod cascade;
 pub mod checkpoint;
 pub mod cli;
+pub mod codelength;
 pub mod cpu;
 pub mod dataset;
 pub mod demo;

@@ -1,0 +1,234 @@
+//! Exponentially weighted least squares (EWLS): the cascade's first stage.
+//!
+//! After sample `x[n]` the coefficients `a[P]` solve the normal equations of
+//! the exponentially weighted prediction error
+//! `Σ_{k ≤ n} λ^{n−k} (x[k] − Σ_i a_i·x[k−1−i])²`:
+//! ```text
+//! R_n = Σ_{k≤n} λ^{n−k} h_k h_kᵀ,   r_n = Σ_{k≤n} λ^{n−k} h_k x[k],   h_k = (x[k−1], …, x[k−P])
+//! (R_n + δ I) a = r_n,              δ = ridge · trace(R_n) / P
+//! ```
+//! (samples before the first are zero), and predict `x̂[n+1] = a · h_{n+1}`.
+//! This is what recursive least squares tracks; solving it afresh every
+//! `every` samples by Cholesky in f64 is simpler and cannot drift.
+//!
+//! # Why the update is O(P) a sample
+//! `R_n` need not be updated entry by entry (`R ← λR + h hᵀ`, O(P²)). Its
+//! entries are shifted lag products: with
+//! `c_t(l) = Σ_{m≤t} λ^{t−m} x[m]·x[m−l]`, updated as `c_t = λ·c_{t−1} + x[t]·(x[t], …, x[t−P])`,
+//! ```text
+//! R_n(i, j) = c_{n−1−i}(j − i)   (j ≥ i),        r_n(j) = c_n(j + 1)
+//! ```
+//! because shifting both lags of a row by one is the same sum one sample
+//! earlier. So the stage keeps the last `P + 1` vectors `c_t` (lags `0..=P`)
+//! and builds `R` from them only when it solves: O(P) a sample, plus
+//! O(P³/6) every `every` samples. `tests/cascade.rs` holds the result against
+//! the normal equations summed from scratch.
+//!
+//! When Cholesky meets a non-positive pivot, or the window is silent
+//! (`trace = 0`), the previous coefficients stay (zero at the start).
+
+use serde::{Deserialize, Serialize};
+
+/// The EWLS stage's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EwlsConfig {
+    /// Prediction order P: past samples a prediction reads.
+    pub order: usize,
+    /// Forgetting factor λ in (0, 1]: a sample `k` back weighs `λ^k`
+    /// (memory about `1 / (1 − λ)` samples).
+    pub lambda: f64,
+    /// Samples between solves.
+    pub every: usize,
+    /// Ridge relative to the mean of R's diagonal.
+    pub ridge: f64,
+}
+
+impl Default for EwlsConfig {
+    /// Order 32, λ = 0.998 (a memory of 500 samples, 11 ms at 44.1 kHz),
+    /// solved every 8 samples, ridge 1e-7: the prototype's settings (see `cascade`).
+    fn default() -> Self {
+        EwlsConfig {
+            order: 32,
+            lambda: 0.998,
+            every: 8,
+            ridge: 1e-7,
+        }
+    }
+}
+
+/// One channel's EWLS predictor. Feed it with [`Ewls::update`]; read the
+/// next prediction with [`Ewls::predict`].
+#[derive(Clone, Debug)]
+pub struct Ewls {
+    cfg: EwlsConfig,
+    p: usize,
+    /// The last P + 1 samples, newest first, twice over: `past[head..head + P + 1]`
+    /// is contiguous whatever the ring's position.
+    past: Vec<f64>,
+    head: usize,
+    /// Ring of the last P + 1 lag vectors `c_t` (each `P + 1` long), newest at `newest`.
+    lags: Vec<f64>,
+    newest: usize,
+    /// The coefficients `a[P]` (lag 1 first).
+    a: Vec<f64>,
+    seen: u64,
+    /// Scratch: the matrix and its factor, `P × P` row-major.
+    m: Vec<f64>,
+}
+
+impl Ewls {
+    pub fn new(cfg: EwlsConfig) -> Self {
+        let p = cfg.order.max(1);
+        Ewls {
+            cfg,
+            p,
+            past: vec![0.0; 2 * (p + 1)],
+            head: p + 1,
+            lags: vec![0.0; (p + 1) * (p + 1)],
+            newest: 0,
+            a: vec![0.0; p],
+            seen: 0,
+            m: vec![0.0; p * p],
+        }
+    }
+
+    pub fn config(&self) -> &EwlsConfig {
+        &self.cfg
+    }
+
+    /// The current coefficients, lag 1 first.
+    pub fn coefficients(&self) -> &[f64] {
+        &self.a
+    }
+
+    /// The prediction of the next sample from the samples given so far.
+    pub fn predict(&self) -> f64 {
+        let h = &self.past[self.head..self.head + self.p];
+        dot(&self.a, h)
+    }
+
+    /// Take the next sample `x`; re-solve when `every` samples have gone by.
+    pub fn update(&mut self, x: f64) {
+        let (p, q) = (self.p, self.p + 1);
+        // Push x at the front of the doubled ring: both copies.
+        self.head = if self.head == 0 { q - 1 } else { self.head - 1 };
+        self.past[self.head] = x;
+        self.past[self.head + q] = x;
+        // c_n = λ c_{n−1} + x · (x[n], …, x[n−P]).
+        let prev = self.newest * q;
+        self.newest = (self.newest + 1) % q;
+        let cur = self.newest * q;
+        let lam = self.cfg.lambda;
+        let h = &self.past[self.head..self.head + q];
+        for l in 0..q {
+            self.lags[cur + l] = lam * self.lags[prev + l] + x * h[l];
+        }
+        self.seen += 1;
+        if self.seen.is_multiple_of(self.cfg.every.max(1) as u64) {
+            self.solve();
+        }
+        debug_assert_eq!(p, self.a.len());
+    }
+
+    /// `c_{n−back}`, the lag vector `back` samples before the newest.
+    fn lag(&self, back: usize) -> &[f64] {
+        let q = self.p + 1;
+        let k = (self.newest + q - back) % q;
+        &self.lags[k * q..(k + 1) * q]
+    }
+
+    /// Build `R_n + δI` and `r_n` and solve; keep the old coefficients if it fails.
+    fn solve(&mut self) {
+        let p = self.p;
+        let mut rhs: Vec<f64> = self.lag(0)[1..=p].to_vec();
+        let mut m = std::mem::take(&mut self.m);
+        for i in 0..p {
+            let c = self.lag(1 + i);
+            for j in i..p {
+                m[i * p + j] = c[j - i];
+            }
+        }
+        let trace: f64 = (0..p).map(|i| m[i * p + i]).sum();
+        let ok = trace > 0.0
+            && trace.is_finite()
+            && cholesky_upper(&mut m, p, self.cfg.ridge * trace / p as f64);
+        if ok {
+            solve_upper(&m, p, &mut rhs);
+            self.a.copy_from_slice(&rhs);
+        }
+        self.m = m;
+    }
+}
+
+/// `Σ a_i b_i` in four independent sums (so it vectorizes).
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut s = [0.0f64; 4];
+    let mut ca = a.chunks_exact(4);
+    let mut cb = b.chunks_exact(4);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for k in 0..4 {
+            s[k] += x[k] * y[k];
+        }
+    }
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    (s[0] + s[1]) + (s[2] + s[3]) + tail
+}
+
+/// In place: the upper triangle of `m` (P × P row-major, symmetric, only
+/// `j ≥ i` read) plus `delta` on the diagonal becomes `U` with `UᵀU = M + δI`.
+/// False on a non-positive or non-finite pivot.
+fn cholesky_upper(m: &mut [f64], p: usize, delta: f64) -> bool {
+    for i in 0..p {
+        // Row i of U: u_ij = (m_ij − Σ_{k<i} u_ki u_kj) / u_ii. Subtract the
+        // finished rows k < i one at a time: each is a contiguous axpy.
+        let mut d = m[i * p + i] + delta;
+        for k in 0..i {
+            let uki = m[k * p + i];
+            d -= uki * uki;
+        }
+        if !(d > 0.0 && d.is_finite()) {
+            return false;
+        }
+        let uii = d.sqrt();
+        m[i * p + i] = uii;
+        let (done, rest) = m.split_at_mut(i * p);
+        let row = &mut rest[i + 1..p];
+        for k in 0..i {
+            let uk = &done[k * p..(k + 1) * p];
+            let uki = uk[i];
+            for (r, &u) in row.iter_mut().zip(&uk[i + 1..p]) {
+                *r -= uki * u;
+            }
+        }
+        let inv = 1.0 / uii;
+        for r in row.iter_mut() {
+            *r *= inv;
+        }
+    }
+    true
+}
+
+/// Solve `UᵀU a = b` in place (`U` from [`cholesky_upper`]).
+fn solve_upper(u: &[f64], p: usize, b: &mut [f64]) {
+    // Uᵀ y = b: forward, column-oriented so each step is a contiguous axpy.
+    for i in 0..p {
+        b[i] /= u[i * p + i];
+        let bi = b[i];
+        for (bj, &uij) in b[i + 1..p].iter_mut().zip(&u[i * p + i + 1..(i + 1) * p]) {
+            *bj -= uij * bi;
+        }
+    }
+    // U a = y: backward, row dot products.
+    for i in (0..p).rev() {
+        let s = dot(&u[i * p + i + 1..(i + 1) * p], &b[i + 1..p]);
+        b[i] = (b[i] - s) / u[i * p + i];
+    }
+}
