@@ -73,7 +73,7 @@ pub fn summary(d: &DemoRun) -> String {
          training:  {} steps in {:.1} s ({:.0} samples/s)\n\n\
          one-step prediction of the last 10% of the clip (never trained on),\n\
          all predictors on the same {} samples:\n\
-         \x20 {:<22} {:>10} {:>9}\n",
+         \x20 {:<22} {:>10} {:>9} {:>12}\n",
         d.clip.display(),
         m.layers,
         m.hidden,
@@ -84,7 +84,8 @@ pub fn summary(d: &DemoRun) -> String {
         d.valid.samples,
         "predictor",
         "MSE",
-        "gain"
+        "gain",
+        "bits/sample"
     );
     let v = d.valid;
     for (name, f) in [
@@ -92,10 +93,11 @@ pub fn summary(d: &DemoRun) -> String {
         ("next = current", &v.next_equals_current),
         ("linear extrapolation", &v.linear),
         ("LPC-32", &v.lpc),
+        ("cascade", &v.cascade),
     ] {
         t.push_str(&format!(
-            "  {name:<22} {:>10.3e} {:>6.2} dB\n",
-            f.mse, f.gain_db
+            "  {name:<22} {:>10.3e} {:>6.2} dB {:>12.3}\n",
+            f.mse, f.gain_db, f.bits_per_sample
         ));
     }
     t.push_str(&format!(

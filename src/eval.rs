@@ -1,11 +1,17 @@
 //! Scoring a trained model on songs, next to the classic predictors of
-//! `lpc` on exactly the same samples.
+//! `lpc` and the `cascade` on exactly the same samples.
 //!
 //! A song is heard as the model was trained: decoded, mixed or spread to the
 //! model's channel layout, resampled to its rate, and divided by its `scale`
 //! (the `dataset` signal layout, `[N, C]` interleaved). The model predicts
 //! teacher-forced (`predict`), the classic predictors read the same
-//! normalized signal, and `metrics` scores all four on the same positions.
+//! signal, and `metrics` scores all five on the same positions.
+//!
+//! Every figure has its bits per sample (`codelength`): a point prediction's
+//! 16-bit residual under the adaptive Laplace law. A model with a
+//! distribution head also gets its own (`SongReport::model_bits_per_sample`):
+//! a `mulaw` head's class probability of each 16-bit sample, a `laplace`
+//! head's law.
 //!
 //! Which part is scored: the checkpoint records the training songs by the
 //! path they were given as, not by content, so a song cannot be recognised
@@ -14,6 +20,8 @@
 //! `Scope::Whole` scores every position that has a full window.
 
 use crate::audio::{self, Audio, ChannelMode};
+use crate::cascade::{self, CascadeConfig};
+use crate::codelength::{residual_bits, MulawGrid};
 use crate::dataset::{valid_frames, Dataset};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -21,7 +29,7 @@ use crate::laplace;
 use crate::lpc::{self, LpcConfig};
 use crate::metrics::{score, ScoreSums};
 use crate::model::Output;
-use crate::predict::{teacher_forced, teacher_forced_with_head, Plan};
+use crate::predict::{teacher_forced, teacher_forced_outputs, teacher_forced_with_head, Plan};
 use crate::residual::{lpc_base, Residual, ResidualSignal};
 use crate::train::{warmup_frames, RunConfig, MAX_LANES};
 use serde::Serialize;
@@ -37,12 +45,13 @@ pub enum Scope {
     Whole,
 }
 
-/// One predictor's error on a stretch: MSE in sample units (full scale = 1)
-/// and prediction gain in dB (see `metrics`).
+/// One predictor's error on a stretch: MSE in sample units (full scale = 1),
+/// prediction gain in dB (see `metrics`), and bits per sample (see `codelength`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Figure {
     pub mse: f64,
     pub gain_db: f64,
+    pub bits_per_sample: f64,
 }
 
 /// The model and the classic predictors on one song.
@@ -62,10 +71,13 @@ pub struct SongReport {
     pub next_equals_current: Figure,
     pub linear: Figure,
     pub lpc: Figure,
+    /// The default `cascade` (EWLS → NLMS stages → combiner).
+    pub cascade: Figure,
     /// The model's own bits per sample on the scored samples, from its
-    /// distribution head ([`model_bits_per_sample`]); None for a head
-    /// without one here (`mse`, and `mulaw` as yet), and then left out of
-    /// the JSON.
+    /// distribution head ([`model_bits_per_sample`]: a `laplace` head's law, a
+    /// `mulaw` head's class probabilities); None for the `mse` head, and then
+    /// left out of the JSON. (`model.bits_per_sample` is its point
+    /// prediction costed like the other predictors'.)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_bits_per_sample: Option<f64>,
 }
@@ -153,14 +165,7 @@ pub fn teacher_force(
 ) -> Result<Forced> {
     let signal: Vec<f32> = input.samples.iter().map(|v| v / cfg.scale).collect();
     engine.set_signal(&signal)?;
-    let plan = Plan {
-        positions: positions.clone(),
-        first_valid: cfg.model.frame - 1,
-        seq_len: cfg.data.seq_len,
-        warmup: warmup_frames(cfg.sample_rate, cfg.data.seq_len),
-        max_lanes: MAX_LANES,
-        carry: Plan::carries_state(cfg.data.stateful, cfg.data.seq_len),
-    };
+    let plan = plan(cfg, positions.clone());
     let with_head = matches!(cfg.model.output, Output::Laplace { .. });
     let (mut pred, head) = teacher_forced_with_head_if(engine, &plan, input.frames(), with_head)?;
     let c = input.channels;
@@ -218,6 +223,48 @@ pub fn model_bits_per_sample(cfg: &RunConfig, forced: &Forced) -> Option<f64> {
     }
 }
 
+/// How training's teacher forcing runs over `positions` for a model of `cfg`.
+fn plan(cfg: &RunConfig, positions: Range<usize>) -> Plan {
+    Plan {
+        positions,
+        first_valid: cfg.model.frame - 1,
+        seq_len: cfg.data.seq_len,
+        warmup: warmup_frames(cfg.sample_rate, cfg.data.seq_len),
+        max_lanes: MAX_LANES,
+        carry: Plan::carries_state(cfg.data.stateful, cfg.data.seq_len),
+    }
+}
+
+/// A `mulaw` model's bits per sample of the targets of `forced.positions`:
+/// its own `−log2 p` of every 16-bit sample (see `codelength`), from the
+/// head's logits, teacher-forced as `teacher_force` predicts.
+fn mulaw_bits(
+    engine: &mut dyn Engine,
+    cfg: &RunConfig,
+    forced: &Forced,
+    head_scale: f32,
+) -> Result<f64> {
+    let c = forced.input.channels;
+    let grid = MulawGrid::new(head_scale as f64 / cfg.scale as f64);
+    let classes = crate::mulaw::CLASSES;
+    let samples = &forced.input.samples;
+    let mut bits = vec![0.0f64; forced.positions.len() * c];
+    let p0 = forced.positions.start;
+    teacher_forced_outputs(
+        engine,
+        &plan(cfg, forced.positions.clone()),
+        &forced.signal,
+        |p, z| {
+            for ch in 0..c {
+                let x = samples[(p + 1) * c + ch] as f64;
+                bits[(p - p0) * c + ch] = grid.bits(&z[ch * classes..(ch + 1) * classes], x);
+            }
+        },
+    )?;
+    // Summed in position order whatever order the lanes ran in.
+    Ok(bits.iter().sum::<f64>() / bits.len().max(1) as f64)
+}
+
 /// Score the model and the classic predictors on `scope` of `song`.
 pub fn evaluate(
     engine: &mut dyn Engine,
@@ -232,13 +279,36 @@ pub fn evaluate(
     }
     let forced = teacher_force(engine, cfg, input, pos.clone())?;
     let (x, c) = (&forced.signal, forced.input.channels);
+    // The targets in sample units, for the bits.
+    let targets: Vec<f64> = forced.input.samples[(pos.start + 1) * c..(pos.end + 1) * c]
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
     let figure = |pred: &[f32]| {
         let s = score(pred, x, c, pos.clone(), cfg.scale);
+        let in_samples: Vec<f64> = pred.iter().map(|&v| v as f64 * cfg.scale as f64).collect();
         Figure {
             mse: s.mse,
             gain_db: s.gain_db,
+            bits_per_sample: residual_bits(&targets, &in_samples, c),
         }
     };
+    let model = figure(&forced.pred);
+    let model_bits_per_sample = match cfg.model.output {
+        Output::Mulaw { scale } => Some(mulaw_bits(engine, cfg, &forced, scale)?),
+        _ => model_bits_per_sample(cfg, &forced),
+    };
+    // The cascade reads the song in sample units (its settings are in them),
+    // its predictions are brought to the model's units to be scored alike.
+    let cascade_pred: Vec<f32> = cascade::predict(
+        &forced.input.samples,
+        c,
+        pos.clone(),
+        &CascadeConfig::default(),
+    )
+    .into_iter()
+    .map(|v| v / cfg.scale)
+    .collect();
     let report = SongReport {
         song: song.display().to_string(),
         part: match scope {
@@ -249,7 +319,7 @@ pub fn evaluate(
         end_frame: pos.end + 1,
         training_song: is_training_song(song, cfg),
         samples: pos.len() * c,
-        model: figure(&forced.pred),
+        model,
         next_equals_current: figure(&lpc::next_equals_current(x, c, pos.clone())),
         linear: figure(&lpc::linear(x, c, pos.clone())),
         lpc: figure(&lpc::lpc(
@@ -258,7 +328,8 @@ pub fn evaluate(
             pos.clone(),
             &LpcConfig::standard(cfg.sample_rate),
         )),
-        model_bits_per_sample: model_bits_per_sample(cfg, &forced),
+        cascade: figure(&cascade_pred),
+        model_bits_per_sample,
     };
     Ok((report, forced))
 }
@@ -276,10 +347,11 @@ fn is_training_song(song: &Path, cfg: &RunConfig) -> bool {
 
 /// The classic predictors' MSE (sample units) over the validation parts of
 /// all songs of `dataset`, merged into one population like the model's
-/// validation score: `(name, mse)` for next = current, linear, LPC-32.
+/// validation score: `(name, mse)` for next = current, linear, LPC-32 and
+/// the cascade.
 pub fn validation_baselines(dataset: &Dataset) -> Vec<(&'static str, f64)> {
     let c = dataset.channels;
-    let mut sums = [ScoreSums::default(); 3];
+    let mut sums = [ScoreSums::default(); 4];
     for s in &dataset.songs {
         // Each song on its own: no predictor reads across a song boundary.
         let x = &dataset.signal[s.offset * c..(s.offset + s.frames) * c];
@@ -292,6 +364,7 @@ pub fn validation_baselines(dataset: &Dataset) -> Vec<(&'static str, f64)> {
             lpc::next_equals_current(x, c, pos.clone()),
             lpc::linear(x, c, pos.clone()),
             lpc::lpc(x, c, pos.clone(), &LpcConfig::standard(dataset.sample_rate)),
+            cascade_normalized(x, c, pos.clone(), dataset.scale),
         ];
         for (sum, pred) in sums.iter_mut().zip(&preds) {
             sum.add(pred, x, c, pos.clone());
@@ -300,9 +373,27 @@ pub fn validation_baselines(dataset: &Dataset) -> Vec<(&'static str, f64)> {
     if sums[0].score(dataset.scale).samples == 0 {
         return Vec::new();
     }
-    let names = ["next = current", "linear extrapolation", "LPC-32"];
+    let names = [
+        "next = current",
+        "linear extrapolation",
+        "LPC-32",
+        "cascade",
+    ];
     names
         .into_iter()
         .zip(sums.iter().map(|s| s.score(dataset.scale).mse))
+        .collect()
+}
+
+/// The default cascade's predictions of a normalized signal `x` (sample
+/// units = `x · scale`), run in sample units as `evaluate` runs it.
+fn cascade_normalized(x: &[f32], c: usize, pos: Range<usize>, scale: f32) -> Vec<f32> {
+    let samples: Vec<f32> = x[..(pos.end + 1).min(x.len() / c) * c]
+        .iter()
+        .map(|v| v * scale)
+        .collect();
+    cascade::predict(&samples, c, pos, &CascadeConfig::default())
+        .into_iter()
+        .map(|v| v / scale)
         .collect()
 }

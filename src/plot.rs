@@ -123,6 +123,7 @@ pub fn loss_plot(path: &Path, history: &[EpochLoss], baselines: &[(&str, f64)]) 
             RGBColor(110, 110, 110),
             RGBColor(200, 0, 200),
             RGBColor(0, 150, 60),
+            RGBColor(230, 140, 0),
         ];
         for (i, &(name, mse)) in baselines.iter().enumerate() {
             let c = level_colors[i % level_colors.len()];

@@ -131,3 +131,56 @@ fn run(
     }
     Ok((out, head_out))
 }
+
+/// The head's raw outputs (`ModelConfig::outputs` per position: a `mulaw`
+/// head's logits) for the targets of `plan.positions`, teacher-forced from
+/// `signal` (`[N, C]`, normalized, the signal [`teacher_forced`] reads):
+/// `each(p, outputs)` is called for every position `p` in order within each
+/// lane. The lanes, warm-up and carrying are [`teacher_forced`]'s, stepped
+/// one timestep at a time through `Engine::free_step` with the true windows
+/// as inputs, because `Engine::predict` returns point predictions only.
+pub fn teacher_forced_outputs(
+    engine: &mut dyn Engine,
+    plan: &Plan,
+    signal: &[f32],
+    mut each: impl FnMut(usize, &[f32]),
+) -> Result<()> {
+    let model = engine.model().clone();
+    let (c, frame, outputs) = (model.channels, model.frame, model.outputs());
+    let (p0, p1) = (plan.positions.start, plan.positions.end);
+    let n = p1 - p0;
+    if n == 0 {
+        return Ok(());
+    }
+    let warmup = if plan.carry { plan.warmup } else { 0 };
+    let lanes = (n / (2 * warmup.max(plan.seq_len))).clamp(1, plan.max_lanes.max(1));
+    let seg = n.div_ceil(lanes);
+    let segs: Vec<(usize, usize, usize)> = (0..lanes)
+        .map(|k| {
+            let s0 = p0 + k * seg;
+            let s1 = (s0 + seg).min(p1);
+            (s0.saturating_sub(warmup).max(plan.first_valid), s0, s1)
+        })
+        .filter(|&(_, s0, s1)| s0 < s1)
+        .collect();
+    let longest = segs.iter().map(|&(a, _, s1)| s1 - a).max().unwrap_or(0);
+    let w = frame * c;
+    let mut inputs = vec![0.0f32; segs.len() * w];
+    let mut out = Vec::new();
+    for step in 0..longest {
+        for (lane, &(start, _, s1)) in segs.iter().enumerate() {
+            // A lane past its end repeats its last window; its outputs are dropped.
+            let p = (start + step).min(s1 - 1);
+            inputs[lane * w..(lane + 1) * w]
+                .copy_from_slice(&signal[(p + 1 - frame) * c..(p + 1) * c]);
+        }
+        engine.free_step(&inputs, step == 0 || !plan.carry, &mut out)?;
+        for (lane, &(start, s0, s1)) in segs.iter().enumerate() {
+            let p = start + step;
+            if (s0..s1).contains(&p) {
+                each(p, &out[lane * outputs..(lane + 1) * outputs]);
+            }
+        }
+    }
+    Ok(())
+}

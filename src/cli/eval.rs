@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Scored part: a checkpoint records its training songs by path only, so a song cannot be recognised by its content. By default the last --valid-fraction of every song is scored (for a training song that is exactly the part it was never trained on); --all scores the whole song. Songs listed as training songs are marked with *. All four predictors are scored on the same samples, at the model's rate and channel layout."
+    after_help = "Scored part: a checkpoint records its training songs by path only, so a song cannot be recognised by its content. By default the last --valid-fraction of every song is scored (for a training song that is exactly the part it was never trained on); --all scores the whole song. Songs listed as training songs are marked with *. All five predictors are scored on the same samples, each with its bits per sample (the 16-bit residual under an adaptive Laplace law; a mulaw model: its own probability of each 16-bit sample), at the model's rate and channel layout."
 )]
 pub(super) struct EvalArgs {
     /// A checkpoint written by `wavelstm train`.
@@ -140,7 +140,7 @@ fn plot_paths(plot: Option<&Path>, songs: &[PathBuf]) -> Result<Vec<Option<PathB
 
 fn print_eval_table(model: &Path, cfg: &RunConfig, reports: &[SongReport]) {
     println!(
-        "model {} ({} Hz, {}); MSE in sample units (full scale = 1), prediction gain in dB",
+        "model {} ({} Hz, {}); MSE in sample units (full scale = 1), prediction gain in dB, bits per sample (b)",
         model.display(),
         cfg.sample_rate,
         cfg.channel_mode
@@ -156,20 +156,26 @@ fn print_eval_table(model: &Path, cfg: &RunConfig, reports: &[SongReport]) {
         .unwrap_or(4)
         .max(4);
     println!(
-        "{:<w$}  {:<9} {:>9}  {:>19}  {:>19}  {:>19}  {:>19}",
-        "song", "part", "samples", "model", "next = current", "linear", "LPC-32"
+        "{:<w$}  {:<9} {:>9}  {:>27}  {:>27}  {:>27}  {:>27}  {:>27}",
+        "song", "part", "samples", "model", "next = current", "linear", "LPC-32", "cascade"
     );
     for (r, name) in reports.iter().zip(&names) {
-        let cell = |f: &eval::Figure| format!("{:.3e} {:>6.2} dB", f.mse, f.gain_db);
+        let cell = |f: &eval::Figure| {
+            format!(
+                "{:.3e} {:>6.2} dB {:>5.2} b",
+                f.mse, f.gain_db, f.bits_per_sample
+            )
+        };
         println!(
-            "{:<w$}  {:<9} {:>9}  {:>19}  {:>19}  {:>19}  {:>19}",
+            "{:<w$}  {:<9} {:>9}  {:>27}  {:>27}  {:>27}  {:>27}  {:>27}",
             name,
             r.part,
             r.samples,
             cell(&r.model),
             cell(&r.next_equals_current),
             cell(&r.linear),
-            cell(&r.lpc)
+            cell(&r.lpc),
+            cell(&r.cascade)
         );
     }
     for (r, name) in reports.iter().zip(&names) {
