@@ -114,6 +114,8 @@ fn the_demo_writes_every_file_and_the_summary_table() {
         "next = current",
         "linear extrapolation",
         "LPC-32",
+        "cascade",
+        "bits/sample",
         "x real time",
         "gen.wav",
         "pred.png",

@@ -7,6 +7,8 @@ use common::{asset, run, s, text, tmpdir};
 
 use std::path::{Path, PathBuf};
 use wavelstm::audio::{self, ChannelMode};
+use wavelstm::cascade::{self, CascadeConfig};
+use wavelstm::codelength::residual_bits;
 use wavelstm::dataset::valid_frames;
 use wavelstm::lpc::{self, LpcConfig};
 use wavelstm::metrics::score;
@@ -41,6 +43,13 @@ fn figure(song: &serde_json::Value, predictor: &str) -> (f64, f64) {
         f["mse"].as_f64().expect("mse is a number"),
         f["gain_db"].as_f64().expect("gain_db is a number"),
     )
+}
+
+/// `bits_per_sample` of `predictor` in a song report.
+fn bits(song: &serde_json::Value, predictor: &str) -> f64 {
+    song[predictor]["bits_per_sample"]
+        .as_f64()
+        .expect("bits_per_sample is a number")
 }
 
 #[test]
@@ -94,9 +103,25 @@ fn eval_json_matches_training_validation_and_direct_baselines() {
             "lpc",
             lpc::lpc(x, 1, positions.clone(), &LpcConfig::standard(a.sample_rate)),
         ),
+        (
+            "cascade",
+            cascade::predict(x, 1, positions.clone(), &CascadeConfig::default()),
+        ),
     ];
+    let targets: Vec<f64> = x[positions.start + 1..positions.end + 1]
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
     for (name, pred) in direct {
         let want = score(&pred, x, 1, positions.clone(), 1.0);
+        let p: Vec<f64> = pred.iter().map(|&v| v as f64).collect();
+        let want_bits = residual_bits(&targets, &p, 1);
+        // Rounding to the 16-bit grid can flip on an f32 ulp: a hair of slack.
+        assert!(
+            (bits(song, name) - want_bits).abs() < 1e-3,
+            "{name}: {} vs {want_bits} bits",
+            bits(song, name)
+        );
         let (mse, gain) = figure(song, name);
         // The model's view is divided by its scale: equal up to f32 rounding.
         assert!(
@@ -112,6 +137,10 @@ fn eval_json_matches_training_validation_and_direct_baselines() {
     }
     // The baselines differ from each other: the comparison above can fail.
     assert!(figure(song, "lpc").1 > figure(song, "next_equals_current").1 + 3.0);
+    assert!(bits(song, "cascade") < bits(song, "next_equals_current") - 1.0);
+    assert_eq!(song["model_bits"], "laplace residual");
+    let model_bits = bits(song, "model");
+    assert!(model_bits.is_finite() && model_bits > 0.0, "{model_bits}");
 
     // --all scores every position but the first.
     let out = run(&["eval", "--model", s(&model), s(&clip), "--json", "--all"]);
@@ -145,8 +174,10 @@ fn eval_table_and_spectrograms() {
         "next = current",
         "linear",
         "LPC-32",
+        "cascade",
         "last 10%",
         "dB",
+        " b ",
     ] {
         assert!(table.contains(word), "{word} missing from\n{table}");
     }
@@ -221,4 +252,72 @@ fn eval_errors_name_the_file_and_never_panic() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn eval_counts_a_mulaw_models_bits_by_its_own_probabilities() {
+    use wavelstm::codelength::MulawGrid;
+    use wavelstm::engine::Engine;
+    use wavelstm::model::Output;
+    let dir = tmpdir("mulaw");
+    let clip = asset("electronic_savino_palace_2s_f32.wav");
+    let model = dir.join("mu.safetensors");
+    // seq-len 1 without carried state: every timestep starts from zero, so
+    // the head's outputs can be had one position at a time below.
+    let out = run(&[
+        "train",
+        s(&clip),
+        "--out",
+        s(&model),
+        "--max-steps",
+        "20",
+        "--hidden",
+        "8",
+        "--seq-len",
+        "1",
+        "--batch",
+        "16",
+        "--seed",
+        "5",
+        "--output",
+        "mulaw",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["eval", "--model", s(&model), s(&clip), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let song = &doc["songs"][0];
+    assert_eq!(song["model_bits"], "mulaw probability");
+    let got = bits(song, "model");
+
+    // The same figure the plain way: one fresh free step per scored position.
+    let ck = wavelstm::checkpoint::load(&model).unwrap();
+    let cfg = &ck.config;
+    assert!(!wavelstm::predict::Plan::carries_state(
+        cfg.data.stateful,
+        cfg.data.seq_len
+    ));
+    let Output::Mulaw { scale: head_scale } = cfg.model.output else {
+        panic!("a mulaw model")
+    };
+    let mut engine =
+        wavelstm::cpu::engine::CpuEngine::new(cfg.model.clone(), cfg.adam, ck.state.params.clone())
+            .unwrap();
+    let a = wavelstm::eval::load_song(&clip, cfg).unwrap();
+    let signal: Vec<f32> = a.samples.iter().map(|v| v / cfg.scale).collect();
+    let n = a.frames();
+    let positions = n - valid_frames(n, cfg.data.valid_fraction) - 1..n - 1;
+    let grid = MulawGrid::new(head_scale as f64 / cfg.scale as f64);
+    let mut total = 0.0;
+    let mut logits = Vec::new();
+    for p in positions.clone() {
+        engine
+            .free_step(&signal[p..p + 1], true, &mut logits)
+            .unwrap();
+        total += grid.bits(&logits, a.samples[p + 1] as f64);
+    }
+    let want = total / positions.len() as f64;
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    // Twenty steps learn something of the level: fewer bits than a uniform 16.
+    assert!(want > 1.0 && want < 16.0, "{want}");
 }
