@@ -72,8 +72,12 @@ pub struct Ewls {
     /// The coefficients `a[P]` (lag 1 first).
     a: Vec<f64>,
     seen: u64,
-    /// Scratch: the matrix and its factor, `P × P` row-major.
+    /// Scratch: the matrix and its factor, `P × P` row-major, and the right-hand side.
     m: Vec<f64>,
+    rhs: Vec<f64>,
+    inv_diag: Vec<f64>,
+    /// Whether the CPU runs the AVX2 + FMA build of the solve.
+    avx2: bool,
 }
 
 impl Ewls {
@@ -89,6 +93,9 @@ impl Ewls {
             a: vec![0.0; p],
             seen: 0,
             m: vec![0.0; p * p],
+            rhs: vec![0.0; p],
+            inv_diag: vec![0.0; p],
+            avx2: has_avx2(),
         }
     }
 
@@ -137,31 +144,70 @@ impl Ewls {
         &self.lags[k * q..(k + 1) * q]
     }
 
-    /// Build `R_n + δI` and `r_n` and solve; keep the old coefficients if it fails.
+    /// Build `R_n + δI` and `r_n` and solve; keep the old coefficients if it
+    /// fails. On x86-64 with AVX2 and FMA the same code is compiled for them
+    /// (wider vectors, the same operations in the same order: the same bits).
     fn solve(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2 and FMA.
+            unsafe { self.solve_avx2() };
+            return;
+        }
+        self.solve_portable()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn solve_avx2(&mut self) {
+        self.solve_portable()
+    }
+
+    #[inline(always)]
+    fn solve_portable(&mut self) {
         let p = self.p;
-        let mut rhs: Vec<f64> = self.lag(0)[1..=p].to_vec();
+        let mut rhs = std::mem::take(&mut self.rhs);
+        rhs.copy_from_slice(&self.lag(0)[1..=p]);
         let mut m = std::mem::take(&mut self.m);
-        for i in 0..p {
-            let c = self.lag(1 + i);
-            for j in i..p {
-                m[i * p + j] = c[j - i];
+        // The lower triangle, row-major: m[i][j] = R(j, i) = c_{n−1−j}(i − j), j ≤ i.
+        for j in 0..p {
+            let c = self.lag(1 + j);
+            for i in j..p {
+                m[i * p + j] = c[i - j];
             }
         }
         let trace: f64 = (0..p).map(|i| m[i * p + i]).sum();
         let ok = trace > 0.0
             && trace.is_finite()
-            && cholesky_upper(&mut m, p, self.cfg.ridge * trace / p as f64);
+            && cholesky_lower(
+                &mut m,
+                p,
+                self.cfg.ridge * trace / p as f64,
+                &mut self.inv_diag,
+            );
         if ok {
-            solve_upper(&m, p, &mut rhs);
+            solve_lower(&m, p, &self.inv_diag, &mut rhs);
             self.a.copy_from_slice(&rhs);
         }
         self.m = m;
+        self.rhs = rhs;
+    }
+}
+
+/// Whether this CPU has AVX2 and FMA (never on other architectures).
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
 /// `Σ a_i b_i` in four independent sums (so it vectorizes).
-#[inline]
+#[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -182,53 +228,43 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     (s[0] + s[1]) + (s[2] + s[3]) + tail
 }
 
-/// In place: the upper triangle of `m` (P × P row-major, symmetric, only
-/// `j ≥ i` read) plus `delta` on the diagonal becomes `U` with `UᵀU = M + δI`.
-/// False on a non-positive or non-finite pivot.
-fn cholesky_upper(m: &mut [f64], p: usize, delta: f64) -> bool {
+/// In place: the lower triangle of `m` (P × P row-major, symmetric, only
+/// `j ≤ i` read) plus `delta` on the diagonal becomes `L` with `L·Lᵀ = M + δI`
+/// (Cholesky–Crout: every entry one dot product of two contiguous row
+/// prefixes). False on a non-positive or non-finite pivot.
+#[inline(always)]
+fn cholesky_lower(m: &mut [f64], p: usize, delta: f64, inv_diag: &mut [f64]) -> bool {
     for i in 0..p {
-        // Row i of U: u_ij = (m_ij − Σ_{k<i} u_ki u_kj) / u_ii. Subtract the
-        // finished rows k < i one at a time: each is a contiguous axpy.
-        let mut d = m[i * p + i] + delta;
-        for k in 0..i {
-            let uki = m[k * p + i];
-            d -= uki * uki;
+        let (done, rest) = m.split_at_mut(i * p);
+        let row = &mut rest[..p];
+        for j in 0..i {
+            let lj = &done[j * p..j * p + j];
+            row[j] = (row[j] - dot(&row[..j], lj)) * inv_diag[j];
         }
+        let d = row[i] + delta - dot(&row[..i], &row[..i]);
         if !(d > 0.0 && d.is_finite()) {
             return false;
         }
-        let uii = d.sqrt();
-        m[i * p + i] = uii;
-        let (done, rest) = m.split_at_mut(i * p);
-        let row = &mut rest[i + 1..p];
-        for k in 0..i {
-            let uk = &done[k * p..(k + 1) * p];
-            let uki = uk[i];
-            for (r, &u) in row.iter_mut().zip(&uk[i + 1..p]) {
-                *r -= uki * u;
-            }
-        }
-        let inv = 1.0 / uii;
-        for r in row.iter_mut() {
-            *r *= inv;
-        }
+        row[i] = d.sqrt();
+        inv_diag[i] = 1.0 / row[i];
     }
     true
 }
 
-/// Solve `UᵀU a = b` in place (`U` from [`cholesky_upper`]).
-fn solve_upper(u: &[f64], p: usize, b: &mut [f64]) {
-    // Uᵀ y = b: forward, column-oriented so each step is a contiguous axpy.
+/// Solve `L·Lᵀ a = b` in place (`L` and its diagonal's reciprocals from [`cholesky_lower`]).
+#[inline(always)]
+fn solve_lower(l: &[f64], p: usize, inv_diag: &[f64], b: &mut [f64]) {
+    // L y = b: forward, row dot products.
     for i in 0..p {
-        b[i] /= u[i * p + i];
-        let bi = b[i];
-        for (bj, &uij) in b[i + 1..p].iter_mut().zip(&u[i * p + i + 1..(i + 1) * p]) {
-            *bj -= uij * bi;
-        }
+        let s = dot(&l[i * p..i * p + i], &b[..i]);
+        b[i] = (b[i] - s) * inv_diag[i];
     }
-    // U a = y: backward, row dot products.
+    // Lᵀ a = y: backward; row i of L holds column i of Lᵀ, a contiguous axpy.
     for i in (0..p).rev() {
-        let s = dot(&u[i * p + i + 1..(i + 1) * p], &b[i + 1..p]);
-        b[i] = (b[i] - s) / u[i * p + i];
+        b[i] *= inv_diag[i];
+        let ai = b[i];
+        for (bk, &lik) in b[..i].iter_mut().zip(&l[i * p..i * p + i]) {
+            *bk -= lik * ai;
+        }
     }
 }

@@ -57,8 +57,9 @@ pub struct Mix {
     /// Least squares: `R[K×K]` row-major and `r[K]`.
     r_mat: Vec<f64>,
     r_vec: Vec<f64>,
-    /// Scratch for the factor.
+    /// Scratch for the factor and the solution.
     l: Vec<f64>,
+    y: Vec<f64>,
 }
 
 impl Mix {
@@ -72,6 +73,7 @@ impl Mix {
             r_mat: vec![0.0; k * k],
             r_vec: vec![0.0; k],
             l: vec![0.0; k * k],
+            y: vec![0.0; k],
         }
     }
 
@@ -137,7 +139,10 @@ impl Mix {
                 }
             }
         }
-        let mut y: Vec<f64> = (0..k).map(|i| self.r_vec[i] + delta).collect();
+        let y = &mut self.y;
+        for (yi, ri) in y.iter_mut().zip(&self.r_vec) {
+            *yi = ri + delta;
+        }
         for i in 0..k {
             for m in 0..i {
                 y[i] -= l[i * k + m] * y[m];
@@ -151,7 +156,7 @@ impl Mix {
             y[i] /= l[i * k + i];
         }
         if y.iter().all(|v| v.is_finite()) {
-            for (w, v) in self.w.iter_mut().zip(&y) {
+            for (w, v) in self.w.iter_mut().zip(y.iter()) {
                 *w = v.clamp(0.0, 1.0);
             }
         }

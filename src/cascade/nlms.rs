@@ -44,6 +44,7 @@ pub struct Nlms {
     since_refresh: usize,
     /// The prediction made from the current state (what [`Nlms::update`] scores).
     pred: f32,
+    avx2: bool,
 }
 
 impl Nlms {
@@ -57,6 +58,7 @@ impl Nlms {
             energy: 0.0,
             since_refresh: 0,
             pred: 0.0,
+            avx2: super::ewls::has_avx2(),
         }
     }
 
@@ -74,8 +76,26 @@ impl Nlms {
     }
 
     /// Take the next input `u`: adapt on the error of the last prediction,
-    /// then shift `u` into the history and predict the one after.
+    /// then shift `u` into the history and predict the one after. On x86-64
+    /// with AVX2 and FMA the same code is compiled for them (same bits).
     pub fn update(&mut self, u: f64) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2 and FMA.
+            unsafe { self.update_avx2(u) };
+            return;
+        }
+        self.update_portable(u)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn update_avx2(&mut self, u: f64) {
+        self.update_portable(u)
+    }
+
+    #[inline(always)]
+    fn update_portable(&mut self, u: f64) {
         let t = self.w.len();
         let h = &self.past[self.head..self.head + t];
         let e = u - self.pred as f64;
@@ -102,7 +122,7 @@ impl Nlms {
 const LANES: usize = 16;
 
 /// `Σ a_i b_i` in 16 independent f32 sums, added pairwise at the end.
-#[inline]
+#[inline(always)]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -129,7 +149,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `w ← w + g·h`.
-#[inline]
+#[inline(always)]
 fn axpy(w: &mut [f32], g: f32, h: &[f32]) {
     for (wi, &hi) in w.iter_mut().zip(h) {
         *wi += g * hi;
