@@ -33,10 +33,11 @@ fn gauss(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
             .unwrap();
         a.swap(col, piv);
         b.swap(col, piv);
+        let pivot = a[col].clone();
         for r in col + 1..p {
-            let f = a[r][col] / a[col][col];
-            for k in col..p {
-                a[r][k] -= f * a[col][k];
+            let f = a[r][col] / pivot[col];
+            for (v, pv) in a[r].iter_mut().zip(&pivot).skip(col) {
+                *v -= f * pv;
             }
             b[r] -= f * b[col];
         }
@@ -57,11 +58,11 @@ fn direct_ewls(x: &[f64], n: usize, cfg: &EwlsConfig) -> Vec<f64> {
     let at = |i: isize| if i < 0 { 0.0 } else { x[i as usize] };
     let mut r = vec![vec![0.0f64; p]; p];
     let mut rhs = vec![0.0f64; p];
-    for k in 0..=n {
+    for (k, &xk) in x.iter().enumerate().take(n + 1) {
         let w = cfg.lambda.powi((n - k) as i32);
         let h: Vec<f64> = (1..=p).map(|l| at(k as isize - l as isize)).collect();
         for i in 0..p {
-            rhs[i] += w * h[i] * x[k];
+            rhs[i] += w * h[i] * xk;
             for j in 0..p {
                 r[i][j] += w * h[i] * h[j];
             }

@@ -127,8 +127,8 @@ impl Ewls {
         let cur = self.newest * q;
         let lam = self.cfg.lambda;
         let h = &self.past[self.head..self.head + q];
-        for l in 0..q {
-            self.lags[cur + l] = lam * self.lags[prev + l] + x * h[l];
+        for (l, &hl) in h.iter().enumerate() {
+            self.lags[cur + l] = lam * self.lags[prev + l] + x * hl;
         }
         self.seen += 1;
         if self.seen.is_multiple_of(self.cfg.every.max(1) as u64) {

@@ -130,7 +130,7 @@ impl Mix {
                     s -= l[i * k + m] * l[j * k + m];
                 }
                 if i == j {
-                    if !(s > 0.0) {
+                    if s.is_nan() || s <= 0.0 {
                         return;
                     }
                     l[i * k + i] = s.sqrt();
