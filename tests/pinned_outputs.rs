@@ -257,7 +257,7 @@ fn expected(isa: Isa) -> [u64; 12] {
             0x37a1b8bc05a5402e, // predict
             0x9fe23af27670bdd7, // generate take 1
             0x5a984edab1a5f638, // generate take 2
-            0xebaad6ee03dab97d, // eval figures
+            0x92682c3fcd3e67fc, // eval figures (issue 10: cascade and bits per sample added)
             0x08d92994a8b4a7c5, // demo model
             0xb89219783cff8722, // demo predict
             0xc4e21c38630e1313, // demo generate
@@ -271,7 +271,7 @@ fn expected(isa: Isa) -> [u64; 12] {
             0x74e72a26ffead8aa,
             0x9fe23af27670bdd7,
             0x5a984edab1a5f638,
-            0x25f980c61ed32b7c,
+            0x74bfff68d53f58d3,
             0x2c4b7aabb76d504c,
             0x2c5c205a67aca52e,
             0xc4e21c38630e1313,
