@@ -17,6 +17,12 @@
 //!
 //! Files are written atomically: a crash mid-write leaves the previous
 //! checkpoint as it was.
+//!
+//! Nothing non-finite is ever written: [`save`] refuses a state with a NaN
+//! or an infinity in any tensor, or a metadata number that JSON cannot hold
+//! (serde writes NaN and ±inf as `null`), and names the tensor or the field.
+//! [`load`] makes the same checks, so a file damaged or written elsewhere is
+//! refused with the culprit named instead of poisoning a run.
 
 use crate::atomic::write_atomic;
 use crate::engine::TrainState;
@@ -63,9 +69,91 @@ fn bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// The first non-finite value of `v`, as "index i is NaN".
+fn non_finite(v: &[f32]) -> Option<String> {
+    let i = v.iter().position(|x| !x.is_finite())?;
+    Some(format!("index {i} is {}", v[i]))
+}
+
+/// The first `null` in `v`, as a path like `history[2].valid.gain_db`.
+fn find_null(v: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::Null => Some(at.to_string()),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| find_null(x, &format!("{at}[{i}]"))),
+        Value::Object(o) => o.iter().find_map(|(k, x)| {
+            find_null(
+                x,
+                &if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                },
+            )
+        }),
+        _ => None,
+    }
+}
+
+/// The metadata's numbers that a run cannot do without: a normalization
+/// scale must be a positive number.
+fn check_config(cfg: &RunConfig) -> std::result::Result<(), String> {
+    let positive = |x: f32| x.is_finite() && x > 0.0;
+    if !positive(cfg.scale) {
+        return Err(format!(
+            "`config.scale` is {}, not a positive number",
+            cfg.scale
+        ));
+    }
+    if !positive(cfg.output_scale()) {
+        return Err(format!(
+            "`config.residual.scale` is {}, not a positive number",
+            cfg.output_scale()
+        ));
+    }
+    Ok(())
+}
+
 pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     let cfg = &ck.config;
     let layout = cfg.model.layout();
+    let refuse = |what: String| {
+        Error::file(
+            path,
+            format!("refusing to write a checkpoint with {what} (the previous file is kept)"),
+        )
+    };
+    let s = &ck.state;
+    if [&s.params, &s.adam_m, &s.adam_v]
+        .iter()
+        .any(|v| v.len() != layout.total)
+    {
+        return Err(refuse("a state that does not fit the model".into()));
+    }
+    for e in &layout.entries {
+        let r = e.offset..e.offset + e.len;
+        for (prefix, v) in [
+            ("", &s.params),
+            ("adam.m.", &s.adam_m),
+            ("adam.v.", &s.adam_v),
+        ] {
+            if let Some(bad) = non_finite(&v[r.clone()]) {
+                return Err(refuse(format!(
+                    "a non-finite value: tensor `{prefix}{}` {bad}",
+                    e.name
+                )));
+            }
+        }
+    }
+    for (name, v) in [("carry.h", &s.carry_h), ("carry.c", &s.carry_c)] {
+        if let Some(bad) = non_finite(v) {
+            return Err(refuse(format!("a non-finite value: tensor `{name}` {bad}")));
+        }
+    }
+    check_config(cfg).map_err(refuse)?;
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for e in &layout.entries {
         let r = e.offset..e.offset + e.len;
@@ -98,6 +186,12 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
         cursor: ck.cursor,
         history: ck.history.clone(),
     };
+    let value = serde_json::to_value(&meta).map_err(|e| Error::Other(e.to_string()))?;
+    if let Some(field) = find_null(&value, "") {
+        return Err(refuse(format!(
+            "a non-finite number in its metadata: `{field}`"
+        )));
+    }
     let meta = HashMap::from([(
         META_KEY.to_string(),
         serde_json::to_string(&meta).map_err(|e| Error::Other(e.to_string()))?,
@@ -183,6 +277,12 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             format!("checkpoint format is not `{FORMAT}`"),
         ));
     }
+    if let Some(field) = find_null(&format, "") {
+        return Err(Error::file(
+            path,
+            format!("bad metadata: `{field}` is null where a number belongs (a non-finite value was saved)"),
+        ));
+    }
     let Meta {
         config,
         step,
@@ -194,6 +294,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         .model
         .validate()
         .map_err(|e| Error::file(path, e.to_string()))?;
+    check_config(&config).map_err(|p| Error::file(path, format!("bad metadata: {p}")))?;
     let layout = config.model.layout();
     let mut state = TrainState {
         params: vec![0.0; layout.total],

@@ -83,6 +83,38 @@ impl TakeReport {
     }
 }
 
+/// Longest take `generate` writes: one hour. Generation runs at about real
+/// time, so a longer request is far more likely a slip (`--seconds 1e12`)
+/// than a wish, and it would fill a disk before it finished.
+pub const MAX_SECONDS: f64 = 3600.0;
+
+/// Frames of a take of `seconds` at `sample_rate`, after checking the
+/// request: a positive number, at most [`MAX_SECONDS`], and small enough for
+/// a WAV file of `channels` channels of `bytes_per_sample` bytes (4 GiB).
+pub fn take_frames(
+    seconds: f64,
+    sample_rate: u32,
+    channels: usize,
+    bytes_per_sample: usize,
+) -> Result<usize> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(Error::config("--seconds must be a positive number"));
+    }
+    if seconds > MAX_SECONDS {
+        return Err(Error::config(format!(
+            "--seconds {seconds} is more than the {MAX_SECONDS} seconds (one hour) a take may last"
+        )));
+    }
+    let frames = ((seconds * f64::from(sample_rate)).round() as usize).max(1);
+    let bytes = frames as u64 * (channels * bytes_per_sample) as u64;
+    if bytes > crate::wavstream::MAX_DATA_BYTES {
+        return Err(Error::config(format!(
+            "--seconds {seconds}: {bytes} bytes of samples is more than a WAV file can hold (4 GiB)"
+        )));
+    }
+    Ok(frames)
+}
+
 fn dbfs(mean_square: f64) -> f64 {
     10.0 * mean_square.max(1e-30).log10()
 }

@@ -6,8 +6,8 @@
 use crate::checkpoint::{self, Checkpoint, Cursor};
 use crate::cpu::adam::AdamConfig;
 use crate::dataset::{DataConfig, Dataset};
-use crate::engine::{Engine, StepStats};
-use crate::error::Result;
+use crate::engine::{Engine, StepStats, TrainState};
+use crate::error::{Error, Result};
 use crate::metrics::{Score, ScoreSums};
 use crate::model::{ModelConfig, Output};
 use crate::predict::{teacher_forced, Plan};
@@ -37,6 +37,10 @@ pub struct RunConfig {
     /// What the model's output is added to (checkpoints from before it existed: nothing).
     #[serde(default)]
     pub residual: Residual,
+    /// Only the first this many frames of each song are used (`--max-frames`);
+    /// a resumed run must cut its songs the same way. Absent: whole songs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_frames: Option<usize>,
 }
 
 /// How the learning rate moves over a run.
@@ -63,6 +67,42 @@ impl RunConfig {
         }
     }
 
+    /// Refuse settings no run can use, before any work is done.
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        let a = &self.adam;
+        let finite_pos = |v: f64| v.is_finite() && v > 0.0;
+        // The engines compute in f32: a rate beyond its range would be infinite there.
+        if !finite_pos(a.lr) || !(a.lr as f32).is_finite() {
+            return Err(Error::config(format!(
+                "--lr {} is not a positive number an f32 can hold",
+                a.lr
+            )));
+        }
+        if !(0.0..1.0).contains(&a.beta1)
+            || !(0.0..1.0).contains(&a.beta2)
+            || !finite_pos(a.eps)
+            || !(a.weight_decay.is_finite() && a.weight_decay >= 0.0)
+            || !(a.clip.is_finite() && a.clip >= 0.0)
+        {
+            return Err(Error::config("invalid optimizer settings: need lr > 0, 0 ≤ beta < 1, eps > 0, weight decay ≥ 0, clip ≥ 0"));
+        }
+        let d = &self.data;
+        if d.seq_len == 0 || d.batch == 0 {
+            return Err(Error::config("--seq-len and --batch must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&d.valid_fraction) {
+            return Err(Error::config("--valid-fraction must be in [0, 1)"));
+        }
+        if self.max_frames == Some(0) {
+            return Err(Error::config("--max-frames must be at least 1"));
+        }
+        if self.epochs == 0 {
+            return Err(nothing_to_train("--epochs 0"));
+        }
+        Ok(())
+    }
+
     /// Learning rate of update number `step` (from 0).
     pub fn lr_at(&self, step: u64) -> f64 {
         let lr = self.adam.lr;
@@ -75,6 +115,24 @@ impl RunConfig {
             }
         }
     }
+}
+
+fn nothing_to_train(what: &str) -> Error {
+    Error::config(format!(
+        "{what}: nothing to train (ask for at least one epoch and one step)"
+    ))
+}
+
+/// Refuse a plan that does no work: `--epochs 0` or `--max-steps 0` would
+/// end at once and write nothing.
+pub fn check_plan(epochs: Option<u64>, max_steps: Option<u64>) -> Result<()> {
+    if epochs == Some(0) {
+        return Err(nothing_to_train("--epochs 0"));
+    }
+    if max_steps == Some(0) {
+        return Err(nothing_to_train("--max-steps 0"));
+    }
+    Ok(())
 }
 
 /// One song's validation figures.
@@ -94,7 +152,10 @@ pub struct EpochReport {
     /// the `mse` head, cross-entropy in nats per sample for the `mulaw` head,
     /// negative log-likelihood in nats per sample for the `laplace` head.
     pub train_mse: f64,
-    /// Over all validation samples of all songs.
+    /// Over all validation samples of all songs. A run without a validation
+    /// part (`--valid-fraction 0`) has none: `valid.samples` is 0 and the
+    /// other figures are 0, not scores (a gain of 0/0 would be NaN, which a
+    /// checkpoint cannot hold).
     pub valid: Score,
     pub songs: Vec<SongScore>,
     /// Wall-clock throughput: shown, never stored, so checkpoints stay reproducible.
@@ -167,7 +228,62 @@ pub fn validate(
             score: sums.score(dataset.scale),
         });
     }
-    Ok((all.score(dataset.scale), per_song))
+    let all = all.score(dataset.scale);
+    if all.samples == 0 {
+        return Ok((Score::default(), per_song));
+    }
+    Ok((all, per_song))
+}
+
+/// Where a state went wrong: the first parameter group (named as in the
+/// checkpoint) holding a NaN or an infinity.
+fn non_finite_group(cfg: &RunConfig, state: &TrainState) -> Option<String> {
+    let layout = cfg.model.layout();
+    layout.entries.iter().find_map(|e| {
+        let r = e.offset..e.offset + e.len;
+        let bad = |v: &[f32]| {
+            v.get(r.clone())
+                .is_some_and(|v| v.iter().any(|x| !x.is_finite()))
+        };
+        if bad(&state.params) {
+            Some(format!("`{}`", e.name))
+        } else if bad(&state.adam_m) || bad(&state.adam_v) {
+            Some(format!("Adam's moments of `{}`", e.name))
+        } else {
+            None
+        }
+    })
+}
+
+/// The parameter group whose weights reach furthest from zero, and how far.
+fn largest_group(cfg: &RunConfig, state: &TrainState) -> Option<(String, f32)> {
+    let layout = cfg.model.layout();
+    layout
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let w = state.params.get(e.offset..e.offset + e.len)?;
+            Some((e.name.clone(), w.iter().fold(0.0f32, |m, x| m.max(x.abs()))))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// Name the parameter group in an engine's divergence error: the group that
+/// went non-finite, or else the one whose weights grew largest.
+fn name_the_group(e: Error, engine: &dyn Engine, cfg: &RunConfig) -> Error {
+    let Error::Other(msg) = &e else { return e };
+    if !msg.starts_with("training diverged") {
+        return e;
+    }
+    let Ok(state) = engine.state() else { return e };
+    let what = match non_finite_group(cfg, &state) {
+        Some(group) => format!("{group} holds a non-finite value"),
+        None => match largest_group(cfg, &state) {
+            Some((name, m)) => format!("the largest weights are in `{name}`, |w| up to {m:e}"),
+            None => return e,
+        },
+    };
+    Error::Other(format!("{msg}; {what}"))
 }
 
 /// Train from `cursor` until `cfg.epochs` epochs are done or the run has
@@ -184,10 +300,24 @@ pub fn train(
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Vec<EpochReport>> {
     let dc = &cfg.data;
+    cfg.validate()?;
+    check_plan(None, max_steps)?;
     engine.set_signals(&dataset.signal, dataset.targets())?;
     engine.set_burn_in(dc.burn_in);
     let steps_per_epoch = dataset.steps_per_epoch(dc) as u64;
-    let total = (cfg.epochs * steps_per_epoch).min(max_steps.unwrap_or(u64::MAX));
+    let total = cfg
+        .epochs
+        .saturating_mul(steps_per_epoch)
+        .min(max_steps.unwrap_or(u64::MAX));
+    if cursor.epoch >= cfg.epochs || cursor.global_step >= total {
+        return Err(Error::config(format!(
+            "nothing to train: the run has done {} epoch(s) and {} step(s), all that --epochs {} and --max-steps {} ask for (raise one of them to go on)",
+            cursor.epoch,
+            cursor.global_step,
+            cfg.epochs,
+            max_steps.map_or_else(|| "(none)".to_string(), |m| m.to_string())
+        )));
+    }
     on_event(Event::Start {
         steps_per_epoch,
         total_steps: total,
@@ -217,17 +347,31 @@ pub fn train(
             if cursor.global_step >= total {
                 break;
             }
-            engine.train_step(batch, dc.seq_len, cfg.lr_at(cursor.global_step))?;
+            engine
+                .train_step(batch, dc.seq_len, cfg.lr_at(cursor.global_step))
+                .map_err(|e| name_the_group(e, engine, cfg))?;
             cursor.step_in_epoch += 1;
             cursor.global_step += 1;
-            step_event(
-                engine.take_stats(false)?,
-                &mut steps,
-                &mut loss_sum,
-                &cursor,
-            );
+            let stats = engine
+                .take_stats(false)
+                .map_err(|e| name_the_group(e, engine, cfg))?;
+            step_event(stats, &mut steps, &mut loss_sum, &cursor);
         }
-        step_event(engine.take_stats(true)?, &mut steps, &mut loss_sum, &cursor);
+        let stats = engine
+            .take_stats(true)
+            .map_err(|e| name_the_group(e, engine, cfg))?;
+        step_event(stats, &mut steps, &mut loss_sum, &cursor);
+        // The engines check each step's loss and gradient before its update,
+        // so the last update of a run is checked here, after it: weights it
+        // made non-finite must never replace the last good checkpoint.
+        let state = engine.state()?;
+        if let Some(group) = non_finite_group(cfg, &state) {
+            return Err(Error::Other(format!(
+                "training diverged at step {}: {group} holds a non-finite value after the update (try a lower --lr or --clip 1); {} was not overwritten",
+                cursor.global_step,
+                out.display()
+            )));
+        }
         let elapsed = started.elapsed().as_secs_f64();
         on_event(Event::Validating {
             epoch: cursor.epoch + 1,
@@ -253,7 +397,7 @@ pub fn train(
             out,
             &Checkpoint {
                 config: cfg.clone(),
-                state: engine.state()?,
+                state,
                 cursor,
                 history: history.clone(),
             },

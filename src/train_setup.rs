@@ -3,6 +3,7 @@
 //! songs decoded into a dataset, the starting weights; or all of it from a
 //! checkpoint, to continue a run exactly where it stopped.
 
+use crate::atomic;
 use crate::audio::{self, ChannelMode};
 use crate::checkpoint::{self, Cursor};
 use crate::cpu::adam::AdamConfig;
@@ -13,7 +14,7 @@ use crate::model::{init_params, Activation, CellActivation, GateActivation, Outp
 use crate::preset::{Defaults, Preset};
 use crate::residual::Residual;
 use crate::rng::SplitMix64;
-use crate::train::{EpochReport, LrSchedule, RunConfig};
+use crate::train::{self, EpochReport, LrSchedule, RunConfig};
 use std::path::PathBuf;
 
 /// What a training run is asked for; `None` takes the preset's value, or
@@ -172,6 +173,7 @@ pub fn resolve(
             } else {
                 Residual::None
             },
+            max_frames: o.max_frames.or(d.max_frames),
         },
         o.max_frames.or(d.max_frames),
     ))
@@ -194,10 +196,25 @@ pub fn load_songs(
     rate: Option<u32>,
     max_frames: Option<usize>,
 ) -> Result<Vec<(PathBuf, audio::Audio)>> {
+    load_songs_warning(paths, mode, rate, max_frames, &mut |_| {})
+}
+
+/// [`load_songs`], handing each decoder warning (one line naming its file,
+/// see `audio::Decoded::warnings`) to `warn`.
+pub fn load_songs_warning(
+    paths: &[PathBuf],
+    mode: ChannelMode,
+    rate: Option<u32>,
+    max_frames: Option<usize>,
+    warn: &mut dyn FnMut(String),
+) -> Result<Vec<(PathBuf, audio::Audio)>> {
     let mut out = Vec::new();
     let mut rate = rate;
     for p in paths {
-        let mut a = audio::load(p, mode, rate)?;
+        let (mut a, warnings) = audio::load_with_warnings(p, mode, rate)?;
+        for w in warnings {
+            warn(format!("{}: {w}", p.display()));
+        }
         rate.get_or_insert(a.sample_rate);
         if let Some(n) = max_frames {
             a.samples.truncate(n * a.channels);
@@ -225,11 +242,19 @@ pub struct Prepared {
     pub state: Option<TrainState>,
     pub cursor: Cursor,
     pub history: Vec<EpochReport>,
+    /// What the decoders warned of, one line each, naming the file.
+    pub warnings: Vec<String>,
 }
 
 /// Set up the run `o` asks for: a fresh one, or the resumed checkpoint's.
 /// A batch the data cannot fill is refused here, before any work starts.
 pub fn prepare(o: &TrainOptions) -> Result<Prepared> {
+    // Runs that would do nothing, or could not write their checkpoint, are
+    // refused before any song is read.
+    train::check_plan(o.epochs, o.max_steps)?;
+    atomic::check_output(&o.out)?;
+    let mut warnings = Vec::new();
+    let mut warn = |w: String| warnings.push(w);
     let (cfg, dataset, state, cursor, history) = if let Some(resume) = &o.resume {
         let ck = checkpoint::load(resume)?;
         let mut cfg = ck.config;
@@ -238,11 +263,13 @@ pub fn prepare(o: &TrainOptions) -> Result<Prepared> {
         }
         let replan = o.epochs.is_some() || o.max_steps.is_some();
         let songs: Vec<PathBuf> = cfg.songs.iter().map(PathBuf::from).collect();
-        let audio = load_songs(
+        // Cut as the run was: a resumed run sees the very frames it trained on.
+        let audio = load_songs_warning(
             &songs,
             channel_mode(&cfg.channel_mode),
             Some(cfg.sample_rate),
-            None,
+            cfg.max_frames,
+            &mut warn,
         )?;
         let mut dataset = Dataset::new(audio, &cfg.data, Some(cfg.scale))?;
         if let Residual::Lpc { scale } = cfg.residual {
@@ -257,8 +284,9 @@ pub fn prepare(o: &TrainOptions) -> Result<Prepared> {
             return Err(Error::config("no songs to train on"));
         }
         let mode = o.channels.unwrap_or(ChannelMode::Mono);
-        let (_, max_frames) = resolve(o, 0, 1)?;
-        let audio = load_songs(&o.songs, mode, o.sample_rate, max_frames)?;
+        let (planned, max_frames) = resolve(o, 0, 1)?;
+        planned.validate()?;
+        let audio = load_songs_warning(&o.songs, mode, o.sample_rate, max_frames, &mut warn)?;
         let (rate, channels) = (audio[0].1.sample_rate, audio[0].1.channels);
         let (mut cfg, _) = resolve(o, rate, channels)?;
         let mut dataset = Dataset::new(audio, &cfg.data, None)?;
@@ -290,5 +318,6 @@ pub fn prepare(o: &TrainOptions) -> Result<Prepared> {
         state,
         cursor,
         history,
+        warnings,
     })
 }

@@ -11,11 +11,17 @@ use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+/// Most sample bytes a WAV file can hold: its sizes are 32-bit, less room
+/// for the header.
+pub const MAX_DATA_BYTES: u64 = u32::MAX as u64 - 1024;
+
 pub struct WavStream {
     path: PathBuf,
     tmp: PathBuf,
     format: SampleFormat,
     channels: usize,
+    /// Sample bytes written so far.
+    bytes: u64,
     /// None once finished.
     wav: Option<hound::WavWriter<BufWriter<File>>>,
 }
@@ -62,6 +68,7 @@ impl WavStream {
             tmp,
             format,
             channels,
+            bytes: 0,
             wav: None,
         };
         stream.wav = Some(
@@ -75,6 +82,18 @@ impl WavStream {
     pub fn write_frame(&mut self, frame: &[f32]) -> Result<()> {
         assert_eq!(frame.len(), self.channels, "WavStream: frame size");
         let wav = self.wav.as_mut().expect("not finished");
+        let frame_bytes = (frame.len()
+            * match self.format {
+                SampleFormat::Int16 => 2,
+                SampleFormat::Float32 => 4,
+            }) as u64;
+        if self.bytes + frame_bytes > MAX_DATA_BYTES {
+            return Err(Error::file(
+                &self.path,
+                "cannot write: more samples than a WAV file can hold (4 GiB)",
+            ));
+        }
+        self.bytes += frame_bytes;
         for &x in frame {
             match self.format {
                 SampleFormat::Int16 => wav.write_sample(to_i16(x)),

@@ -62,6 +62,7 @@ fn run(model: ModelConfig, scale: f32, seq_len: usize) -> RunConfig {
         lr_schedule: LrSchedule::Constant,
         schedule_steps: 1,
         residual: wavelstm::residual::Residual::None,
+        max_frames: None,
     }
 }
 

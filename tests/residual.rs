@@ -166,6 +166,7 @@ fn run_config() -> RunConfig {
         lr_schedule: LrSchedule::Cosine,
         schedule_steps: 40,
         residual: Residual::Lpc { scale: 0.0 },
+        max_frames: None,
     }
 }
 

@@ -72,6 +72,7 @@ fn config(stateful: bool) -> RunConfig {
         lr_schedule: LrSchedule::Cosine,
         schedule_steps: 300,
         residual: wavelstm::residual::Residual::None,
+        max_frames: None,
     }
 }
 

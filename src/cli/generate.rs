@@ -2,6 +2,7 @@
 //! streamed to its WAV, their levels printed, optionally a spectrogram.
 
 use super::CommonArgs;
+use crate::atomic;
 use crate::audio::{self, ChannelMode, SampleFormat};
 use crate::checkpoint;
 use crate::error::{Error, Result};
@@ -79,9 +80,8 @@ fn take_path(out: &Path, k: usize, takes: usize) -> PathBuf {
 /// Generate as the arguments say; returns each take's levels.
 pub(super) fn run(a: &GenerateArgs) -> Result<Vec<TakeReport>> {
     let positive = |v: f64| v.is_finite() && v > 0.0;
-    if !positive(a.seconds) {
-        return Err(Error::config("--seconds must be a positive number"));
-    }
+    // The rate is the model's, known later: check at the highest one first.
+    generate::take_frames(a.seconds, audio::MAX_SAMPLE_RATE, 1, 2)?;
     if !positive(a.prime_seconds) {
         return Err(Error::config("--prime-seconds must be a positive number"));
     }
@@ -91,13 +91,19 @@ pub(super) fn run(a: &GenerateArgs) -> Result<Vec<TakeReport>> {
     if !(a.temperature.is_finite() && a.temperature >= 0.0) {
         return Err(Error::config("--temperature must be a number ≥ 0"));
     }
+    let paths: Vec<PathBuf> = (1..=a.variations)
+        .map(|k| take_path(&a.out, k, a.variations))
+        .collect();
+    for p in &paths {
+        atomic::check_output(p)?;
+    }
     let ck = checkpoint::load(&a.model)?;
     let cfg = &ck.config;
     let song = eval::load_song(&a.prime, cfg)?;
     let rate = cfg.sample_rate;
     let c = song.channels;
     let prime_frames = ((a.prime_seconds * rate as f64).round() as usize).min(song.frames());
-    let frames = ((a.seconds * rate as f64).round() as usize).max(1);
+    let frames = generate::take_frames(a.seconds, rate, c, if a.float { 4 } else { 2 })?;
     let prime: Vec<f32> = song.samples[..prime_frames * c]
         .iter()
         .map(|v| v / cfg.scale)
@@ -113,9 +119,6 @@ pub(super) fn run(a: &GenerateArgs) -> Result<Vec<TakeReport>> {
     } else {
         SampleFormat::Int16
     };
-    let paths: Vec<PathBuf> = (1..=a.variations)
-        .map(|k| take_path(&a.out, k, a.variations))
-        .collect();
     let mut streams = paths
         .iter()
         .map(|p| crate::wavstream::WavStream::create(p, c, rate, format))

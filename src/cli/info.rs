@@ -26,6 +26,9 @@ pub(super) fn run(files: &[PathBuf]) -> Result<()> {
                     levels(&i.peak_dbfs),
                     levels(&i.rms_dbfs)
                 );
+                for w in &i.warnings {
+                    eprintln!("warning: {}: {w}", f.display());
+                }
             }
             Err(e) => {
                 // Report every bad file, then fail once for all of them.

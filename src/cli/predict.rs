@@ -2,6 +2,7 @@
 //! WAV at the song's own rate and channel count, and optionally plotted.
 
 use super::CommonArgs;
+use crate::atomic;
 use crate::audio::{self, ChannelMode, SampleFormat};
 use crate::checkpoint;
 use crate::error::{Error, Result};
@@ -43,6 +44,7 @@ pub(super) struct PredictArgs {
 const DEFAULT_PLOT_WINDOW: f64 = 0.05;
 
 pub(super) fn run(a: &PredictArgs) -> Result<Score> {
+    atomic::check_output(&a.out)?;
     let ck = checkpoint::load(&a.model)?;
     let mut engine = super::make_engine(
         &a.common.engine_choice(),

@@ -78,6 +78,13 @@ fn print_epoch(r: &EpochReport, output: Output) {
         Output::Mulaw { .. } => format!("train cross-entropy {:.4} nats", r.train_mse),
         Output::Laplace { .. } => format!("train NLL {:.4} nats", r.train_mse),
     };
+    if r.valid.samples == 0 {
+        println!(
+            "epoch {:>3}: {train} | no validation part (--valid-fraction 0) | {:.0} samples/s",
+            r.epoch, r.samples_per_sec
+        );
+        return;
+    }
     println!(
         "epoch {:>3}: {train} | valid MSE {:.3e}, gain {:.2} dB (next = current: {:.2} dB) | {:.0} samples/s",
         r.epoch, r.valid.mse, r.valid.gain_db, r.valid.baseline_gain_db, r.samples_per_sec

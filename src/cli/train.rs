@@ -241,6 +241,9 @@ pub(super) fn run_args(a: &TrainArgs) -> Result<Vec<EpochReport>> {
 /// Train as `o` says on the engine `choice` opens; returns the run's history.
 pub(super) fn run(o: &TrainOptions, choice: &EngineChoice) -> Result<Vec<EpochReport>> {
     let p = train_setup::prepare(o)?;
+    for w in &p.warnings {
+        eprintln!("warning: {w}");
+    }
     let (cfg, dataset) = (&p.cfg, &p.dataset);
     let mut engine = super::make_engine(choice, &cfg.model, cfg.adam, p.params)?;
     if let Some(s) = &p.state {
