@@ -66,6 +66,7 @@ fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
 }
 
 fn symphonia_decode(bytes: Vec<u8>, ext: &str) -> Problem<Decoded> {
+    let bytes = super::metadata::strip(bytes, ext)?;
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut hint = Hint::new();
     hint.with_extension(ext);

@@ -25,6 +25,7 @@
 
 mod compressed;
 mod layout;
+mod metadata;
 mod wav;
 
 use std::fs::{self, File};
