@@ -75,7 +75,7 @@ impl RunConfig {
         // The engines compute in f32: a rate beyond its range would be infinite there.
         if !finite_pos(a.lr) || !(a.lr as f32).is_finite() {
             return Err(Error::config(format!(
-                "--lr {} is not a positive number an f32 can hold",
+                "--lr {:e} is not a positive number an f32 can hold",
                 a.lr
             )));
         }
