@@ -79,12 +79,13 @@ impl RunConfig {
                 a.lr
             )));
         }
-        if !(0.0..1.0).contains(&a.beta1)
-            || !(0.0..1.0).contains(&a.beta2)
-            || !finite_pos(a.eps)
-            || !(a.weight_decay.is_finite() && a.weight_decay >= 0.0)
-            || !(a.clip.is_finite() && a.clip >= 0.0)
-        {
+        let at_least_0 = |v: f64| v.is_finite() && v >= 0.0;
+        let valid = (0.0..1.0).contains(&a.beta1)
+            && (0.0..1.0).contains(&a.beta2)
+            && finite_pos(a.eps)
+            && at_least_0(a.weight_decay)
+            && at_least_0(a.clip);
+        if !valid {
             return Err(Error::config("invalid optimizer settings: need lr > 0, 0 ≤ beta < 1, eps > 0, weight decay ≥ 0, clip ≥ 0"));
         }
         let d = &self.data;

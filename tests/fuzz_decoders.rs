@@ -259,9 +259,8 @@ fn units(kind: Kind, b: &[u8]) -> Vec<Range<usize>> {
             let id3_end = b.get(6..10).map_or(0, |s| {
                 10 + s.iter().fold(0, |n, &x| n << 7 | usize::from(x & 0x7F))
             });
-            let mut v = vec![0..id3_end.min(b.len())];
-            v.extend(mp3_frames(b, id3_end));
-            v
+            let tag = 0..id3_end.min(b.len());
+            std::iter::once(tag).chain(mp3_frames(b, id3_end)).collect()
         }
         Kind::Ogg => ogg_pages(b),
     }
@@ -361,14 +360,14 @@ fn mutate(kind: Kind, b: &mut Vec<u8>, rng: &mut SplitMix64) -> String {
                 _ => rng.next_u64() & max,
             };
             let bytes = value.to_le_bytes();
-            for k in 0..f.width {
+            for (k, &byte) in bytes.iter().take(f.width).enumerate() {
                 let i = if f.big_endian {
                     f.at + f.width - 1 - k
                 } else {
                     f.at + k
                 };
                 if let Some(x) = b.get_mut(i) {
-                    *x = bytes[k];
+                    *x = byte;
                 }
             }
             format!("size field at {} set to {value:#x}", f.at)
