@@ -132,7 +132,11 @@ fn check_vorbis_comments(b: &[u8]) -> Problem<()> {
     let Some(p) = packets.get(1).filter(|p| p.starts_with(b"\x03vorbis")) else {
         return Ok(());
     };
-    let bad = |what: String| Err(format!("corrupt Vorbis comment header: {what}"));
+    let bad = |what: String| {
+        Err(format!(
+            "corrupt Ogg stream: in its Vorbis comment header, {what}"
+        ))
+    };
     let mut at = 7;
     let read_len = |at: &mut usize, what: &str| -> Problem<usize> {
         let Some(v) = p.get(*at..*at + 4) else {
