@@ -670,3 +670,28 @@ fn absurd_vorbis_rates_and_channels_are_refused() {
         assert!(e.contains("absurd.ogg") && e.contains(words), "{e}");
     }
 }
+
+/// What a long fuzzing run found: a Vorbis comment header that asks for
+/// gigabytes, read after a duplicated identification page (so it is not
+/// the stream's second packet). It must be refused without the allocation.
+#[test]
+fn a_comment_length_of_gigabytes_after_a_duplicated_page_is_refused() {
+    let seed = seed_file("seed.ogg");
+    let pages = ogg_pages(&seed);
+    let mut b = seed.clone();
+    b.splice(pages[0].end..pages[0].end, seed[pages[0].clone()].to_vec());
+    let at = find(&b, b"\x03vorbis").unwrap();
+    let vendor = u32::from_le_bytes(b[at + 7..at + 11].try_into().unwrap()) as usize;
+    let count = at + 11 + vendor;
+    b[count..count + 4].copy_from_slice(&1u32.to_le_bytes());
+    b[count + 4..count + 8].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    fix_ogg_crcs(&mut b);
+    let dir = tmpdir("comment");
+    let p = dir.join("comment.ogg");
+    std::fs::write(&p, &b).unwrap();
+    assert_eq!(check_in_process(&p, b.len(), Kind::Ogg), Ok(false));
+    let e = audio::decode(&p).unwrap_err().to_string();
+    assert!(e.contains("Vorbis comment header"), "{e}");
+    let (problems, _) = check_binary(&[p]);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -94,44 +94,85 @@ fn strip_flac_metadata(bytes: Vec<u8>) -> Problem<Vec<u8>> {
     Ok(out)
 }
 
-/// The first two packets of the Ogg stream that starts the file, as far as
-/// they are present (the identification and comment headers of Vorbis).
-fn first_packets(b: &[u8]) -> Vec<Vec<u8>> {
-    let mut packets = vec![Vec::new()];
+/// The Ogg page checksum: CRC-32 with polynomial 0x04C11DB7, not reflected,
+/// initial value 0, over the page with its CRC field zeroed (RFC 3533).
+fn ogg_crc(page: &[u8]) -> u32 {
+    let mut table = [0u32; 256];
+    for (i, t) in table.iter_mut().enumerate() {
+        let mut r = (i as u32) << 24;
+        for _ in 0..8 {
+            r = if r & 0x8000_0000 != 0 {
+                (r << 1) ^ 0x04C1_1DB7
+            } else {
+                r << 1
+            };
+        }
+        *t = r;
+    }
+    page.iter().enumerate().fold(0u32, |crc, (i, &b)| {
+        let b = if (22..26).contains(&i) { 0 } else { b };
+        (crc << 8) ^ table[usize::from((crc >> 24) as u8 ^ b)]
+    })
+}
+
+/// Every packet of every logical stream, reassembled from the pages whose
+/// checksum holds (the demuxer drops the others, so they are skipped here
+/// too, and the packets are the ones the decoder will see).
+fn packets(b: &[u8]) -> Vec<Vec<u8>> {
+    let mut done = Vec::new();
+    let mut open: Vec<([u8; 4], Vec<u8>)> = Vec::new();
     let mut pos = 0;
-    let mut serial = None;
-    while packets.len() <= 2 && pos + 27 <= b.len() && &b[pos..pos + 4] == b"OggS" {
+    while pos + 27 <= b.len() {
+        if &b[pos..pos + 4] != b"OggS" {
+            pos += 1;
+            continue;
+        }
         let n = usize::from(b[pos + 26]);
         let Some(table) = b.get(pos + 27..pos + 27 + n) else {
             break;
         };
-        let this = &b[pos + 14..pos + 18];
-        let mut at = pos + 27 + n;
-        let ours = *serial.get_or_insert(this) == this;
-        for &seg in table {
-            let end = (at + usize::from(seg)).min(b.len());
-            if ours {
-                let p = packets.last_mut().expect("never empty");
-                p.extend_from_slice(&b[at..end]);
-                // A segment shorter than 255 bytes ends its packet.
-                if seg < 255 {
-                    packets.push(Vec::new());
-                }
-            }
-            at = end;
+        let end = pos + 27 + n + table.iter().map(|&x| usize::from(x)).sum::<usize>();
+        let Some(page) = b.get(pos..end) else {
+            break;
+        };
+        if ogg_crc(page) != u32::from_le_bytes([page[22], page[23], page[24], page[25]]) {
+            pos += 1;
+            continue;
         }
-        pos = at;
+        let serial: [u8; 4] = page[14..18].try_into().expect("4 bytes");
+        let k = match open.iter().position(|(s, _)| *s == serial) {
+            Some(k) => k,
+            None => {
+                open.push((serial, Vec::new()));
+                open.len() - 1
+            }
+        };
+        let mut at = 27 + n;
+        for &seg in table {
+            let next = at + usize::from(seg);
+            open[k].1.extend_from_slice(&page[at..next]);
+            // A segment shorter than 255 bytes ends its packet.
+            if seg < 255 {
+                done.push(std::mem::take(&mut open[k].1));
+            }
+            at = next;
+        }
+        pos = end;
     }
-    packets.truncate(2);
-    packets
+    done.extend(open.into_iter().map(|(_, p)| p));
+    done
+}
+
+/// Check the lengths of every Vorbis comment header in the file.
+fn check_vorbis_comments(b: &[u8]) -> Problem<()> {
+    packets(b)
+        .iter()
+        .filter(|p| p.starts_with(b"\x03vorbis"))
+        .try_for_each(|p| check_comment_packet(p))
 }
 
 /// Check every length in a Vorbis comment header against its packet.
-fn check_vorbis_comments(b: &[u8]) -> Problem<()> {
-    let packets = first_packets(b);
-    let Some(p) = packets.get(1).filter(|p| p.starts_with(b"\x03vorbis")) else {
-        return Ok(());
-    };
+fn check_comment_packet(p: &[u8]) -> Problem<()> {
     let bad = |what: String| {
         Err(format!(
             "corrupt Ogg stream: in its Vorbis comment header, {what}"
