@@ -10,8 +10,8 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
 use wavelstm::bench::Workload;
+use wavelstm::cpu::isa::isa;
 use wavelstm::cpu::lanes::{dot_lanes, mul_lanes, padded, Strided};
-use wavelstm::cpu::tile::isa;
 use wavelstm::cpu::window_step::WindowStep;
 use wavelstm::flops;
 use wavelstm::model::init_params;

@@ -1,7 +1,8 @@
 //! The scalar type the math is generic over: `f32` for training, `f64` for
 //! the finite-difference gradient checks, which need the extra precision.
 
-use crate::cpu::tile::{isa, tile_f32, tile_portable, Isa, MR, NR};
+use crate::cpu::isa::{isa, Isa};
+use crate::cpu::tile::{tile_f32, tile_portable, MR, NR};
 use num_traits::{Float, FromPrimitive};
 use std::cell::RefCell;
 use std::fmt::Debug;

@@ -623,7 +623,8 @@ fn training_step_math_is_bit_identical_across_thread_counts() {
 /// portable) against f64 sums of the same packed panels.
 #[test]
 fn tile_matches_naive_sums_on_every_instruction_set() {
-    use wavelstm::cpu::tile::{tile_f32_on, Isa, MR, NR};
+    use wavelstm::cpu::isa::Isa;
+    use wavelstm::cpu::tile::{tile_f32_on, MR, NR};
     let mut rng = SplitMix64::new(41);
     for &k in &[1, 7, 256, 1000] {
         let a: Vec<f32> = random(&mut rng, k * MR, 1.0);
@@ -657,7 +658,7 @@ fn tile_matches_naive_sums_on_every_instruction_set() {
 /// variant again without saying so.
 #[test]
 fn the_requested_instruction_set_is_the_one_used() {
-    use wavelstm::cpu::tile::{isa, requested, Isa};
+    use wavelstm::cpu::isa::{isa, requested, Isa};
     match std::env::var("WAVELSTM_ISA") {
         Ok(name) if !name.is_empty() => {
             let want = requested().expect("a valid WAVELSTM_ISA").expect("set");

@@ -12,7 +12,8 @@
 //! with a wide margin while any wrong index is off by far more.
 
 use wavelstm::cpu::fast_step::FastStep;
-use wavelstm::cpu::gemv::{gemv, gemv_portable, gemv_reference};
+use wavelstm::cpu::gemv::{gemv, gemv_on, gemv_portable, gemv_reference};
+use wavelstm::cpu::isa::Isa;
 use wavelstm::cpu::step::{step_forward, StepScratch};
 use wavelstm::cpu::step_threads::StepThreads;
 use wavelstm::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
@@ -21,6 +22,9 @@ use wavelstm::rng::SplitMix64;
 fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(-scale, scale) as f32).collect()
 }
+
+/// A variant of `gemv` with its operands bound, writing `out`.
+type Kernel<'a> = Box<dyn Fn(&mut [f32]) + 'a>;
 
 #[test]
 fn gemv_twins_agree_on_every_shape() {
@@ -33,15 +37,26 @@ fn gemv_twins_agree_on_every_shape() {
                 let x = random(&mut rng, lanes * cols, 1.0);
                 let mut want = vec![0.0; rows * lanes];
                 gemv_reference(rows, cols, &w, &x, lanes, &mut want);
-                for (name, kernel) in [
+                let (w, x) = (&w[..], &x[..]);
+                let mut kernels: Vec<(String, Kernel<'_>)> = vec![
                     (
-                        "gemv",
-                        gemv as fn(usize, usize, &[f32], &[f32], usize, &mut [f32]),
+                        "gemv".into(),
+                        Box::new(|out| gemv(rows, cols, w, x, lanes, out)),
                     ),
-                    ("gemv_portable", gemv_portable),
-                ] {
+                    (
+                        "gemv_portable".into(),
+                        Box::new(|out| gemv_portable(rows, cols, w, x, lanes, out)),
+                    ),
+                ];
+                for isa in Isa::all_supported() {
+                    kernels.push((
+                        format!("gemv_on({isa:?})"),
+                        Box::new(move |out| gemv_on(isa, rows, cols, w, x, lanes, out)),
+                    ));
+                }
+                for (name, kernel) in &kernels {
                     let mut got = vec![f32::NAN; rows * lanes];
-                    kernel(rows, cols, &w, &x, lanes, &mut got);
+                    kernel(&mut got);
                     for r in 0..rows {
                         for l in 0..lanes {
                             let mag: f32 = (0..cols)
@@ -134,8 +149,11 @@ fn fast_step_matches_the_reference_step() {
         let mut rng = SplitMix64::new(cfg.hidden as u64);
         let params = random(&mut rng, layout.total, 0.5);
         for b in [1, 3, 8] {
-            for threads in [1, 2] {
-                let mut fast = FastStep::new(&cfg, &params, threads);
+            for (isa, threads) in Isa::all_supported()
+                .into_iter()
+                .flat_map(|isa| [(isa, 1), (isa, 2)])
+            {
+                let mut fast = FastStep::on(isa, &cfg, &params, threads);
                 let n = cfg.layers * b * cfg.hidden;
                 let mut x = random(&mut rng, b * cfg.input_size(), 1.0);
                 let (h0, c0) = (random(&mut rng, n, 0.9), random(&mut rng, n, 1.0));
@@ -146,7 +164,7 @@ fn fast_step_matches_the_reference_step() {
                     let y = fast.step(b, &x, &mut h, &mut c).to_vec();
                     step_forward(&cfg, &layout, &params, b, &x, &mut hr, &mut cr, &mut s);
                     let what = format!(
-                        "H {} L {} B {b} threads {threads} step {step}",
+                        "H {} L {} B {b} {isa:?} threads {threads} step {step}",
                         cfg.hidden, cfg.layers
                     );
                     for (name, got, want) in [

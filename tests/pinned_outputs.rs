@@ -16,7 +16,7 @@ mod common;
 use common::{bin, text, tmpdir};
 
 use std::path::Path;
-use wavelstm::cpu::tile::Isa;
+use wavelstm::cpu::isa::Isa;
 
 /// 64-bit FNV-1a: a stable fingerprint of a file (change detection, not security).
 fn fnv1a(bytes: &[u8]) -> u64 {

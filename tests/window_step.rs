@@ -14,13 +14,13 @@
 
 use wavelstm::cpu::adam::{adam_step, clip_global_norm, AdamConfig};
 use wavelstm::cpu::engine::CpuEngine;
+use wavelstm::cpu::isa::Isa;
 use wavelstm::cpu::lanes::{
     dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided,
 };
 use wavelstm::cpu::laplace_nll::{laplace_nll_loss, Delta};
 use wavelstm::cpu::mulaw::softmax_xent_loss;
 use wavelstm::cpu::network::{backward, forward, mse_loss, BurnIn, Workspace};
-use wavelstm::cpu::tile::Isa;
 use wavelstm::cpu::window_step::{TwoPartStep, WindowStep};
 use wavelstm::dataset::{gather, Batch};
 use wavelstm::engine::Engine;

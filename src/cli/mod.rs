@@ -149,7 +149,7 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    crate::cpu::tile::requested().map_err(Error::config)?;
+    crate::cpu::isa::requested().map_err(Error::config)?;
     match cli.command {
         None => demo::run(
             Path::new(crate::demo::OUT_DIR),

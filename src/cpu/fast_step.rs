@@ -7,7 +7,7 @@
 //!   of each unit side by side, each row `[W_ih row | W_hh row]`, the two
 //!   biases summed. A thread that owns a range of units then owns one
 //!   contiguous block of weights, multiplies it by the concatenated
-//!   `[x | h_prev]` of every lane in one [`gemv`] call, and finishes those
+//!   `[x | h_prev]` of every lane in one `gemv` call, and finishes those
 //!   units' gate math while the pre-activations are still in L1.
 //! - The units are split into fixed contiguous parts run by a
 //!   [`StepThreads`] team (the caller and one worker per further part):
@@ -22,7 +22,8 @@
 
 use super::activation::activate;
 use super::activation::{cell_slice, gate_slice};
-use super::gemv::gemv;
+use super::gemv::gemv_on;
+use super::isa::{dispatch, isa, Isa, Kernel};
 use super::step_threads::StepThreads;
 use crate::model::{Activation, ModelConfig};
 use std::ops::Range;
@@ -60,6 +61,8 @@ struct Part {
 }
 
 pub struct FastStep {
+    /// What the products and the gate math are compiled for.
+    isa: Isa,
     cfg: ModelConfig,
     layers: Vec<PackedLayer>,
     dense: Vec<Dense>,
@@ -80,6 +83,15 @@ impl FastStep {
     /// Pack `params` (the flat layout of `model`) for stepping on up to
     /// `threads` threads (fewer when the layers are too small to split).
     pub fn new(cfg: &ModelConfig, params: &[f32], threads: usize) -> Self {
+        Self::on(isa(), cfg, params, threads)
+    }
+
+    /// As [`new`](Self::new), compiled for `isa` (the tests run every variant).
+    ///
+    /// # Panics
+    /// If the CPU does not run `isa`.
+    pub fn on(isa: Isa, cfg: &ModelConfig, params: &[f32], threads: usize) -> Self {
+        assert!(isa.supported(), "FastStep: {isa:?} is not supported here");
         let layout = cfg.layout();
         assert_eq!(params.len(), layout.total, "FastStep: parameter count");
         let nh = cfg.hidden;
@@ -137,6 +149,7 @@ impl FastStep {
             })
             .collect();
         FastStep {
+            isa,
             cfg: cfg.clone(),
             layers,
             dense,
@@ -178,10 +191,10 @@ impl FastStep {
             }
             let c_k = &mut c[k * bh..(k + 1) * bh];
             {
-                let (z, c_prev, parts) = (&self.z[..], &*c_k, &self.parts);
+                let (isa, z, c_prev, parts) = (self.isa, &self.z[..], &*c_k, &self.parts);
                 self.team.run(&|p| {
                     let mut part = parts[p].lock().expect("free-step part");
-                    lstm_part(cfg, layer, b, z, c_prev, &mut part);
+                    lstm_part(isa, cfg, layer, b, z, c_prev, &mut part);
                 });
             }
             for part in &self.parts {
@@ -204,7 +217,7 @@ impl FastStep {
             let (before, rest) = self.out.split_at_mut(j);
             let input = if j == 0 { &self.top } else { &before[j - 1] };
             self.tmp.resize(d.output * b, 0.0);
-            gemv(d.output, d.input, &d.w, input, b, &mut self.tmp);
+            gemv_on(self.isa, d.output, d.input, &d.w, input, b, &mut self.tmp);
             let y = &mut rest[0];
             y.resize(b * d.output, 0.0);
             for lane in 0..b {
@@ -226,6 +239,7 @@ impl FastStep {
 /// One part's share of an LSTM layer: the product for its units, then
 /// their gate math (the equations of `cpu::lstm`).
 fn lstm_part(
+    isa: Isa,
     cfg: &ModelConfig,
     layer: &PackedLayer,
     b: usize,
@@ -238,7 +252,8 @@ fn lstm_part(
     part.pre.resize(4 * n * b, 0.0);
     part.h.resize(n * b, 0.0);
     part.c.resize(n * b, 0.0);
-    gemv(
+    gemv_on(
+        isa,
         4 * n,
         layer.cols,
         &layer.w[rows.start * layer.cols..rows.end * layer.cols],
@@ -247,30 +262,38 @@ fn lstm_part(
         &mut part.pre,
     );
     let bias = &layer.bias[rows];
-    #[cfg(target_arch = "x86_64")]
-    if super::gemv::x86::available() {
-        // SAFETY: the CPU has AVX2 and FMA (just checked).
-        unsafe { gate_math_avx2(cfg, b, c_prev, bias, part) };
-        return;
+    // SAFETY: safe code inside; `dispatch` checks the instruction set.
+    unsafe {
+        dispatch(
+            isa,
+            GateMath {
+                cfg,
+                b,
+                c_prev,
+                bias,
+                part,
+            },
+        )
     }
-    gate_math(cfg, b, c_prev, bias, part);
 }
 
-/// [`gate_math`] compiled for AVX2: eight values per instruction instead of
-/// four. The arithmetic is the same (no contraction into FMAs), so are the bits.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gate_math_avx2(
-    cfg: &ModelConfig,
+/// [`gate_math`] on the widest vectors at hand. The arithmetic is the same
+/// on every instruction set (no contraction into FMAs), so are the bits.
+struct GateMath<'a> {
+    cfg: &'a ModelConfig,
     b: usize,
-    c_prev: &[f32],
-    bias: &[f32],
-    part: &mut Part,
-) {
-    gate_math(cfg, b, c_prev, bias, part);
+    c_prev: &'a [f32],
+    bias: &'a [f32],
+    part: &'a mut Part,
+}
+
+impl Kernel for GateMath<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self, _: Isa) {
+        gate_math(self.cfg, self.b, self.c_prev, self.bias, self.part)
+    }
 }
 
 /// `part.pre` (without bias) and the previous cell state `c_prev[B, H]` to

@@ -24,10 +24,12 @@
 //! does not change a single bit of its result: results depend neither on how
 //! rows are split between threads nor on how many lanes run together.
 //!
-//! `gemv_reference` is the textbook loop; `gemv` picks the AVX2+FMA kernel
-//! when the CPU has it (detected at run time, the build targets baseline
-//! x86-64) and `gemv_portable` otherwise. Both must agree with the
-//! reference to rounding (tests/gemv.rs).
+//! `gemv_reference` is the textbook loop; `gemv` runs the AVX2+FMA kernel
+//! on AVX2 and AVX-512 (the same bits on both) and `gemv_portable` on the
+//! portable instruction set, as `cpu::isa` decides. Both must agree with
+//! the reference to rounding (`gemv_*` in tests/free_step.rs).
+
+use super::isa::{dispatch, isa, Isa, Kernel};
 
 /// Panics unless the buffers hold the shapes they are said to.
 fn check(rows: usize, cols: usize, w: &[f32], x: &[f32], lanes: usize, out: &[f32]) {
@@ -57,16 +59,69 @@ pub fn gemv_reference(
     }
 }
 
-/// The fast twin of [`gemv_reference`]: the best kernel this CPU runs.
+/// The fast twin of [`gemv_reference`] on the instruction set of [`isa`].
 pub fn gemv(rows: usize, cols: usize, w: &[f32], x: &[f32], lanes: usize, out: &mut [f32]) {
+    gemv_on(isa(), rows, cols, w, x, lanes, out)
+}
+
+/// [`gemv`] compiled for `isa` (the tests run every variant).
+///
+/// # Panics
+/// If the CPU does not run `isa`, or the buffers are shorter than the shapes.
+pub fn gemv_on(
+    isa: Isa,
+    rows: usize,
+    cols: usize,
+    w: &[f32],
+    x: &[f32],
+    lanes: usize,
+    out: &mut [f32],
+) {
     check(rows, cols, w, x, lanes, out);
-    #[cfg(target_arch = "x86_64")]
-    if x86::available() {
-        // SAFETY: the CPU has AVX2 and FMA (just checked); the shapes were checked.
-        unsafe { x86::gemv_avx2_fma(rows, cols, w, x, lanes, out) };
-        return;
+    // SAFETY: the shapes were checked; `dispatch` checks the instruction set.
+    unsafe {
+        dispatch(
+            isa,
+            Gemv {
+                rows,
+                cols,
+                w,
+                x,
+                lanes,
+                out,
+            },
+        )
     }
-    gemv_portable(rows, cols, w, x, lanes, out);
+}
+
+struct Gemv<'a> {
+    rows: usize,
+    cols: usize,
+    w: &'a [f32],
+    x: &'a [f32],
+    lanes: usize,
+    out: &'a mut [f32],
+}
+
+impl Kernel for Gemv<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self, isa: Isa) {
+        let Gemv {
+            rows,
+            cols,
+            w,
+            x,
+            lanes,
+            out,
+        } = self;
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 | Isa::Avx2Fma => x86::gemv_avx2_fma(rows, cols, w, x, lanes, out),
+            _ => gemv_portable(rows, cols, w, x, lanes, out),
+        }
+    }
 }
 
 /// Eight interleaved partial sums reduced as the AVX2 kernel reduces them,
@@ -109,16 +164,8 @@ fn reduce8(a: [f32; 8]) -> f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub mod x86 {
+mod x86 {
     use std::arch::x86_64::*;
-
-    /// Whether this CPU runs [`gemv_avx2_fma`] (the answer is cached by std)
-    /// and `WAVELSTM_ISA` has not asked for the portable kernels.
-    pub fn available() -> bool {
-        crate::cpu::tile::isa() != crate::cpu::tile::Isa::Portable
-            && is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-    }
 
     /// Tiles of rows × lanes: one lane gets eight rows (eight independent
     /// sums, enough to keep both FMA pipes busy), several lanes get four

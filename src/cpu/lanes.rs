@@ -17,7 +17,7 @@
 //! AVX2 the multiply-adds are fused (one rounding), so results differ in
 //! the last bits between machines, never between runs.
 
-use super::tile::Isa;
+use super::isa::{dispatch, Isa, Kernel};
 
 /// Lanes of one vector register (`f32` in AVX-512).
 pub const LANES: usize = 16;
@@ -92,15 +92,53 @@ pub fn mul_lanes(
     );
     assert!(x.len() >= depth * bp, "mul_lanes: x too short");
     assert!(out.len() >= rows.end * bp, "mul_lanes: out too short");
-    assert!(isa.supported(), "mul_lanes: {isa:?} is not supported here");
-    // SAFETY: the asserts above bound every index the kernels form and
-    // check that the CPU runs the instruction set.
+    // SAFETY: the asserts above bound every index the kernels form;
+    // `dispatch` checks that the CPU runs the instruction set.
     unsafe {
+        dispatch(
+            isa,
+            MulLanes {
+                a,
+                rows,
+                depth,
+                x,
+                bp,
+                out,
+                accumulate,
+            },
+        )
+    }
+}
+
+struct MulLanes<'a> {
+    a: Strided<'a>,
+    rows: std::ops::Range<usize>,
+    depth: usize,
+    x: &'a [f32],
+    bp: usize,
+    out: &'a mut [f32],
+    accumulate: bool,
+}
+
+/// AVX-512 intrinsics for the blocks, else the plain loop, fused with FMA.
+impl Kernel for MulLanes<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self, isa: Isa) {
+        let MulLanes {
+            a,
+            rows,
+            depth,
+            x,
+            bp,
+            out,
+            accumulate,
+        } = self;
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => x86::mul_lanes_avx512(a, rows, depth, x, bp, out, accumulate),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => x86::mul_lanes_avx2(a, rows, depth, x, bp, out, accumulate),
+            Isa::Avx512 => mul_lanes_impl::<x86::Avx512>(a, rows, depth, x, bp, out, accumulate),
+            Isa::Avx2Fma => mul_lanes_impl::<Plain<true>>(a, rows, depth, x, bp, out, accumulate),
             _ => mul_lanes_impl::<Plain<false>>(a, rows, depth, x, bp, out, accumulate),
         }
     }
@@ -129,15 +167,62 @@ pub fn dot_lanes(
         rows.is_empty() || out.len() >= (rows.end - 1) * ld + cols,
         "dot_lanes: out too short"
     );
-    assert!(isa.supported(), "dot_lanes: {isa:?} is not supported here");
     // SAFETY: as in `mul_lanes`.
     unsafe {
-        match isa {
+        dispatch(
+            isa,
+            DotLanes {
+                y,
+                rows,
+                x,
+                cols,
+                bp,
+                out,
+                ld,
+                accumulate,
+            },
+        )
+    }
+}
+
+struct DotLanes<'a> {
+    y: &'a [f32],
+    rows: std::ops::Range<usize>,
+    x: &'a [f32],
+    cols: usize,
+    bp: usize,
+    out: &'a mut [f32],
+    ld: usize,
+    accumulate: bool,
+}
+
+/// Whole 4 × 4 blocks in AVX-512 intrinsics where the CPU has them, the
+/// plain loop for the rest (fused with FMA).
+impl Kernel for DotLanes<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self, isa: Isa) {
+        let DotLanes {
+            y,
+            rows,
+            x,
+            cols,
+            bp,
+            out,
+            ld,
+            accumulate,
+        } = self;
+        let (fused, block4x4) = match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => x86::dot_lanes_avx512(y, rows, x, cols, bp, out, ld, accumulate),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => x86::dot_lanes_avx2(y, rows, x, cols, bp, out, ld, accumulate),
-            _ => dot_lanes_impl::<false>(y, rows, x, cols, bp, out, ld, accumulate, None),
+            Isa::Avx512 => (true, Some(x86::dot_block_4x4 as FullDotBlock)),
+            Isa::Avx2Fma => (true, None),
+            _ => (false, None),
+        };
+        if fused {
+            dot_lanes_impl::<true>(y, rows, x, cols, bp, out, ld, accumulate, block4x4)
+        } else {
+            dot_lanes_impl::<false>(y, rows, x, cols, bp, out, ld, accumulate, None)
         }
     }
 }
@@ -430,13 +515,12 @@ unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{dot_lanes_impl, mul_lanes_impl, MulBlock, Plain, Strided, DOT, LANES};
+    use super::{MulBlock, Strided, DOT, LANES};
     use std::arch::x86_64::*;
-    use std::ops::Range;
 
     /// [`super::mul_block`] in AVX-512 intrinsics: the compiler's own
     /// vectorization of the plain loop spills accumulators to the stack.
-    struct Avx512;
+    pub struct Avx512;
 
     impl MulBlock for Avx512 {
         #[inline(always)]
@@ -500,7 +584,7 @@ mod x86 {
     /// once, halving the lanes of every vector per level (15 additions).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn dot_block_4x4(
+    pub unsafe fn dot_block_4x4(
         y: &[f32],
         n0: usize,
         x: &[f32],
@@ -574,71 +658,5 @@ mod x86 {
             _mm512_shuffle_ps::<0x88>(g[0], g[1]),
             _mm512_shuffle_ps::<0xDD>(g[0], g[1]),
         )
-    }
-
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn mul_lanes_avx512(
-        a: Strided<'_>,
-        rows: Range<usize>,
-        depth: usize,
-        x: &[f32],
-        bp: usize,
-        out: &mut [f32],
-        accumulate: bool,
-    ) {
-        mul_lanes_impl::<Avx512>(a, rows, depth, x, bp, out, accumulate)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn mul_lanes_avx2(
-        a: Strided<'_>,
-        rows: Range<usize>,
-        depth: usize,
-        x: &[f32],
-        bp: usize,
-        out: &mut [f32],
-        accumulate: bool,
-    ) {
-        mul_lanes_impl::<Plain<true>>(a, rows, depth, x, bp, out, accumulate)
-    }
-
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn dot_lanes_avx512(
-        y: &[f32],
-        rows: Range<usize>,
-        x: &[f32],
-        cols: usize,
-        bp: usize,
-        out: &mut [f32],
-        ld: usize,
-        accumulate: bool,
-    ) {
-        dot_lanes_impl::<true>(
-            y,
-            rows,
-            x,
-            cols,
-            bp,
-            out,
-            ld,
-            accumulate,
-            Some(dot_block_4x4),
-        )
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn dot_lanes_avx2(
-        y: &[f32],
-        rows: Range<usize>,
-        x: &[f32],
-        cols: usize,
-        bp: usize,
-        out: &mut [f32],
-        ld: usize,
-        accumulate: bool,
-    ) {
-        dot_lanes_impl::<true>(y, rows, x, cols, bp, out, ld, accumulate, None)
     }
 }

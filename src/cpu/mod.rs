@@ -6,6 +6,7 @@ pub mod dense;
 pub mod engine;
 pub mod fast_step;
 pub mod gemv;
+pub mod isa;
 pub mod lanes;
 pub mod laplace_nll;
 pub mod lstm;

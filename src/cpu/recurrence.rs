@@ -25,10 +25,11 @@
 //! so results do not depend on the number of threads.
 
 use super::activation::{cell_grad, cell_slice, gate_grad, gate_slice};
+use super::isa::{dispatch, isa, Isa, Kernel};
 use super::lstm::LstmShape;
 use super::pack::SendPtr;
 use super::step_threads::StepThreads;
-use super::tile::{self, Isa, MR, NR};
+use super::tile::{MR, NR};
 use crate::real::Real;
 use rayon::prelude::*;
 
@@ -194,7 +195,7 @@ pub fn fold_input_weights<T: Real>(
 pub fn forward<T: Real>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBuffers<'_, T>) {
     let row_panels = s.b.div_ceil(MR);
     let panels = s.h.div_ceil(UNITS_FWD);
-    let isa = tile::isa();
+    let isa = isa();
     let [mut hp_prev, mut hp_next] = buf.h_packed;
     let any_recur = s.t > 1 || !skip_first;
     let runner = PanelRunner::new(panels, usize::from(any_recur) * row_panels * MR * s.h * NR);
@@ -241,27 +242,9 @@ impl<T: Real> ForwardStep<'_, T> {
     /// and an add on its own, so every variant computes the same bits.
     ///
     /// # Safety
-    /// As [`Self::panel`]; `isa` is what `tile::isa()` returned.
+    /// As [`Self::panel`].
     unsafe fn run(&self, isa: Isa, q: usize) {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => self.panel_avx512(q),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => self.panel_avx2(q),
-            _ => self.panel(q),
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn panel_avx512(&self, q: usize) {
-        self.panel(q)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn panel_avx2(&self, q: usize) {
-        self.panel(q)
+        dispatch(isa, Panel(self, q))
     }
 
     /// Panel `q`'s units for every row: recurrent product, gate math, state.
@@ -420,7 +403,7 @@ pub struct BackwardBuffers<'a, T> {
 pub fn backward<T: Real>(s: &LstmShape, w: &[T], buf: BackwardBuffers<'_, T>) {
     let row_panels = s.b.div_ceil(MR);
     let panels = s.h.div_ceil(NR);
-    let isa = tile::isa();
+    let isa = isa();
     let [mut dap_next, mut dap_cur] = buf.da_packed;
     let runner = PanelRunner::new(
         panels,
@@ -465,30 +448,13 @@ struct BackwardStep<'a, T> {
 }
 
 impl<T: Real> BackwardStep<'_, T> {
-    /// [`Self::panel`] on the widest vectors at hand, as in [`ForwardStep::run`].
+    /// [`Self::panel`] compiled for the widest vectors at hand (see
+    /// [`ForwardStep::run`]).
     ///
     /// # Safety
-    /// As [`Self::panel`]; `isa` is what `tile::isa()` returned.
+    /// As [`Self::panel`].
     unsafe fn run(&self, isa: Isa, q: usize) {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => self.panel_avx512(q),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => self.panel_avx2(q),
-            _ => self.panel(q),
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn panel_avx512(&self, q: usize) {
-        self.panel(q)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn panel_avx2(&self, q: usize) {
-        self.panel(q)
+        dispatch(isa, Panel(self, q))
     }
 
     /// Panel `q`'s `NR` units for every row: `∂L/∂h_t` through `W_hh`, then
@@ -585,4 +551,26 @@ fn prefetch<T>(xs: &[T], bytes: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (xs, bytes);
+}
+
+/// One panel of a timestep as a [`Kernel`], for [`ForwardStep::run`] and
+/// [`BackwardStep::run`].
+struct Panel<'s, S>(&'s S, usize);
+
+impl<T: Real> Kernel for Panel<'_, ForwardStep<'_, T>> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self, _: Isa) {
+        self.0.panel(self.1)
+    }
+}
+
+impl<T: Real> Kernel for Panel<'_, BackwardStep<'_, T>> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self, _: Isa) {
+        self.0.panel(self.1)
+    }
 }

@@ -15,6 +15,7 @@
 //! task or thread computes it, so the products built on this are
 //! bit-identical on any number of threads.
 
+use super::isa::{dispatch, Kernel};
 use crate::real::Real;
 
 /// Rows of a tile (batch rows in the recurrent products).
@@ -53,90 +54,8 @@ pub unsafe fn tile_portable<T: Real, const FUSED: bool>(
     }
 }
 
-/// An instruction set the fast kernels are compiled for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    Avx512,
-    Avx2Fma,
-    Portable,
-}
-
-/// The instruction set the fast kernels run on, decided once: the best the
-/// CPU has, unless `WAVELSTM_ISA` names another it runs (see [`requested`]),
-/// so that every variant can be tested and timed on one machine.
-pub fn isa() -> Isa {
-    use std::sync::OnceLock;
-    static ISA: OnceLock<Isa> = OnceLock::new();
-    *ISA.get_or_init(|| requested().ok().flatten().unwrap_or_else(best))
-}
-
-/// The environment variable that picks the instruction set.
-pub const ISA_VAR: &str = "WAVELSTM_ISA";
-
-/// What `WAVELSTM_ISA` asks for (`avx512`, `avx2` or `portable`): nothing
-/// when it is unset or empty, an error naming the problem when the name is
-/// unknown or the CPU does not run it (the command line reports it; the
-/// kernels then keep the best instruction set).
-pub fn requested() -> Result<Option<Isa>, String> {
-    let name = match std::env::var(ISA_VAR) {
-        Ok(n) if !n.is_empty() => n,
-        _ => return Ok(None),
-    };
-    let isa = Isa::from_name(&name).ok_or_else(|| {
-        format!("{ISA_VAR}={name}: unknown instruction set (known: avx512, avx2, portable)")
-    })?;
-    if isa.supported() {
-        Ok(Some(isa))
-    } else {
-        Err(format!("{ISA_VAR}={name}: this CPU does not run it"))
-    }
-}
-
-fn best() -> Isa {
-    Isa::all_supported()[0]
-}
-
-impl Isa {
-    /// The name `WAVELSTM_ISA` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Avx512 => "avx512",
-            Isa::Avx2Fma => "avx2",
-            Isa::Portable => "portable",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Isa> {
-        [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
-            .into_iter()
-            .find(|i| i.name() == name.trim().to_ascii_lowercase())
-    }
-
-    /// Whether this CPU runs code compiled for `self`.
-    pub fn supported(self) -> bool {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-            }
-            Isa::Portable => true,
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    /// Every instruction set this CPU runs, best first: the tests run each
-    /// variant of a kernel the machine can, not only the one it would pick.
-    pub fn all_supported() -> Vec<Isa> {
-        [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
-            .into_iter()
-            .filter(|i| i.supported())
-            .collect()
-    }
-}
+// Kept here for `cpu::adam`, which names them through this module.
+pub use super::isa::{isa, Isa};
 
 /// The `f32` tile on the best instruction set at hand.
 ///
@@ -150,7 +69,10 @@ pub unsafe fn tile_f32(k: usize, a: *const f32, b: *const f32, out: &mut [f32; M
 /// The `f32` tile compiled for `isa` (the tests run every variant).
 ///
 /// # Safety
-/// As [`tile_portable`], and the CPU must run `isa` ([`Isa::supported`]).
+/// As [`tile_portable`].
+///
+/// # Panics
+/// If the CPU does not run `isa`.
 #[inline]
 pub unsafe fn tile_f32_on(
     isa: Isa,
@@ -159,18 +81,37 @@ pub unsafe fn tile_f32_on(
     b: *const f32,
     out: &mut [f32; MR * NR],
 ) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => x86::tile_avx512(k, a, b, out),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => x86::tile_avx2(k, a, b, out),
-        _ => tile_portable::<f32, false>(k, a, b, out),
+    dispatch(isa, TileF32 { k, a, b, out })
+}
+
+/// The `f32` tile as a [`Kernel`]: AVX-512 intrinsics where the CPU has
+/// them, else the plain loop (fused with FMA, so the AVX2 and AVX-512 tiles
+/// give the same bits and the portable one may differ in the last).
+struct TileF32<'a> {
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    out: &'a mut [f32; MR * NR],
+}
+
+impl Kernel for TileF32<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self, isa: Isa) {
+        let TileF32 { k, a, b, out } = self;
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => x86::tile_avx512(k, a, b, out),
+            Isa::Avx2Fma => tile_portable::<f32, true>(k, a, b, out),
+            _ => tile_portable::<f32, false>(k, a, b, out),
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{tile_portable, MR, NR};
+    use super::{MR, NR};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx512f")]
@@ -191,10 +132,5 @@ mod x86 {
             _mm512_storeu_ps(o.add(r * NR), row[0]);
             _mm512_storeu_ps(o.add(r * NR + 16), row[1]);
         }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn tile_avx2(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR]) {
-        tile_portable::<f32, true>(k, a, b, out)
     }
 }

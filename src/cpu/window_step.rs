@@ -36,10 +36,10 @@
 use super::activation::{
     activate, activate_backward, cell_grad, cell_slice, gate_grad, gate_slice,
 };
+use super::isa::{dispatch, isa, Isa, Kernel};
 use super::lanes::LANES;
 use super::lanes::{dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided};
 use super::step_threads::StepThreads;
-use super::tile::{isa, Isa};
 use crate::model::{Activation, LstmOffsets, ModelConfig, ParamLayout};
 use std::sync::{Mutex, PoisonError};
 
@@ -117,15 +117,18 @@ impl WindowStep {
         params: &[f32],
         x: &[f32],
     ) -> &[f32] {
-        // SAFETY: `on` checked that the CPU runs the instruction set.
+        // SAFETY: safe code inside; `dispatch` checks the instruction set.
         unsafe {
-            match self.isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => x86::forward_avx512(self, cfg, layout, params, x),
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Fma => x86::forward_avx2(self, cfg, layout, params, x),
-                _ => self.forward_impl(cfg, layout, params, x),
-            }
+            dispatch(
+                self.isa,
+                Forward {
+                    step: self,
+                    cfg,
+                    layout,
+                    params,
+                    x,
+                },
+            )
         }
         &self.pred
     }
@@ -143,19 +146,23 @@ impl WindowStep {
     ) {
         // SAFETY: as in `forward`.
         unsafe {
-            match self.isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => x86::backward_avx512(self, cfg, layout, params, dpred, grads),
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Fma => x86::backward_avx2(self, cfg, layout, params, dpred, grads),
-                _ => self.backward_impl(cfg, layout, params, dpred, grads),
-            }
+            dispatch(
+                self.isa,
+                Backward {
+                    step: self,
+                    cfg,
+                    layout,
+                    params,
+                    dpred,
+                    grads,
+                },
+            )
         }
     }
 
     // The element-wise work (gates, activations, layout changes) is a good
     // part of this step; compiled for the instruction set at hand (see
-    // `x86` below) it runs on whole vector registers.
+    // `cpu::isa`) it runs on whole vector registers.
     #[inline(always)]
     fn forward_impl(&mut self, cfg: &ModelConfig, layout: &ParamLayout, params: &[f32], x: &[f32]) {
         let i0 = cfg.input_size();
@@ -472,55 +479,42 @@ impl Layer {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::WindowStep;
-    use crate::model::{ModelConfig, ParamLayout};
+/// [`WindowStep::forward`]'s body as a [`Kernel`].
+struct Forward<'a> {
+    step: &'a mut WindowStep,
+    cfg: &'a ModelConfig,
+    layout: &'a ParamLayout,
+    params: &'a [f32],
+    x: &'a [f32],
+}
 
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn forward_avx512(
-        w: &mut WindowStep,
-        cfg: &ModelConfig,
-        layout: &ParamLayout,
-        params: &[f32],
-        x: &[f32],
-    ) {
-        w.forward_impl(cfg, layout, params, x)
+impl Kernel for Forward<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self, _: Isa) {
+        self.step
+            .forward_impl(self.cfg, self.layout, self.params, self.x)
     }
+}
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn forward_avx2(
-        w: &mut WindowStep,
-        cfg: &ModelConfig,
-        layout: &ParamLayout,
-        params: &[f32],
-        x: &[f32],
-    ) {
-        w.forward_impl(cfg, layout, params, x)
-    }
+/// [`WindowStep::backward`]'s body as a [`Kernel`].
+struct Backward<'a> {
+    step: &'a mut WindowStep,
+    cfg: &'a ModelConfig,
+    layout: &'a ParamLayout,
+    params: &'a [f32],
+    dpred: &'a [f32],
+    grads: &'a mut [f32],
+}
 
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn backward_avx512(
-        w: &mut WindowStep,
-        cfg: &ModelConfig,
-        layout: &ParamLayout,
-        params: &[f32],
-        dpred: &[f32],
-        grads: &mut [f32],
-    ) {
-        w.backward_impl(cfg, layout, params, dpred, grads)
-    }
+impl Kernel for Backward<'_> {
+    type Output = ();
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn backward_avx2(
-        w: &mut WindowStep,
-        cfg: &ModelConfig,
-        layout: &ParamLayout,
-        params: &[f32],
-        dpred: &[f32],
-        grads: &mut [f32],
-    ) {
-        w.backward_impl(cfg, layout, params, dpred, grads)
+    #[inline(always)]
+    unsafe fn run(self, _: Isa) {
+        self.step
+            .backward_impl(self.cfg, self.layout, self.params, self.dpred, self.grads)
     }
 }
 
