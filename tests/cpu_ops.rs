@@ -18,17 +18,17 @@ use wavelstm::cpu::lstm::{
 };
 use wavelstm::cpu::matmul::{gemm, gemm_reference, Op};
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
+use wavelstm::cpu::scalar::CpuReal;
 use wavelstm::model::{Activation, CellActivation, GateActivation, LstmOffsets, ModelConfig};
-use wavelstm::real::Real;
 use wavelstm::rng::SplitMix64;
 
-fn random<T: Real>(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<T> {
+fn random<T: CpuReal>(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<T> {
     (0..n)
         .map(|_| T::from_f64_lossy(rng.uniform(-scale, scale)))
         .collect()
 }
 
-fn to_f64<T: Real>(xs: &[T]) -> Vec<f64> {
+fn to_f64<T: CpuReal>(xs: &[T]) -> Vec<f64> {
     xs.iter().map(|x| x.to_f64().unwrap()).collect()
 }
 
@@ -49,7 +49,7 @@ fn worst(got: &[f64], want: &[f64], scale: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn tol<T: Real>() -> f64 {
+fn tol<T: CpuReal>() -> f64 {
     if std::mem::size_of::<T>() == 4 {
         1e-5
     } else {
@@ -72,7 +72,7 @@ struct GemmCase {
 }
 
 /// Runs both twins on one case; returns the worst scaled error.
-fn gemm_case<T: Real>(c: &GemmCase, seed: u64) -> f64 {
+fn gemm_case<T: CpuReal>(c: &GemmCase, seed: u64) -> f64 {
     let mut rng = SplitMix64::new(seed);
     let (ra, ca) = match c.op_a {
         Op::N => (c.m, c.k),
@@ -287,7 +287,7 @@ struct LayerInputs<T> {
     c0: Vec<T>,
 }
 
-fn layer_inputs<T: Real>(s: &LstmShape, nonzero_state: bool, seed: u64) -> LayerInputs<T> {
+fn layer_inputs<T: CpuReal>(s: &LstmShape, nonzero_state: bool, seed: u64) -> LayerInputs<T> {
     let mut rng = SplitMix64::new(seed);
     let h4 = 4 * s.h;
     // Pack the four tensors with a gap in front, so offsets are exercised.
@@ -319,7 +319,7 @@ fn layer_inputs<T: Real>(s: &LstmShape, nonzero_state: bool, seed: u64) -> Layer
 /// Worst scaled difference between the fast layer and its reference, over
 /// all hidden and cell states. The scale of a state is the sum of absolute
 /// terms feeding its pre-activations, bounded here by `1 + |state|·(I + H)`.
-fn lstm_case<T: Real>(s: &LstmShape, nonzero_state: bool, seed: u64) -> f64 {
+fn lstm_case<T: CpuReal>(s: &LstmShape, nonzero_state: bool, seed: u64) -> f64 {
     let p = layer_inputs::<T>(s, nonzero_state, seed);
     let mut cache = LstmCache::default();
     lstm_forward(s, &p.params, &p.off, &p.x, &p.h0, &p.c0, &mut cache);

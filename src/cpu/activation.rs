@@ -3,11 +3,11 @@
 //! Every derivative is written in terms of the activation's *output*, the
 //! value the forward pass already stores, so backward needs no extra buffer.
 
+use super::scalar::CpuReal;
 use crate::model::{Activation, CellActivation, GateActivation};
-use crate::real::Real;
 
 #[inline(always)]
-pub fn gate<T: Real>(kind: GateActivation, x: T) -> T {
+pub fn gate<T: CpuReal>(kind: GateActivation, x: T) -> T {
     match kind {
         GateActivation::Sigmoid => T::one() / (T::one() + (-x).exp()),
         GateActivation::HardSigmoid => {
@@ -20,7 +20,7 @@ pub fn gate<T: Real>(kind: GateActivation, x: T) -> T {
 
 /// d gate / dx at the point where the gate's output is `y`.
 #[inline(always)]
-pub fn gate_grad<T: Real>(kind: GateActivation, y: T) -> T {
+pub fn gate_grad<T: CpuReal>(kind: GateActivation, y: T) -> T {
     match kind {
         GateActivation::Sigmoid => y * (T::one() - y),
         // Strictly inside (0, 1) the line has slope 0.2; on the clipped parts, 0.
@@ -35,7 +35,7 @@ pub fn gate_grad<T: Real>(kind: GateActivation, y: T) -> T {
 }
 
 #[inline(always)]
-pub fn cell<T: Real>(kind: CellActivation, x: T) -> T {
+pub fn cell<T: CpuReal>(kind: CellActivation, x: T) -> T {
     match kind {
         CellActivation::Tanh => x.tanh(),
         CellActivation::Linear => x,
@@ -44,7 +44,7 @@ pub fn cell<T: Real>(kind: CellActivation, x: T) -> T {
 
 /// d cell / dx where the output is `y`.
 #[inline(always)]
-pub fn cell_grad<T: Real>(kind: CellActivation, y: T) -> T {
+pub fn cell_grad<T: CpuReal>(kind: CellActivation, y: T) -> T {
     match kind {
         CellActivation::Tanh => T::one() - y * y,
         CellActivation::Linear => T::one(),
@@ -56,7 +56,7 @@ pub fn cell_grad<T: Real>(kind: CellActivation, y: T) -> T {
 /// gate math would otherwise spend more time in `expf` and `tanhf` than the
 /// recurrent product takes.
 #[inline(always)]
-pub fn gate_slice<T: Real>(kind: GateActivation, xs: &mut [T]) {
+pub fn gate_slice<T: CpuReal>(kind: GateActivation, xs: &mut [T]) {
     if kind == GateActivation::Sigmoid {
         if let Some(v) = T::as_f32_mut(xs) {
             v.iter_mut().for_each(|x| *x = 1.0 / (1.0 + exp_f32(-*x)));
@@ -68,7 +68,7 @@ pub fn gate_slice<T: Real>(kind: GateActivation, xs: &mut [T]) {
 
 /// [`cell`] over a slice; `tanh(x) = 1 − 2 / (e^{2x} + 1)` in `f32`.
 #[inline(always)]
-pub fn cell_slice<T: Real>(kind: CellActivation, xs: &mut [T]) {
+pub fn cell_slice<T: CpuReal>(kind: CellActivation, xs: &mut [T]) {
     if kind == CellActivation::Tanh {
         if let Some(v) = T::as_f32_mut(xs) {
             v.iter_mut()
@@ -117,7 +117,7 @@ pub fn exp_f32(x: f32) -> f32 {
 ///
 /// Written as a select, not a conditional store, so that it vectorizes.
 #[inline]
-pub fn activate<T: Real>(kind: Activation, slope: T, xs: &mut [T]) {
+pub fn activate<T: CpuReal>(kind: Activation, slope: T, xs: &mut [T]) {
     if kind == Activation::LeakyRelu {
         for x in xs {
             *x = if *x < T::zero() { *x * slope } else { *x };
@@ -128,7 +128,7 @@ pub fn activate<T: Real>(kind: Activation, slope: T, xs: &mut [T]) {
 /// Multiply the gradient `dy` by the derivative of `kind`, given the outputs `y`.
 /// (With a slope in [0, 1) the output is negative exactly where the input was.)
 #[inline]
-pub fn activate_backward<T: Real>(kind: Activation, slope: T, y: &[T], dy: &mut [T]) {
+pub fn activate_backward<T: CpuReal>(kind: Activation, slope: T, y: &[T], dy: &mut [T]) {
     if kind == Activation::LeakyRelu {
         for (d, &v) in dy.iter_mut().zip(y) {
             *d = if v <= T::zero() { *d * slope } else { *d };

@@ -5,10 +5,16 @@
 
 use super::lstm::column_sums;
 use super::matmul::{gemm, Op};
+use super::scalar::CpuReal;
 use crate::model::DenseOffsets;
-use crate::real::Real;
 
-pub fn dense_forward<T: Real>(rows: usize, off: &DenseOffsets, params: &[T], x: &[T], y: &mut [T]) {
+pub fn dense_forward<T: CpuReal>(
+    rows: usize,
+    off: &DenseOffsets,
+    params: &[T],
+    x: &[T],
+    y: &mut [T],
+) {
     let (ni, no) = (off.input, off.output);
     assert_eq!(x.len(), rows * ni, "dense_forward: x shape");
     assert_eq!(y.len(), rows * no, "dense_forward: y shape");
@@ -36,7 +42,7 @@ pub fn dense_forward<T: Real>(rows: usize, off: &DenseOffsets, params: &[T], x: 
 
 /// Given `dy = ∂L/∂y`: adds `∂L/∂W = dyᵀ·x` and `∂L/∂b = Σ_rows dy` into
 /// `grads` (flat, parameter layout) and, if asked, overwrites `dx = dy·W`.
-pub fn dense_backward<T: Real>(
+pub fn dense_backward<T: CpuReal>(
     rows: usize,
     off: &DenseOffsets,
     params: &[T],
@@ -88,7 +94,7 @@ pub fn dense_backward<T: Real>(
 }
 
 /// The textbook twin of [`dense_forward`]: one dot product per output.
-pub fn dense_forward_reference<T: Real>(
+pub fn dense_forward_reference<T: CpuReal>(
     rows: usize,
     off: &DenseOffsets,
     params: &[T],

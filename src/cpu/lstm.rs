@@ -30,10 +30,11 @@
 //! one unit at a time, for the tests to hold the fast path against.
 
 use super::activation::{cell, gate};
+pub use super::lstm_shape::LstmShape;
 use super::matmul::{gemm, Op};
 use super::recurrence::{self, BackwardBuffers, FoldedInput, ForwardBuffers};
-use crate::model::{CellActivation, GateActivation, LstmOffsets};
-use crate::real::Real;
+use super::scalar::CpuReal;
+use crate::model::LstmOffsets;
 use rayon::prelude::*;
 
 /// Layers with at most this many inputs per timestep take them in the time
@@ -42,21 +43,6 @@ use rayon::prelude::*;
 /// [`bias_and_input_grads`]): as products these would be almost all packing
 /// and memory traffic.
 pub const FOLD_MAX_INPUTS: usize = 4;
-
-/// Sizes and activations of one layer run.
-#[derive(Clone, Copy, Debug)]
-pub struct LstmShape {
-    /// Timesteps.
-    pub t: usize,
-    /// Sequences in the batch.
-    pub b: usize,
-    /// Inputs per timestep.
-    pub i: usize,
-    /// Hidden units.
-    pub h: usize,
-    pub cell: CellActivation,
-    pub gate: GateActivation,
-}
 
 /// What the forward pass keeps for the backward pass.
 #[derive(Clone, Debug, Default)]
@@ -75,7 +61,7 @@ pub struct LstmCache<T> {
     h_packed: Vec<T>,
 }
 
-impl<T: Real> LstmCache<T> {
+impl<T: CpuReal> LstmCache<T> {
     fn resize(&mut self, s: &LstmShape) {
         let (tb, bh) = (s.t * s.b, s.b * s.h);
         self.gates.resize(tb * 4 * s.h, T::zero());
@@ -98,7 +84,7 @@ impl<T: Real> LstmCache<T> {
 }
 
 /// Forward pass of one layer. `x` is `[T, B, I]`, `h0`/`c0` are `[B, H]`.
-pub fn lstm_forward<T: Real>(
+pub fn lstm_forward<T: CpuReal>(
     s: &LstmShape,
     params: &[T],
     off: &LstmOffsets,
@@ -194,7 +180,7 @@ pub struct LstmGrads<'a, T> {
 /// forward's cache and `dh_out = ∂L/∂h_t` for t = 1..=T (`[T, B, H]`).
 /// `da` is scratch, resized to `[T, B, 4H]`, and on return holds `∂L/∂a_t`.
 #[allow(clippy::too_many_arguments)]
-pub fn lstm_backward<T: Real>(
+pub fn lstm_backward<T: CpuReal>(
     s: &LstmShape,
     params: &[T],
     off: &LstmOffsets,
@@ -322,7 +308,7 @@ pub fn lstm_backward<T: Real>(
 
 /// `out[c] = Σ_r m[r, c]` for a row-major `m` with `cols` columns, summed in
 /// row order (a fixed order keeps results bit-reproducible).
-pub fn column_sums<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
+pub fn column_sums<T: CpuReal>(m: &[T], cols: usize, out: &mut [T]) {
     const BLOCK: usize = 64;
     // A small matrix (the seed model's every step) is not worth a fork-join.
     const PARALLEL_MIN: usize = 1 << 16;
@@ -346,7 +332,7 @@ pub fn column_sums<T: Real>(m: &[T], cols: usize, out: &mut [T]) {
 /// over it `dw[k, c] = Σ_r x[r, k]·da[r, c]` for a narrow input `x`
 /// (`[rows, i]`; `dw` is `[i, cols]`, `W_ih`'s gradient transposed), summed
 /// in row order.
-pub fn bias_and_input_grads<T: Real>(
+pub fn bias_and_input_grads<T: CpuReal>(
     da: &[T],
     cols: usize,
     x: &[T],
@@ -397,7 +383,7 @@ pub fn bias_and_input_grads<T: Real>(
 
 /// The layer written as its equations read: one timestep, one sequence, one
 /// unit at a time, dot products in index order. Returns `(h[T+1,B,H], c[T+1,B,H])`.
-pub fn lstm_forward_reference<T: Real>(
+pub fn lstm_forward_reference<T: CpuReal>(
     s: &LstmShape,
     params: &[T],
     off: &LstmOffsets,

@@ -8,17 +8,10 @@
 //! `gemm_reference` is the textbook triple loop; `gemm` is its fast twin and
 //! must agree with it to rounding (tests/cpu_ops.rs).
 
-use super::pack::SendPtr;
-use crate::real::Real;
+pub use super::op::Op;
+use super::scalar::CpuReal;
+use super::send_ptr::SendPtr;
 use rayon::prelude::*;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// Use the stored matrix as it is.
-    N,
-    /// Use the stored matrix transposed.
-    T,
-}
 
 /// Index of element (i, p) of `op(X)` in storage with leading dimension `ld`.
 #[inline]
@@ -68,7 +61,7 @@ fn check_operands<T>(
 /// `C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C`, one dot product per
 /// element, summed in order of `p`. (With `beta == 0`, C is overwritten, as in BLAS.)
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_reference<T: Real>(
+pub fn gemm_reference<T: CpuReal>(
     op_a: Op,
     op_b: Op,
     m: usize,
@@ -115,7 +108,7 @@ const MAX_BLOCKS: usize = 8;
 /// into row blocks (or column blocks when C is short and wide) run in
 /// parallel by rayon.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm<T: Real>(
+pub fn gemm<T: CpuReal>(
     op_a: Op,
     op_b: Op,
     m: usize,

@@ -10,6 +10,7 @@
 use super::activation::{activate, activate_backward};
 use super::dense::{dense_backward, dense_forward};
 use super::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape};
+use super::scalar::CpuReal;
 use crate::model::ModelConfig;
 use crate::real::Real;
 
@@ -31,7 +32,7 @@ pub struct Workspace<T> {
     dy: Vec<Vec<T>>,
 }
 
-impl<T: Real> Workspace<T> {
+impl<T: CpuReal> Workspace<T> {
     /// The predictions of the last forward pass, `[T, B, C]`.
     pub fn prediction(&self) -> &[T] {
         self.dense.last().map(|v| v.as_slice()).unwrap_or(&[])
@@ -61,7 +62,7 @@ pub fn shape(cfg: &ModelConfig, layer: usize, t: usize, b: usize) -> LstmShape {
 
 /// Forward pass of the whole model; the predictions end up in `ws.prediction()`.
 #[allow(clippy::too_many_arguments)]
-pub fn forward<T: Real>(
+pub fn forward<T: CpuReal>(
     cfg: &ModelConfig,
     params: &[T],
     t: usize,
@@ -122,7 +123,7 @@ pub fn forward<T: Real>(
 /// Backward pass of the whole model from `dpred = ∂L/∂prediction` (`[T, B, C]`).
 /// Adds parameter gradients into `grads` and overwrites `dh0`, `dc0` (`[L, B, H]`).
 #[allow(clippy::too_many_arguments)]
-pub fn backward<T: Real>(
+pub fn backward<T: CpuReal>(
     cfg: &ModelConfig,
     params: &[T],
     x: &[T],

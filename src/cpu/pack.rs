@@ -11,9 +11,10 @@
 //! A block (`MC × KC`) is read from L2. A task owns an `MC × NC` block of C
 //! and packs what it reads itself, so tasks never wait on each other.
 
-use super::matmul::Op;
+use super::op::Op;
+use super::scalar::{CpuReal, Scratch};
+use super::send_ptr::SendPtr;
 use super::tile::{MR, NR};
-use crate::real::{Real, Scratch};
 use rayon::prelude::*;
 
 const KC: usize = 256;
@@ -27,7 +28,7 @@ const MIN_ROW_TASKS: usize = 8;
 /// Rows `r0..r0+rows` and columns `p0..p0+kc` of `op(A)` as `⌈rows/MR⌉`
 /// panels of `kc × MR`, padded with zeros.
 #[allow(clippy::too_many_arguments)]
-pub fn pack_a<T: Real>(
+pub fn pack_a<T: CpuReal>(
     op: Op,
     a: &[T],
     lda: usize,
@@ -48,7 +49,7 @@ pub fn pack_a<T: Real>(
 
 /// Panel of `op(B)` columns `first..first + min(cols, NR)`, rows `p0..p0+kc`.
 #[allow(clippy::too_many_arguments)]
-fn pack_b_panel<T: Real>(
+fn pack_b_panel<T: CpuReal>(
     op: Op,
     b: &[T],
     ldb: usize,
@@ -72,7 +73,7 @@ fn pack_b_panel<T: Real>(
 /// vector moves rather than calls to `memcpy` for a few values each.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn panel_from<T: Real, const W: usize>(
+fn panel_from<T: CpuReal, const W: usize>(
     op: Op,
     x: &[T],
     ld: usize,
@@ -125,7 +126,7 @@ fn panel_from<T: Real, const W: usize>(
 /// One row of a finished tile into C: `beta·C + alpha·acc` for the first
 /// block of `p`, `C + alpha·acc` after. One loop per case, so each vectorizes.
 #[inline(always)]
-fn store<T: Real>(dst: &mut [T], acc: &[T], alpha: T, beta: T, first: bool) {
+fn store<T: CpuReal>(dst: &mut [T], acc: &[T], alpha: T, beta: T, first: bool) {
     let (one, zero) = (T::one(), T::zero());
     match (first, alpha == one, beta == zero) {
         (false, true, _) => dst.iter_mut().zip(acc).for_each(|(d, &v)| *d = *d + v),
@@ -141,20 +142,6 @@ fn store<T: Real>(dst: &mut [T], acc: &[T], alpha: T, beta: T, first: bool) {
     }
 }
 
-/// Raw pointer that may cross threads; the blocks of C handed out are disjoint.
-#[derive(Clone, Copy)]
-pub struct SendPtr<T>(pub *mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
-
-impl<T> SendPtr<T> {
-    /// The pointer (a method, so a closure captures the `Send` wrapper, not the field).
-    #[inline(always)]
-    pub fn get(self) -> *mut T {
-        self.0
-    }
-}
-
 /// `C = alpha · op(A) · op(B) + beta · C` on packed panels (operands checked
 /// by the caller, `m, n, k > 0`). Each element is `beta·C + alpha·acc₀`, then
 /// `+ alpha·acc_j` for every further block of `KC` values of `p`, each `acc`
@@ -166,7 +153,7 @@ impl<T> SendPtr<T> {
 /// its own copy. A task packs its block of A once per block of `p` and runs
 /// it against all its columns.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_packed<T: Real>(
+pub fn gemm_packed<T: CpuReal>(
     op_a: Op,
     op_b: Op,
     m: usize,

@@ -26,11 +26,11 @@
 
 use super::activation::{cell_grad, cell_slice, gate_grad, gate_slice};
 use super::isa::{dispatch, isa, Isa, Kernel};
-use super::lstm::LstmShape;
-use super::pack::SendPtr;
+use super::lstm_shape::LstmShape;
+use super::scalar::CpuReal;
+use super::send_ptr::SendPtr;
 use super::step_threads::StepThreads;
 use super::tile::{MR, NR};
-use crate::real::Real;
 use rayon::prelude::*;
 
 /// Units per forward panel: their four gates fill the `NR` columns.
@@ -80,7 +80,7 @@ impl PanelRunner {
 /// `W_hhᵀ` (`[H, 4H]` as B of the forward product) in panels of
 /// `UNITS_FWD` units × 4 gates: column `l` of panel `q` is gate `l / UNITS_FWD`
 /// of unit `q·UNITS_FWD + l % UNITS_FWD` (zero past the last unit).
-pub fn pack_forward_weights<T: Real>(w_hh: &[T], h: usize, out: &mut Vec<T>) {
+pub fn pack_forward_weights<T: CpuReal>(w_hh: &[T], h: usize, out: &mut Vec<T>) {
     let panels = h.div_ceil(UNITS_FWD);
     out.resize(panels * h * NR, T::zero());
     out.par_chunks_mut(h * NR)
@@ -100,7 +100,7 @@ pub fn pack_forward_weights<T: Real>(w_hh: &[T], h: usize, out: &mut Vec<T>) {
 }
 
 /// `W_hh` (`[4H, H]` as B of the backward product) in panels of `NR` units.
-pub fn pack_backward_weights<T: Real>(w_hh: &[T], h: usize, out: &mut Vec<T>) {
+pub fn pack_backward_weights<T: CpuReal>(w_hh: &[T], h: usize, out: &mut Vec<T>) {
     let panels = h.div_ceil(NR);
     out.resize(panels * 4 * h * NR, T::zero());
     out.par_chunks_mut(4 * h * NR)
@@ -116,7 +116,7 @@ pub fn pack_backward_weights<T: Real>(w_hh: &[T], h: usize, out: &mut Vec<T>) {
 }
 
 /// A `[B, cols]` matrix as `⌈B/MR⌉` A panels (`x[r][col]` at `[rb][col][r]`).
-pub fn pack_rows<T: Real>(x: &[T], b: usize, cols: usize, out: &mut [T]) {
+pub fn pack_rows<T: CpuReal>(x: &[T], b: usize, cols: usize, out: &mut [T]) {
     for rb in 0..b.div_ceil(MR) {
         for col in 0..cols {
             for r in 0..MR {
@@ -168,7 +168,7 @@ pub struct FoldedInput<'a, T> {
 /// `I` rows of `⌈H/UNITS_FWD⌉·NR` values and `bias` one row, column `l` of
 /// panel `q` being gate `l / UNITS_FWD` of unit `q·UNITS_FWD + l % UNITS_FWD`
 /// as in [`pack_forward_weights`] (zero past the last unit).
-pub fn fold_input_weights<T: Real>(
+pub fn fold_input_weights<T: CpuReal>(
     w_ih: &[T],
     b_ih: &[T],
     b_hh: &[T],
@@ -192,7 +192,7 @@ pub fn fold_input_weights<T: Real>(
 
 /// The forward time loop. `w` is [`pack_forward_weights`]; `skip_first`:
 /// `h_0` is zero, so the first recurrent product is skipped.
-pub fn forward<T: Real>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBuffers<'_, T>) {
+pub fn forward<T: CpuReal>(s: &LstmShape, w: &[T], skip_first: bool, buf: ForwardBuffers<'_, T>) {
     let row_panels = s.b.div_ceil(MR);
     let panels = s.h.div_ceil(UNITS_FWD);
     let isa = isa();
@@ -235,7 +235,7 @@ struct ForwardStep<'a, T> {
     act_c: SendPtr<T>,
 }
 
-impl<T: Real> ForwardStep<'_, T> {
+impl<T: CpuReal> ForwardStep<'_, T> {
     /// [`Self::panel`] compiled for the widest vectors at hand: the gate
     /// math is most of the loop's work outside the tile, and the crate's
     /// baseline target has only 4-wide SSE2. Rust never fuses a multiply
@@ -400,7 +400,7 @@ pub struct BackwardBuffers<'a, T> {
 
 /// The backward time loop (BPTT), from `t = T-1` down to 0. `w` is
 /// [`pack_backward_weights`].
-pub fn backward<T: Real>(s: &LstmShape, w: &[T], buf: BackwardBuffers<'_, T>) {
+pub fn backward<T: CpuReal>(s: &LstmShape, w: &[T], buf: BackwardBuffers<'_, T>) {
     let row_panels = s.b.div_ceil(MR);
     let panels = s.h.div_ceil(NR);
     let isa = isa();
@@ -447,7 +447,7 @@ struct BackwardStep<'a, T> {
     dc: SendPtr<T>,
 }
 
-impl<T: Real> BackwardStep<'_, T> {
+impl<T: CpuReal> BackwardStep<'_, T> {
     /// [`Self::panel`] compiled for the widest vectors at hand (see
     /// [`ForwardStep::run`]).
     ///
@@ -557,7 +557,7 @@ fn prefetch<T>(xs: &[T], bytes: usize) {
 /// [`BackwardStep::run`].
 struct Panel<'s, S>(&'s S, usize);
 
-impl<T: Real> Kernel for Panel<'_, ForwardStep<'_, T>> {
+impl<T: CpuReal> Kernel for Panel<'_, ForwardStep<'_, T>> {
     type Output = ();
 
     #[inline(always)]
@@ -566,7 +566,7 @@ impl<T: Real> Kernel for Panel<'_, ForwardStep<'_, T>> {
     }
 }
 
-impl<T: Real> Kernel for Panel<'_, BackwardStep<'_, T>> {
+impl<T: CpuReal> Kernel for Panel<'_, BackwardStep<'_, T>> {
     type Output = ();
 
     #[inline(always)]

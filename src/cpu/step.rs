@@ -14,8 +14,8 @@
 //! holds against this one.
 
 use super::activation::{activate, cell, gate};
+use super::scalar::CpuReal;
 use crate::model::{Activation, ModelConfig, ParamLayout};
-use crate::real::Real;
 
 /// Scratch of one step, kept between steps.
 #[derive(Clone, Debug, Default)]
@@ -29,7 +29,7 @@ pub struct StepScratch<T> {
     dense: Vec<Vec<T>>,
 }
 
-impl<T: Real> StepScratch<T> {
+impl<T: CpuReal> StepScratch<T> {
     /// The output of the last step, `[B, outputs]`.
     pub fn output(&self) -> &[T] {
         self.dense.last().map(|v| v.as_slice()).unwrap_or(&[])
@@ -37,14 +37,14 @@ impl<T: Real> StepScratch<T> {
 }
 
 /// `Σ a_i b_i`, in order.
-fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+fn dot<T: CpuReal>(a: &[T], b: &[T]) -> T {
     a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y)
 }
 
 /// `out[r, lane] = bias(r) + W_a[r]·a[lane] + W_b[r]·b[lane]` for every row
 /// `r` of `W_a [rows, na]` (and `W_b [rows, nb]` when given), `out` `[rows, B]`.
 #[allow(clippy::too_many_arguments)]
-fn rows_times_lanes<T: Real>(
+fn rows_times_lanes<T: CpuReal>(
     out: &mut [T],
     lanes: usize,
     w_a: &[T],
@@ -71,7 +71,7 @@ fn rows_times_lanes<T: Real>(
 /// One timestep of `b` lanes from state `h, c` (`[L, B, H]`, overwritten by
 /// the new state); the output ends up in `s.output()`.
 #[allow(clippy::too_many_arguments)]
-pub fn step_forward<T: Real>(
+pub fn step_forward<T: CpuReal>(
     cfg: &ModelConfig,
     layout: &ParamLayout,
     params: &[T],
