@@ -1,4 +1,4 @@
-// Prepended to every kernel (src/gpu/shaders.rs): the engine's buffers, one
+// Prepended to every kernel (src/gpu/kernels.rs): the engine's buffers, one
 // bind group shared by all kernels, and the activation functions.
 //
 // Every tensor lives at an element offset inside one of these buffers; the

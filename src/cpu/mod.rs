@@ -1,4 +1,5 @@
-//! The CPU engine: reference math and its fast twins, on rayon.
+//! The CPU engine: reference math and its fast twins, on rayon. Every op by
+//! name (reference, fast twin, shader, tests): `src/cpu/README.md`.
 
 pub mod activation;
 pub mod adam;
@@ -17,6 +18,7 @@ pub mod network;
 pub mod op;
 pub mod pack;
 pub mod recurrence;
+pub mod reference;
 pub mod scalar;
 pub mod send_ptr;
 pub mod step;
