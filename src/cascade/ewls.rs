@@ -27,6 +27,7 @@
 //! When Cholesky meets a non-positive pivot, or the window is silent
 //! (`trace = 0`), the previous coefficients stay (zero at the start).
 
+use crate::cpu::isa::{dispatch, isa, Isa, Kernel};
 use serde::{Deserialize, Serialize};
 
 /// The EWLS stage's settings.
@@ -76,8 +77,8 @@ pub struct Ewls {
     m: Vec<f64>,
     rhs: Vec<f64>,
     inv_diag: Vec<f64>,
-    /// Whether the CPU runs the AVX2 + FMA build of the solve.
-    avx2: bool,
+    /// What the solve is compiled for.
+    isa: Isa,
 }
 
 impl Ewls {
@@ -95,7 +96,7 @@ impl Ewls {
             m: vec![0.0; p * p],
             rhs: vec![0.0; p],
             inv_diag: vec![0.0; p],
-            avx2: has_avx2(),
+            isa: isa(),
         }
     }
 
@@ -145,22 +146,11 @@ impl Ewls {
     }
 
     /// Build `R_n + δI` and `r_n` and solve; keep the old coefficients if it
-    /// fails. On x86-64 with AVX2 and FMA the same code is compiled for them
-    /// (wider vectors, the same operations in the same order: the same bits).
+    /// fails. Compiled for the instruction set `cpu::isa` picks (wider vectors,
+    /// the same operations in the same order: the same bits on every set).
     fn solve(&mut self) {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: `avx2` is set only when the CPU has AVX2 and FMA.
-            unsafe { self.solve_avx2() };
-            return;
-        }
-        self.solve_portable()
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn solve_avx2(&mut self) {
-        self.solve_portable()
+        // SAFETY: safe code inside; `dispatch` checks the instruction set.
+        unsafe { dispatch(self.isa, Solve(self)) }
     }
 
     #[inline(always)]
@@ -194,15 +184,15 @@ impl Ewls {
     }
 }
 
-/// Whether this CPU has AVX2 and FMA (never on other architectures).
-pub(crate) fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+/// [`Ewls::solve`]'s body as a [`Kernel`] (`cpu::isa`).
+struct Solve<'a>(&'a mut Ewls);
+
+impl Kernel for Solve<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self, _: Isa) {
+        self.0.solve_portable()
     }
 }
 

@@ -17,6 +17,7 @@
 //! f64 sum (add the new sample's square, drop the oldest's), refreshed from
 //! scratch every `T` samples so its rounding cannot build up.
 
+use crate::cpu::isa::{dispatch, isa, Isa, Kernel};
 use serde::{Deserialize, Serialize};
 
 /// One NLMS stage's settings.
@@ -44,7 +45,7 @@ pub struct Nlms {
     since_refresh: usize,
     /// The prediction made from the current state (what [`Nlms::update`] scores).
     pred: f32,
-    avx2: bool,
+    isa: Isa,
 }
 
 impl Nlms {
@@ -58,7 +59,7 @@ impl Nlms {
             energy: 0.0,
             since_refresh: 0,
             pred: 0.0,
-            avx2: super::ewls::has_avx2(),
+            isa: isa(),
         }
     }
 
@@ -76,22 +77,11 @@ impl Nlms {
     }
 
     /// Take the next input `u`: adapt on the error of the last prediction,
-    /// then shift `u` into the history and predict the one after. On x86-64
-    /// with AVX2 and FMA the same code is compiled for them (same bits).
+    /// then shift `u` into the history and predict the one after, compiled for
+    /// the instruction set `cpu::isa` picks (the same bits on every set).
     pub fn update(&mut self, u: f64) {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: `avx2` is set only when the CPU has AVX2 and FMA.
-            unsafe { self.update_avx2(u) };
-            return;
-        }
-        self.update_portable(u)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn update_avx2(&mut self, u: f64) {
-        self.update_portable(u)
+        // SAFETY: safe code inside; `dispatch` checks the instruction set.
+        unsafe { dispatch(self.isa, Update(self, u)) }
     }
 
     #[inline(always)]
@@ -153,5 +143,17 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 fn axpy(w: &mut [f32], g: f32, h: &[f32]) {
     for (wi, &hi) in w.iter_mut().zip(h) {
         *wi += g * hi;
+    }
+}
+
+/// [`Nlms::update`]'s body as a [`Kernel`] (`cpu::isa`).
+struct Update<'a>(&'a mut Nlms, f64);
+
+impl Kernel for Update<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run(self, _: Isa) {
+        self.0.update_portable(self.1)
     }
 }
