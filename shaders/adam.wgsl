@@ -2,17 +2,20 @@
 // with the gradients scaled by the clipping factor first, and zeroed after
 // use so the next step accumulates into a clean buffer. Skipped (gradients
 // only zeroed) when the norm kernel found the loss or the norm not finite.
-// Learning rate and bias corrections change per step: they come from stats.
+// The operations are PyTorch's (see src/cpu/adam.rs). Step size, bias
+// correction and decay change per step: they come from stats. Every scalar
+// was computed in f64 on the host and rounded to f32 once.
 
 struct Params {
     n: u32,
-    beta1: f32,
+    // 1 − β1, and 1 − (1 − β1) in f32: lerp's two weights.
+    one_minus_beta1: f32,
+    beta1_complement: f32,
     beta2: f32,
+    one_minus_beta2: f32,
     eps: f32,
-    weight_decay: f32,
     _p0: u32,
     _p1: u32,
-    _p2: u32,
 }
 @group(1) @binding(0) var<uniform> p: Params;
 
@@ -28,15 +31,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if stats[FINITE] == 0.0 {
         return;
     }
-    let lr = stats[LR];
-    let m = p.beta1 * moments[i] + (1.0 - p.beta1) * g;
-    let v = p.beta2 * moments[p.n + i] + (1.0 - p.beta2) * g * g;
+    // lerp(m, g, 1 − β1), from the end nearer the weight as PyTorch's lerp.
+    let m0 = moments[i];
+    var m = m0 + p.one_minus_beta1 * (g - m0);
+    if p.one_minus_beta1 >= 0.5 {
+        m = g - (g - m0) * p.beta1_complement;
+    }
+    let v = p.beta2 * moments[p.n + i] + p.one_minus_beta2 * g * g;
     moments[i] = m;
     moments[p.n + i] = v;
-    let m_hat = m / stats[BIAS_CORRECTION1];
-    let v_hat = v / stats[BIAS_CORRECTION2];
-    var w = params[i];
-    w -= lr * p.weight_decay * w;
-    w -= lr * m_hat / (sqrt(v_hat) + p.eps);
+    let denom = sqrt(v) / stats[BIAS_CORRECTION2_SQRT] + p.eps;
+    var w = params[i] * stats[DECAY];
+    w -= stats[STEP_SIZE] * m / denom;
     params[i] = w;
 }

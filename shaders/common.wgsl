@@ -23,10 +23,11 @@
 @group(0) @binding(7) var<storage, read_write> carry: array<f32>;
 
 // The step scalars at the head of `stats`, written by the host before each
-// step (layout in src/gpu/mod.rs).
-const LR: u32 = 0u;
-const BIAS_CORRECTION1: u32 = 1u;
-const BIAS_CORRECTION2: u32 = 2u;
+// step (layout in src/gpu/mod.rs): Adam's lr / (1 − β1ᵗ), √(1 − β2ᵗ) and
+// 1 − lr·wd, computed in f64 on the host (cpu::adam::StepConstants).
+const STEP_SIZE: u32 = 0u;
+const BIAS_CORRECTION2_SQRT: u32 = 1u;
+const DECAY: u32 = 2u;
 const SLOT: u32 = 3u;
 // ... and written by the norm kernel for Adam.
 const CLIP_SCALE: u32 = 4u;

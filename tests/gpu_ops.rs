@@ -13,7 +13,7 @@
 //! unless WAVELSTM_REQUIRE_GPU=1 (CI, on Mesa's lavapipe), where they fail.
 
 use std::sync::OnceLock;
-use wavelstm::cpu::adam::{adam_step, clip_global_norm, AdamConfig};
+use wavelstm::cpu::adam::{adam_step, clip_global_norm, AdamConfig, StepConstants};
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::matmul::{gemm_reference, Op};
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
@@ -593,9 +593,10 @@ fn norm_clipping_and_adam_match_cpu_over_several_steps() {
             let mut g = random(&mut rng, size, 0.1);
             wb.set(Buf::Grads, &g);
             let mut st = vec![0.0f32; stats::len(1)];
-            st[stats::LR] = adam.lr as f32;
-            st[stats::BIAS_CORRECTION1] = (1.0 - adam.beta1.powi(step as i32)) as f32;
-            st[stats::BIAS_CORRECTION2] = (1.0 - adam.beta2.powi(step as i32)) as f32;
+            let k = StepConstants::new(&adam, step);
+            st[stats::STEP_SIZE] = k.step_size;
+            st[stats::BIAS_CORRECTION2_SQRT] = k.bias_correction2_sqrt;
+            st[stats::DECAY] = k.decay;
             st[stats::LOSS] = 1.0;
             wb.set(Buf::Stats, &st);
             wb.run(&prog).unwrap();
@@ -637,9 +638,9 @@ fn a_non_finite_gradient_skips_the_update() {
     let ar = Arena::new(&model(1, 4, 1, &[], 0), 1, 1);
     wb.set(Buf::Acts, &vec![0.0; ar.total]);
     let mut st = vec![0.0f32; stats::len(1)];
-    st[stats::LR] = 0.1;
-    st[stats::BIAS_CORRECTION1] = 0.1;
-    st[stats::BIAS_CORRECTION2] = 0.001;
+    st[stats::STEP_SIZE] = 1.0;
+    st[stats::BIAS_CORRECTION2_SQRT] = 0.03;
+    st[stats::DECAY] = 1.0;
     wb.set(Buf::Stats, &st);
     let mut p = Program::default();
     p.update(&AdamConfig::default(), size, &ar, 1);

@@ -8,7 +8,17 @@
 //! m ← β1·m + (1−β1)·g          v ← β2·v + (1−β2)·g²
 //! θ ← θ − lr·wd·θ − lr · (m / (1−β1ᵗ)) / (√(v / (1−β2ᵗ)) + ε)
 //! ```
-//! (the same order of operations as PyTorch's `AdamW`).
+//!
+//! The operations are PyTorch's (`torch.optim.Adam`/`AdamW`, single-tensor
+//! path, as of torch 2.x): every scalar that does not depend on the element —
+//! `1−β1`, `1−β2`, `lr/(1−β1ᵗ)`, `√(1−β2ᵗ)`, `1−lr·wd` — is computed in f64
+//! on the host and only then rounded to f32 ([`StepConstants`]), and per element
+//! ```text
+//! m ← lerp(m, g, 1−β1)          v ← β2·v + (1−β2)·g·g
+//! θ ← θ·(1−lr·wd)               θ ← θ − (lr/(1−β1ᵗ))·m / (√v / √(1−β2ᵗ) + ε)
+//! ```
+//! Rounding `β2` to f32 first and subtracting in f32 would give
+//! `1 − f32(0.999) = 9.99987e-4`: every `v` 1.3e-5 too small.
 
 use super::tile::{isa, Isa};
 use rayon::prelude::*;
@@ -143,23 +153,7 @@ pub fn adam_step_on(
     assert!(isa.supported(), "adam_step: {isa:?} is not supported here");
     assert!(t >= 1, "Adam steps count from 1");
     assert!(params.len() == grads.len() && m.len() == grads.len() && v.len() == grads.len());
-    let (b1, b2) = (cfg.beta1 as f32, cfg.beta2 as f32);
-    let bc1 = (1.0 - cfg.beta1.powf(t as f64)) as f32;
-    let bc2 = (1.0 - cfg.beta2.powf(t as f64)) as f32;
-    let (lr, eps, decay) = (
-        cfg.lr as f32,
-        cfg.eps as f32,
-        (cfg.lr * cfg.weight_decay) as f32,
-    );
-    let k = Constants {
-        b1,
-        b2,
-        bc1,
-        bc2,
-        lr,
-        eps,
-        decay,
-    };
+    let k = StepConstants::new(cfg, t);
     let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
         // SAFETY: checked above that the CPU runs the instruction set.
         unsafe {
@@ -183,28 +177,74 @@ pub fn adam_step_on(
     }
 }
 
-/// What one step's update needs besides the buffers.
-struct Constants {
-    b1: f32,
-    b2: f32,
-    bc1: f32,
-    bc2: f32,
-    lr: f32,
-    eps: f32,
-    decay: f32,
+/// The scalars of update number `t` (from 1), computed in f64 and rounded
+/// to f32 once, as PyTorch does (its Python floats are doubles, and a scalar
+/// meets an f32 tensor as an f32). The GPU engine uploads the same values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepConstants {
+    /// `1 − β1`: the weight of `lerp(m, g, ·)`.
+    pub one_minus_beta1: f32,
+    /// `1 − (1 − β1)`, the other weight `lerp` uses when `1 − β1 ≥ 0.5`.
+    pub beta1_complement: f32,
+    pub beta2: f32,
+    pub one_minus_beta2: f32,
+    /// `lr / (1 − β1ᵗ)`.
+    pub step_size: f32,
+    /// `√(1 − β2ᵗ)`.
+    pub bias_correction2_sqrt: f32,
+    pub eps: f32,
+    /// `1 − lr·wd`: the decoupled decay's factor.
+    pub decay: f32,
+}
+
+impl StepConstants {
+    pub fn new(cfg: &AdamConfig, t: u64) -> Self {
+        let t = t as f64;
+        let one_minus_beta1 = (1.0 - cfg.beta1) as f32;
+        StepConstants {
+            one_minus_beta1,
+            // PyTorch's lerp forms its `1 − weight` from the f32 weight.
+            beta1_complement: 1.0 - one_minus_beta1,
+            beta2: cfg.beta2 as f32,
+            one_minus_beta2: (1.0 - cfg.beta2) as f32,
+            step_size: (cfg.lr / (1.0 - cfg.beta1.powf(t))) as f32,
+            bias_correction2_sqrt: (1.0 - cfg.beta2.powf(t)).sqrt() as f32,
+            eps: cfg.eps as f32,
+            decay: (1.0 - cfg.lr * cfg.weight_decay) as f32,
+        }
+    }
 }
 
 /// The update of [`adam_step`] over one stretch of the buffers. No
 /// operation is fused, so every instruction set computes the same bits.
+/// `m ← lerp(m, g, w)` is formed as PyTorch's `lerp` forms it: from the end
+/// nearer the weight (`m + w·(g − m)` for `w < 0.5`, else
+/// `g − (g − m)·(1 − w)`); the choice is made once, outside the loop.
 #[inline(always)]
-fn update(k: &Constants, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+fn update(k: &StepConstants, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    let (w, w_c) = (k.one_minus_beta1, k.beta1_complement);
+    if w < 0.5 {
+        update_with(k, p, g, m, v, |m, g| m + w * (g - m))
+    } else {
+        update_with(k, p, g, m, v, |m, g| g - (g - m) * w_c)
+    }
+}
+
+#[inline(always)]
+fn update_with(
+    k: &StepConstants,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    lerp: impl Fn(f32, f32) -> f32,
+) {
     for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        *m = k.b1 * *m + (1.0 - k.b1) * g;
-        *v = k.b2 * *v + (1.0 - k.b2) * g * g;
-        let m_hat = *m / k.bc1;
-        let v_hat = *v / k.bc2;
-        *p -= k.decay * *p;
-        *p -= k.lr * m_hat / (v_hat.sqrt() + k.eps);
+        *m = lerp(*m, g);
+        *v = k.beta2 * *v + k.one_minus_beta2 * g * g;
+        let denom = v.sqrt() / k.bias_correction2_sqrt + k.eps;
+        *p *= k.decay;
+        *p -= k.step_size * *m / denom;
     }
 }
 
@@ -212,11 +252,11 @@ fn update(k: &Constants, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32])
 /// optimizer is otherwise a tenth of the time.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{update, Constants};
+    use super::{update, StepConstants};
 
     #[target_feature(enable = "avx512f,avx2")]
     pub unsafe fn update_avx512(
-        k: &Constants,
+        k: &StepConstants,
         p: &mut [f32],
         g: &[f32],
         m: &mut [f32],
@@ -227,7 +267,7 @@ mod x86 {
 
     #[target_feature(enable = "avx2")]
     pub unsafe fn update_avx2(
-        k: &Constants,
+        k: &StepConstants,
         p: &mut [f32],
         g: &[f32],
         m: &mut [f32],

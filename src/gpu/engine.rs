@@ -12,7 +12,7 @@ use super::arena::{Arena, CarryLayout};
 use super::context::{describe, Gpu};
 use super::kernels::Pipelines;
 use super::program::{stats, Compiled, Path, Program};
-use crate::cpu::adam::AdamConfig;
+use crate::cpu::adam::{AdamConfig, StepConstants};
 use crate::dataset::Batch;
 use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
@@ -633,11 +633,11 @@ impl Engine for GpuEngine {
         let b = batch.starts.len();
         let fresh = batch.carry.iter().all(|c| !c);
         let path = self.path_for(seq_len, b, false, fresh)?;
-        let t = (self.step + 1) as f64;
+        let k = StepConstants::new(&AdamConfig { lr, ..self.adam }, self.step + 1);
         let scalars = [
-            lr as f32,
-            (1.0 - self.adam.beta1.powf(t)) as f32,
-            (1.0 - self.adam.beta2.powf(t)) as f32,
+            k.step_size,
+            k.bias_correction2_sqrt,
+            k.decay,
             self.pending as f32,
         ];
         self.gpu

@@ -10,7 +10,7 @@
 use super::arena::{Arena, CarryLayout, NORM_GROUPS};
 use super::context::Gpu;
 use super::kernels::{Kernel, Pipelines, PARAMS_BYTES};
-use crate::cpu::adam::AdamConfig;
+use crate::cpu::adam::{AdamConfig, StepConstants};
 use crate::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
 
 /// Offset meaning "no such tensor" (the shaders' `NONE`).
@@ -175,9 +175,10 @@ pub struct LaplaceAt {
 
 /// Offsets of the step scalars and rings in `stats` (see shaders/common.wgsl).
 pub mod stats {
-    pub const LR: usize = 0;
-    pub const BIAS_CORRECTION1: usize = 1;
-    pub const BIAS_CORRECTION2: usize = 2;
+    /// Adam's per-step scalars (`cpu::adam::StepConstants`).
+    pub const STEP_SIZE: usize = 0;
+    pub const BIAS_CORRECTION2_SQRT: usize = 1;
+    pub const DECAY: usize = 2;
     pub const SLOT: usize = 3;
     /// The loss ring (one slot per step between read-backs); the norm ring
     /// of the same length follows it.
@@ -784,14 +785,17 @@ impl Program {
         ]);
         self.push(Kernel::GradNormPartial, norm, [u(NORM_GROUPS), 1, 1]);
         self.push(Kernel::GradNormFinish, norm, [1, 1, 1]);
+        // The per-step scalars come from `stats`; these do not depend on the step.
+        let k = StepConstants::new(adam, 1);
         self.push(
             Kernel::Adam,
             params([
                 u(n),
-                f(adam.beta1),
-                f(adam.beta2),
-                f(adam.eps),
-                f(adam.weight_decay),
+                k.one_minus_beta1.to_bits(),
+                k.beta1_complement.to_bits(),
+                k.beta2.to_bits(),
+                k.one_minus_beta2.to_bits(),
+                k.eps.to_bits(),
             ]),
             grid(n, WG),
         );
