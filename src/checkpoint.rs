@@ -36,7 +36,7 @@ use std::io::Write;
 use std::path::Path;
 
 pub const FORMAT: &str = "wavelstm-checkpoint-1";
-const META_KEY: &str = "wavelstm";
+pub const META_KEY: &str = "wavelstm";
 
 #[derive(Serialize, Deserialize)]
 struct Meta {

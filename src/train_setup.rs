@@ -28,7 +28,7 @@ pub struct TrainOptions {
     /// Continue the run of this checkpoint (songs, model and data options
     /// come from it; `epochs` and `max_steps` may extend it).
     pub resume: Option<PathBuf>,
-    /// Start from the weights of this safetensors file.
+    /// Start from the weights of this safetensors file (a checkpoint or a torch state dict).
     pub init: Option<PathBuf>,
     pub preset: Option<Preset>,
     pub epochs: Option<u64>,
@@ -308,7 +308,7 @@ pub fn prepare(o: &TrainOptions) -> Result<Prepared> {
     dataset.epoch_batches(&cfg.data, cfg.seed, cursor.epoch)?;
     let params = match (&state, &o.init) {
         (Some(s), _) => s.params.clone(),
-        (None, Some(init)) => checkpoint::load_weights(init, &cfg.model)?,
+        (None, Some(init)) => crate::torch_io::import::load_weights(init, &cfg.model)?,
         (None, None) => init_params(&cfg.model, &mut SplitMix64::new(cfg.seed)),
     };
     Ok(Prepared {

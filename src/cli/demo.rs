@@ -37,6 +37,7 @@ impl Commands for Cli {
             song: song.to_path_buf(),
             out: out.to_path_buf(),
             float: false,
+            raw: None,
             plot: Some(plot.to_path_buf()),
             from: None,
             to: None,

@@ -9,6 +9,7 @@ mod generate;
 mod info;
 mod predict;
 mod progress;
+mod torch_io;
 mod train;
 
 use crate::cpu::adam::AdamConfig;
@@ -57,6 +58,11 @@ enum Command {
     /// Training and inference throughput on the synthetic workloads of the
     /// speed benchmarks (the PyTorch and Keras peers run the same ones).
     Bench(bench::BenchArgs),
+    /// Make a checkpoint from a PyTorch state dict (safetensors of any float
+    /// dtype), for predict, eval and generate.
+    Import(torch_io::ImportArgs),
+    /// Write a checkpoint's weights as a PyTorch state dict (see examples/torch_model.py).
+    Export(torch_io::ExportArgs),
     /// The demo (what running with no command does).
     Demo {
         /// Where to write the model, the WAVs, the plots and the summary.
@@ -168,6 +174,8 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Generate(a)) => with_threads(&a.common, || generate::run(&a).map(|_| ())),
         Some(Command::Eval(a)) => with_threads(&a.common, || eval::run(&a)),
         Some(Command::Bench(a)) => with_threads(&a.common, || bench::run(&a)),
+        Some(Command::Import(a)) => torch_io::import(&a),
+        Some(Command::Export(a)) => torch_io::export(&a),
     }
 }
 

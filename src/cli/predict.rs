@@ -25,6 +25,12 @@ pub(super) struct PredictArgs {
     /// Write 32-bit float instead of 16-bit PCM.
     #[arg(long)]
     pub(super) float: bool,
+    /// Also write the prediction unclipped, in audio units, at the model's rate
+    /// with every channel it predicts: `[frames, channels]` little-endian f32,
+    /// or NumPy's format for a `.npy` name. Row n predicts frame n from the
+    /// frames before it (the first --frame rows, which have no window, hold the song).
+    #[arg(long)]
+    pub(super) raw: Option<PathBuf>,
     /// Also plot original and predicted waveform, and their difference, to this PNG
     /// (the model's view: its rate, mono mixdown or first channel).
     #[arg(long)]
@@ -68,6 +74,9 @@ pub(super) fn run(a: &PredictArgs) -> Result<Score> {
             SampleFormat::Int16
         },
     )?;
+    if let Some(raw) = &a.raw {
+        crate::rawaudio::write(raw, &p.predicted.samples, p.predicted.channels)?;
+    }
     let s = p.score;
     println!(
         "{}: MSE {:.3e}, prediction gain {:.2} dB (next = current: {:.2} dB) -> {}",

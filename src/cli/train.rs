@@ -15,7 +15,7 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Channels {
+pub(super) enum Channels {
     /// Mix all channels down to one.
     Mono,
     /// Two channels as two features of one model, in and out.
@@ -69,7 +69,8 @@ pub(super) struct TrainArgs {
     /// options come from the checkpoint; --epochs and --max-steps may extend it).
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// Start from the weights of this safetensors file (same names and shapes).
+    /// Start from the weights of this safetensors file: a checkpoint, or a
+    /// PyTorch state dict of the same shapes (names as `wavelstm import` maps them).
     #[arg(long)]
     init: Option<PathBuf>,
     #[arg(long, value_enum)]
@@ -223,7 +224,7 @@ impl TrainArgs {
     }
 }
 
-fn parse_head(s: &str) -> Result<Vec<usize>> {
+pub(super) fn parse_head(s: &str) -> Result<Vec<usize>> {
     s.split(',')
         .map(str::trim)
         .filter(|x| !x.is_empty())
