@@ -15,6 +15,9 @@ use wavelstm::rng::SplitMix64;
 use wavelstm::torch_io::export::{export, torch_name};
 use wavelstm::torch_io::import::{import, ImportOptions};
 
+/// `(name, shape)` of every tensor of a state dict.
+type Tensors = Vec<(String, Vec<usize>)>;
+
 /// `(name, shape)` of a torch module `lstm = nn.LSTM(inputs, h, layers)`,
 /// `head = nn.Sequential(Linear(h, w0), LeakyReLU, Linear(w0, out))`.
 fn module(
@@ -182,7 +185,7 @@ fn shapes_give_channels_frame_and_the_mulaw_head() {
 fn what_does_not_fit_is_refused_with_a_listing() {
     let dir = tmpdir("torch-refuse");
     let base = module("lstm.", 1, 4, 1, 3, 1);
-    let cases: Vec<(&str, Vec<(String, Vec<usize>)>, Dtype)> = vec![
+    let cases: Vec<(&str, Tensors, Dtype)> = vec![
         (
             "4 gates",
             {

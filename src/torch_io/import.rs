@@ -89,7 +89,7 @@ fn config(
             )));
         }
     }
-    if s.input % channels != 0 {
+    if !s.input.is_multiple_of(channels) {
         return Err(refuse(format!(
             "the LSTM takes {} inputs, not a whole number of frames of {channels} channels",
             s.input
