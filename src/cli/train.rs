@@ -52,9 +52,7 @@ from a zero state (h = c = 0) and sequences are shuffled each epoch (from --seed
 --stateful the training data is dealt into --batch lanes of consecutive sequences; each lane \
 carries h and c over from one step to the next (no gradient crosses), and restarts from zero \
 where it enters a new song. The first --burn-in timesteps of a sequence that starts from zero are \
-context, not loss. The last --valid-fraction of every song is never trained on.
-
-\
+context, not loss. The last --valid-fraction of every song is never trained on.\n\n\
 The optimizer computes torch.optim.Adam's step (torch.optim.AdamW's with --weight-decay); plain torch.optim.Adam is \
 --lr-schedule constant --clip 0 (the defaults add a cosine schedule and clipping at norm 1)."
 )]

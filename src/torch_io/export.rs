@@ -41,7 +41,8 @@ pub struct ModuleSpec {
     pub lstm_activation: Activation,
     pub output_activation: Activation,
     pub leaky_slope: f64,
-    /// "mse" (the next sample) or "mulaw" (256 logits per channel).
+    /// "mse" (the next sample), "mulaw" (256 logits per channel) or
+    /// "laplace" (location and log-scale per channel).
     pub output: String,
     /// The model's input is audio / `scale`; an `mse` head's output times
     /// `scale` is audio.
@@ -73,6 +74,7 @@ impl ModuleSpec {
             output: match m.output {
                 Output::Mse => "mse".into(),
                 Output::Mulaw { .. } => "mulaw".into(),
+                Output::Laplace { .. } => "laplace".into(),
             },
             scale: c.scale,
             residual_scale: match c.residual {

@@ -172,6 +172,7 @@ fn config(
             valid_fraction: 0.1,
             stateful: false,
             shuffle: true,
+            burn_in: 0,
         },
         adam: AdamConfig::default(),
         seed: 0,
@@ -238,6 +239,12 @@ pub fn import(path: &Path, opts: &ImportOptions) -> Result<(Checkpoint, Mapped)>
         ),
         None => None,
     };
+    if spec.as_ref().is_some_and(|s| s.output == "laplace") {
+        return Err(Error::file(
+            path,
+            "holds a Laplace head, which import cannot tell from a stereo one by its shapes (not supported yet)",
+        ));
+    }
     let config = config(path, &mapped, opts, spec.as_ref())?;
     let params = params(path, &mapped, &config.model)?;
     let n = params.len();
@@ -322,6 +329,7 @@ pub fn describe(ck: &Checkpoint, mapped: &Mapped) -> String {
         match m.output {
             Output::Mse => "next sample",
             Output::Mulaw { .. } => "μ-law logits",
+            Output::Laplace { .. } => "Laplace location and log-scale",
         },
         c.sample_rate,
         c.scale,
