@@ -110,7 +110,7 @@ def check_adam():
         run("train", "short.wav", "--init", "init.safetensors", "--frame", str(FRAME), "--hidden", str(H),
             "--layers", "2", "--head", "12", "--leaky-slope", "0.3", "--seq-len", str(T),
             "--batch", str(len(starts)), "--no-shuffle", "--epochs", str(steps), "--max-steps", str(steps),
-            "--lr-schedule", "constant", "--clip", "0", "--device", "cpu", "--out", out)
+            "--lr-schedule", "constant", "--clip", "0", "--burn-in", "0", "--device", "cpu", "--out", out)
         with safe_open(out, framework="pt") as f:
             meta = json.loads(f.metadata()["wavelstm"])
             ck = {k: f.get_tensor(k).double().numpy() for k in f.keys()}

@@ -54,7 +54,8 @@ carries h and c over from one step to the next (no gradient crosses), and restar
 where it enters a new song. The first --burn-in timesteps of a sequence that starts from zero are \
 context, not loss. The last --valid-fraction of every song is never trained on.\n\n\
 The optimizer computes torch.optim.Adam's step (torch.optim.AdamW's with --weight-decay); plain torch.optim.Adam is \
---lr-schedule constant --clip 0 (the defaults add a cosine schedule and clipping at norm 1)."
+--lr-schedule constant --clip 0, and --burn-in 0 makes the loss PyTorch's mean over every timestep (the defaults add a \
+cosine schedule, clipping at norm 1 and a burn-in)."
 )]
 pub(super) struct TrainArgs {
     /// Songs to learn (WAV, MP3, FLAC, Ogg Vorbis).
