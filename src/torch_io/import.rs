@@ -181,6 +181,7 @@ fn config(
         channel_mode: if channels == 2 { "stereo" } else { "mono" }.into(),
         scale,
         songs: Vec::new(),
+        max_frames: None,
         lr_schedule: LrSchedule::Constant,
         schedule_steps: 0,
         residual: match spec.and_then(|s| s.residual_scale) {
