@@ -63,6 +63,7 @@ fn config(w: &Workload) -> ModelConfig {
         lstm_output_activation: Activation::Linear,
         output_activation: Activation::Linear,
         leaky_slope: 0.3,
+        features: 0,
         output: wavelstm::model::Output::Mse,
     }
 }

@@ -28,6 +28,7 @@ fn main() {
         lstm_output_activation: Activation::Linear,
         output_activation: Activation::Linear,
         leaky_slope: 0.3,
+        features: 0,
         output: Output::Mse,
     };
     let params = init_params(&cfg, &mut SplitMix64::new(1));

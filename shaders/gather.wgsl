@@ -2,8 +2,10 @@
 // device (twin of dataset::gather). Position p of lane b at timestep t is
 // min(start_b + t, frames - 2); its input is the `frame` frames ending at p,
 // its target the frame p + 1 of the target signal, which starts at element
-// `targets_at` of `signal` (0: the signal is its own target).
-//   x[T, B, frame·C], target[T, B, C] in `acts`.
+// `targets_at` of `signal` (0: the signal is its own target). The input
+// signal has `in_width` values a frame (C, or more for a model that reads
+// features), the target signal C.
+//   x[T, B, frame·W], target[T, B, C] in `acts`.
 
 struct Params {
     t: u32,
@@ -14,6 +16,7 @@ struct Params {
     x: u32,
     targets: u32,
     targets_at: u32,
+    in_width: u32,
 }
 @group(1) @binding(0) var<uniform> p: Params;
 
@@ -21,7 +24,7 @@ struct Params {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let id = thread_index(wid, nwg, lid);
-    let width = p.frame * p.channels;
+    let width = p.frame * p.in_width;
     // Each thread writes one row's inputs and targets: rows = T·B.
     let row = id;
     if row >= p.t * p.b {
@@ -30,7 +33,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let step = row / p.b;
     let lane = row % p.b;
     let pos = min(lanes[lane] + step, p.frames - 2u);
-    let w0 = (pos + 1u - p.frame) * p.channels;
+    let w0 = (pos + 1u - p.frame) * p.in_width;
     for (var k = 0u; k < width; k++) {
         acts[p.x + row * width + k] = signal[w0 + k];
     }

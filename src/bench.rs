@@ -95,6 +95,7 @@ fn lstm_model(hidden: usize, layers: usize) -> ModelConfig {
         lstm_output_activation: Activation::Linear,
         output_activation: Activation::Linear,
         leaky_slope: 0.3,
+        features: 0,
         output: crate::model::Output::Mse,
     }
 }

@@ -49,6 +49,7 @@
 
 use crate::audio::Audio;
 use crate::error::{Error, Result};
+use crate::hybrid::{HybridConfig, HybridSignal};
 use crate::residual::{lpc_base, residual_rms, ResidualSignal};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
@@ -88,6 +89,9 @@ pub struct Dataset {
     /// The LPC prediction and residual targets, when the model learns the
     /// residual ([`Dataset::learn_lpc_residual`]); None: targets are `signal`'s.
     pub residual: Option<ResidualSignal>,
+    /// The cascade's base, the model's features and residual targets, when
+    /// the model learns the cascade's residual ([`Dataset::learn_cascade_residual`]).
+    pub hybrid: Option<HybridSignal>,
 }
 
 /// How training sequences are cut and batched.
@@ -205,6 +209,7 @@ impl Dataset {
             songs: spans,
             scale,
             residual: None,
+            hybrid: None,
         })
     }
 
@@ -242,9 +247,37 @@ impl Dataset {
         Ok(residual_scale)
     }
 
+    /// Make the inputs the cascade's features and the targets its residual
+    /// in local gain units (see `hybrid`), each song run on its own.
+    pub fn learn_cascade_residual(&mut self, cfg: &HybridConfig) -> Result<()> {
+        cfg.validate().map_err(Error::config)?;
+        let songs: Vec<_> = self
+            .songs
+            .iter()
+            .map(|s| s.offset..s.offset + s.frames)
+            .collect();
+        self.hybrid = Some(HybridSignal::new(
+            &self.signal,
+            self.channels,
+            self.scale,
+            &songs,
+            cfg,
+        ));
+        Ok(())
+    }
+
     /// The target signal when it is not `signal` (see the module doc).
     pub fn targets(&self) -> Option<&[f32]> {
+        if let Some(h) = &self.hybrid {
+            return Some(&h.target);
+        }
         self.residual.as_ref().map(|r| &r.target[..])
+    }
+
+    /// The signal the model's windows are read from: `signal`, or a hybrid
+    /// model's features (`[N, F·C]`).
+    pub fn inputs(&self) -> &[f32] {
+        self.hybrid.as_ref().map_or(&self.signal, |h| &h.inputs)
     }
 
     pub fn frames(&self) -> usize {
@@ -336,16 +369,19 @@ impl Dataset {
     }
 }
 
-/// Gather windows from `signal` and targets from `targets` (both `[N, C]`)
-/// for `t` timesteps of every lane: `x[T, B, frame·C]` and `target[T, B, C]`
-/// (see the module doc). A position past the last one that has a target
-/// (`N-2`) reads as that last one, so inference may run a lane past the end
-/// of its song and discard what it predicts there.
+/// Gather windows from `signal` (`[N, W]`, `W = width` values a frame:
+/// `channels` for a plain model, more for one that reads features, see
+/// `hybrid`) and targets from `targets` (`[N, C]`) for `t` timesteps of every
+/// lane: `x[T, B, frame·W]` and `target[T, B, C]` (see the module doc). A
+/// position past the last one that has a target (`N-2`) reads as that last
+/// one, so inference may run a lane past the end of its song and discard
+/// what it predicts there.
 #[allow(clippy::too_many_arguments)]
 pub fn gather(
     signal: &[f32],
     targets: &[f32],
     channels: usize,
+    width: usize,
     frame: usize,
     starts: &[usize],
     t: usize,
@@ -353,16 +389,16 @@ pub fn gather(
     target: &mut Vec<f32>,
 ) {
     let b = starts.len();
-    let c = channels;
-    let last = (signal.len() / c).saturating_sub(2);
-    x.resize(t * b * frame * c, 0.0);
+    let (c, w) = (channels, width);
+    let last = (signal.len() / w).saturating_sub(2);
+    x.resize(t * b * frame * w, 0.0);
     target.resize(t * b * c, 0.0);
     for step in 0..t {
         for (lane, &s) in starts.iter().enumerate() {
             let p = (s + step).min(last);
             let row = step * b + lane;
-            let w0 = (p + 1 - frame) * c;
-            x[row * frame * c..(row + 1) * frame * c].copy_from_slice(&signal[w0..w0 + frame * c]);
+            let w0 = (p + 1 - frame) * w;
+            x[row * frame * w..(row + 1) * frame * w].copy_from_slice(&signal[w0..w0 + frame * w]);
             target[row * c..(row + 1) * c].copy_from_slice(&targets[(p + 1) * c..(p + 2) * c]);
         }
     }

@@ -25,6 +25,7 @@ use crate::codelength::{residual_bits, MulawGrid};
 use crate::dataset::{valid_frames, Dataset};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::hybrid::HybridSignal;
 use crate::laplace;
 use crate::lpc::{self, LpcConfig};
 use crate::metrics::{score, ScoreSums};
@@ -164,7 +165,20 @@ pub fn teacher_force(
     positions: Range<usize>,
 ) -> Result<Forced> {
     let signal: Vec<f32> = input.samples.iter().map(|v| v / cfg.scale).collect();
-    engine.set_signal(&signal)?;
+    let hybrid = match &cfg.residual {
+        Residual::Cascade { hybrid } => Some(HybridSignal::new(
+            &signal,
+            input.channels,
+            cfg.scale,
+            std::slice::from_ref(&(0..input.frames())),
+            hybrid,
+        )),
+        _ => None,
+    };
+    match &hybrid {
+        Some(h) => engine.set_signals(&h.inputs, Some(&h.target))?,
+        None => engine.set_signal(&signal)?,
+    }
     let plan = plan(cfg, positions.clone());
     let with_head = matches!(cfg.model.output, Output::Laplace { .. });
     let (mut pred, head) = teacher_forced_with_head_if(engine, &plan, input.frames(), with_head)?;
@@ -175,6 +189,9 @@ pub fn teacher_force(
     } else {
         Vec::new()
     };
+    if let Some(h) = &hybrid {
+        h.restore(&mut pred, &signal, positions.clone(), true);
+    }
     if let Residual::Lpc { scale } = cfg.residual {
         let whole = 0..input.frames();
         let base = lpc_base(&signal, c, cfg.sample_rate, std::slice::from_ref(&whole));

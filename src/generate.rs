@@ -28,6 +28,15 @@
 //! refitted every 1024 frames on the preceding second: the predictor the
 //! teacher-forced prediction uses on a song, up to rounding.
 //!
+//! A model over the cascade (`hybrid`) reads, each step, the features of
+//! one [`Stream`] per take and channel, run over the prime and then over
+//! the generated frames as they were clipped; its next frame is the
+//! cascade's base plus the local gain times the network's output plus, at
+//! `temperature` T, T·N(0, 1): the MSE head has no noise model of its own,
+//! and its targets are the residual in units of its local RMS, so a unit
+//! Gaussian is the excitation that keeps the residual's level (at T = 1).
+//! The gate stays at 1: nothing true arrives to adapt it from.
+//!
 //! A model trained without carried state (seq-len 1, not stateful: the seed
 //! preset) has only ever run from a zero state; it runs every timestep from
 //! zero here too (as `predict` does), and the prime only fills its window.
@@ -35,6 +44,7 @@
 use crate::dataset::Batch;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::hybrid::{HybridSignal, Stream};
 use crate::laplace;
 use crate::lpc::{LpcConfig, LpcStream};
 use crate::model::Output;
@@ -138,7 +148,7 @@ pub fn generate(
 ) -> Result<Vec<TakeReport>> {
     let cfg = engine.model().clone();
     let (c, frame, k) = (cfg.channels, cfg.frame, g.takes);
-    let width = frame * c;
+    let width = cfg.input_size();
     let prime_frames = prime.len() / c;
     if k == 0 {
         return Err(Error::config("--variations must be at least 1"));
@@ -154,12 +164,36 @@ pub fn generate(
     }
     let scale = f64::from(run.scale);
     // The LPC prediction of each take's next frame, and the model's output units.
-    let (mut lpc, ratio) = match run.residual {
+    let mut streams: Vec<Stream> = Vec::new();
+    let mut hybrid_signal = None;
+    let (mut lpc, ratio) = match &run.residual {
         Residual::None => (Vec::new(), 0.0),
-        Residual::Lpc { .. } if matches!(cfg.output, Output::Mulaw { .. }) => {
+        Residual::Cascade { .. } | Residual::Lpc { .. }
+            if matches!(cfg.output, Output::Mulaw { .. }) =>
+        {
             return Err(Error::config(
                 "a mulaw head cannot learn a residual (the checkpoint is inconsistent)",
             ))
+        }
+        Residual::Cascade { hybrid } => {
+            let per_channel: Vec<Stream> = (0..c)
+                .map(|ch| {
+                    let mut st = Stream::new(hybrid);
+                    for f in 0..prime_frames {
+                        st.update(f64::from(prime[f * c + ch]) * scale);
+                    }
+                    st
+                })
+                .collect();
+            streams = (0..k).flat_map(|_| per_channel.iter().cloned()).collect();
+            hybrid_signal = Some(HybridSignal::new(
+                prime,
+                c,
+                run.scale,
+                std::slice::from_ref(&(0..prime_frames)),
+                hybrid,
+            ));
+            (Vec::new(), 0.0)
         }
         Residual::Lpc { scale: r } => {
             let mut streams = vec![LpcStream::new(LpcConfig::standard(run.sample_rate)); c];
@@ -168,7 +202,7 @@ pub fn generate(
             }
             (
                 (0..k).flat_map(|_| streams.iter().cloned()).collect(),
-                f64::from(r) / scale,
+                f64::from(*r) / scale,
             )
         }
     };
@@ -178,7 +212,10 @@ pub fn generate(
     // (ending at the prime's last frame) is the first free step's.
     let primed = carry && prime_frames > frame;
     if primed {
-        engine.set_signal(prime)?;
+        match &hybrid_signal {
+            Some(h) => engine.set_signals(&h.inputs, Some(&h.target))?,
+            None => engine.set_signal(prime)?,
+        }
         let steps = prime_frames - frame;
         let mut scratch = Vec::new();
         let mut done = 0;
@@ -193,9 +230,13 @@ pub fn generate(
         }
     }
 
-    let mut window: Vec<f32> = (0..k)
-        .flat_map(|_| prime[(prime_frames - frame) * c..].iter().copied())
-        .collect();
+    let mut window: Vec<f32> = if streams.is_empty() {
+        (0..k)
+            .flat_map(|_| prime[(prime_frames - frame) * c..].iter().copied())
+            .collect()
+    } else {
+        vec![0.0; k * width]
+    };
     let mut rngs: Vec<SplitMix64> = (0..k)
         .map(|lane| SplitMix64::derive(g.seed, lane as u64))
         .collect();
@@ -210,6 +251,10 @@ pub fn generate(
     let mut clipped = vec![0u64; k];
     for n in 0..g.frames {
         let fresh = !carry || (n == 0 && !primed);
+        for (row, st) in streams.iter().enumerate() {
+            let (lane, ch) = (row / c, row % c);
+            st.features(&mut window[lane * width + ch..(lane + 1) * width], c);
+        }
         engine.free_step(&window, fresh, &mut out)?;
         for lane in 0..k {
             for ch in 0..c {
@@ -227,6 +272,11 @@ pub fn generate(
                     Output::Mulaw { .. } => 0.0,
                 };
                 let audio = match cfg.output {
+                    Output::Mse if !streams.is_empty() => {
+                        let st = &streams[row];
+                        let noise = g.temperature * rngs[lane].normal();
+                        st.base() + st.gain() * (y + noise)
+                    }
                     Output::Mse | Output::Laplace { .. } if lpc.is_empty() => y * scale,
                     Output::Mse | Output::Laplace { .. } => {
                         (lpc[row].predict() + ratio * y) * scale
@@ -251,9 +301,15 @@ pub fn generate(
                 if let Some(l) = lpc.get_mut(row) {
                     l.push(feed[row]);
                 }
+                if let Some(st) = streams.get_mut(row) {
+                    st.update(a);
+                }
                 sum_sq[lane] += a * a;
                 peak[lane] = peak[lane].max(a.abs());
                 last[lane * second + (n * c + ch) % second] = a * a;
+            }
+            if !streams.is_empty() {
+                continue;
             }
             // Slide the window by one frame, over the new frame.
             let w = &mut window[lane * width..(lane + 1) * width];

@@ -20,6 +20,7 @@ pub mod eval;
 pub mod flops;
 pub mod generate;
 pub mod gpu;
+pub mod hybrid;
 pub mod laplace;
 pub mod loss_plot;
 pub mod lpc;

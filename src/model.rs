@@ -11,9 +11,12 @@
 //! head, see `crate::laplace`): output `2·ch` is channel `ch`'s location,
 //! `2·ch + 1` its log-scale.
 //!
-//! One timestep's input is the `frame` most recent samples of every channel,
-//! oldest first, channel fastest: `x[f * channels + ch]`, so layer 0 has
-//! `input = frame · channels` inputs.
+//! One timestep's input is the `frame` most recent frames of the input
+//! signal, oldest first: `x[f * W + j]` with `W = input_width()` values per
+//! frame, so layer 0 has `input = frame · W` inputs. A plain model's input
+//! frame is one sample of every channel (`W = channels`); a model over a
+//! base predictor reads `features` values per channel each timestep
+//! (`W = features · channels`, feature-major, channel fastest; see `hybrid`).
 //!
 //! # Parameter layout
 //! All parameters live in one flat buffer, in this order, with PyTorch's
@@ -102,11 +105,24 @@ pub struct ModelConfig {
     /// The head's kind (checkpoints from before it existed are `mse`).
     #[serde(default)]
     pub output: Output,
+    /// Input values per channel in one frame of the input signal; 0 (the
+    /// default, not written) means the sample itself. See `hybrid`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub features: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ModelConfig {
+    /// Values in one frame of the input signal (`[N, W]`).
+    pub fn input_width(&self) -> usize {
+        self.channels * self.features.max(1)
+    }
+
     pub fn input_size(&self) -> usize {
-        self.frame * self.channels
+        self.frame * self.input_width()
     }
 
     /// Inputs of LSTM layer `k`.

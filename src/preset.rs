@@ -14,6 +14,25 @@ pub enum Preset {
     /// after the LSTM and after every dense layer 50-25-12-1, batch 100, 20 epochs,
     /// Adam lr 1e-3, the first 160,000 frames of each song.
     Seed,
+    /// The learned predictor over the cascade: --base cascade (see `hybrid`),
+    /// LSTM(64), stateful sequences of 256, batch 32, Adam lr 2e-3, cosine.
+    Hybrid,
+}
+
+/// What a model's output is added to (`--base`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Base {
+    /// Nothing: the model predicts the next sample itself.
+    #[default]
+    None,
+    /// The model learns the residual of the causal LPC-32 predictor (the
+    /// LPCNet idea); the prediction is LPC's plus the model's output.
+    Lpc,
+    /// The cascade (EWLS + NLMS) predicts first, each song on its own; the
+    /// model reads its recent residuals, its prediction and the last samples
+    /// in local gain units and predicts the next residual, its correction
+    /// weighed by a causal least-squares gate (see `hybrid`).
+    Cascade,
 }
 
 /// The values of a run's options when they are not given.
@@ -38,6 +57,11 @@ pub struct Defaults {
     pub max_frames: Option<usize>,
     pub epochs: u64,
     pub lr_schedule: LrSchedule,
+    pub base: Base,
+    /// Carry the state across consecutive sequences.
+    pub stateful: bool,
+    /// Adam's learning rate (`None`: the optimizer's default).
+    pub lr: Option<f64>,
 }
 
 impl Defaults {
@@ -60,6 +84,9 @@ impl Defaults {
             max_frames: None,
             epochs: 1,
             lr_schedule: LrSchedule::Cosine,
+            base: Base::None,
+            stateful: false,
+            lr: None,
         };
         match preset {
             None => plain,
@@ -79,6 +106,14 @@ impl Defaults {
                 lr_schedule: LrSchedule::Constant,
                 ..plain
             },
+            // The features carry the short-term past; the carried state the
+            // longer one (the residual's slow structure is what is left to learn).
+            Some(Preset::Hybrid) => Defaults {
+                base: Base::Cascade,
+                stateful: true,
+                lr: Some(2e-3),
+                ..plain
+            },
         }
     }
 
@@ -95,6 +130,7 @@ impl Defaults {
             lstm_output_activation: self.lstm_activation,
             output_activation: self.output_activation,
             leaky_slope: self.leaky_slope,
+            features: 0,
             output: Output::Mse,
         }
     }

@@ -26,12 +26,13 @@
 //! Everything stays causal: `base[n]` reads frames before n only, so the
 //! target of frame n is known once frame n is.
 
+use crate::hybrid::HybridConfig;
 use crate::lpc::{self, LpcConfig};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
 /// What a model's output is added to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Residual {
     /// Nothing: the model predicts the next sample itself.
@@ -40,6 +41,9 @@ pub enum Residual {
     /// The model predicts the residual of causal LPC-32; `scale` is the
     /// residual's RMS over the training parts, in audio units.
     Lpc { scale: f32 },
+    /// The model reads the cascade's residual and features and predicts the
+    /// next residual in its local gain's units (`hybrid`).
+    Cascade { hybrid: HybridConfig },
 }
 
 /// A signal split into its causal LPC prediction and the model's targets.

@@ -64,6 +64,9 @@ impl RunConfig {
         match self.residual {
             Residual::None => self.scale,
             Residual::Lpc { scale } => scale,
+            // A hybrid's output unit is a local gain that moves; its loss
+            // is reported in those units.
+            Residual::Cascade { .. } => 1.0,
         }
     }
 
@@ -221,6 +224,9 @@ pub fn validate(
         if let Some(r) = &dataset.residual {
             r.restore(&mut pred, positions.clone());
         }
+        if let Some(h) = &dataset.hybrid {
+            h.restore(&mut pred, &dataset.signal, positions.clone(), true);
+        }
         let mut sums = ScoreSums::default();
         sums.add(&pred, &dataset.signal, dataset.channels, positions);
         all.merge(&sums);
@@ -303,7 +309,7 @@ pub fn train(
     let dc = &cfg.data;
     cfg.validate()?;
     check_plan(None, max_steps)?;
-    engine.set_signals(&dataset.signal, dataset.targets())?;
+    engine.set_signals(dataset.inputs(), dataset.targets())?;
     engine.set_burn_in(dc.burn_in);
     let steps_per_epoch = dataset.steps_per_epoch(dc) as u64;
     let total = cfg

@@ -513,6 +513,7 @@ fn model(layers: usize, hidden: usize, head: &[usize], channels: usize) -> Model
         lstm_output_activation: Activation::LeakyRelu,
         output_activation: Activation::LeakyRelu,
         leaky_slope: 0.3,
+        features: 0,
         output: wavelstm::model::Output::Mse,
     }
 }

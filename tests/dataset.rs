@@ -91,7 +91,7 @@ fn gather_reads_windows_oldest_first_and_next_frame_targets() {
     let ds = dataset(&[400], 2, &cfg);
     let starts = [10usize, 57];
     let (mut x, mut y) = (Vec::new(), Vec::new());
-    gather(&ds.signal, &ds.signal, 2, 3, &starts, 5, &mut x, &mut y);
+    gather(&ds.signal, &ds.signal, 2, 2, 3, &starts, 5, &mut x, &mut y);
     assert_eq!(x.len(), 5 * 2 * 3 * 2);
     for t in 0..5 {
         for (b, &s) in starts.iter().enumerate() {

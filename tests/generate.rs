@@ -36,6 +36,7 @@ fn model(
         lstm_output_activation: Activation::LeakyRelu,
         output_activation: Activation::Linear,
         leaky_slope: 0.3,
+        features: 0,
         output,
     }
 }

@@ -49,6 +49,7 @@ fn model(hidden: usize, channels: usize, output: Output) -> ModelConfig {
         lstm_output_activation: Activation::Linear,
         output_activation: Activation::Linear,
         leaky_slope: 0.3,
+        features: 0,
         output,
     }
 }

@@ -309,6 +309,7 @@ fn model(
             Activation::LeakyRelu
         },
         leaky_slope: 0.3,
+        features: 0,
         output: Output::Mse,
     }
 }
@@ -463,18 +464,26 @@ fn network_forward_and_backward_match_cpu_on_both_paths() {
 #[test]
 fn gather_and_state_match_cpu() {
     let Some(gpu) = gpu() else { return };
-    for (n, &(channels, frame, t, b)) in [(1, 1, 1, 1), (2, 3, 17, 5), (1, 4, 9, 33)]
-        .iter()
-        .enumerate()
+    // The last case reads 5 features per channel (a model over a base predictor).
+    for (n, &(channels, frame, t, b, features)) in [
+        (1, 1, 1, 1, 0),
+        (2, 3, 17, 5, 0),
+        (1, 4, 9, 33, 0),
+        (2, 1, 11, 7, 5),
+    ]
+    .iter()
+    .enumerate()
     {
         let cfg = ModelConfig {
             channels,
             frame,
+            features,
             ..model(2, 7, frame, &[], 0)
         };
+        let width = cfg.input_width();
         let mut rng = SplitMix64::new(3000 + n as u64);
         let frames = 400;
-        let signal = random(&mut rng, frames * channels, 1.0);
+        let signal = random(&mut rng, frames * width, 1.0);
         // The first case reads its targets from the signal, the others from a
         // target signal of their own, after the signal in the same buffer.
         let targets = if n == 0 {
@@ -514,7 +523,7 @@ fn gather_and_state_match_cpu() {
         wb.run(&p).unwrap();
         let (mut x, mut y) = (Vec::new(), Vec::new());
         gather(
-            &signal, &targets, channels, frame, &starts, t, &mut x, &mut y,
+            &signal, &targets, channels, width, frame, &starts, t, &mut x, &mut y,
         );
         assert_eq!(wb.read(Buf::Acts, ar.x, x.len()).unwrap(), x, "inputs");
         assert_eq!(

@@ -56,6 +56,7 @@ fn cfg(layers: usize, frame: usize, hidden: usize, channels: usize, head: &[usiz
         lstm_output_activation: Activation::Linear,
         output_activation: Activation::Linear,
         leaky_slope: 0.3,
+        features: 0,
         output: Output::Mse,
     }
 }

@@ -149,6 +149,7 @@ fn run_config() -> RunConfig {
             lstm_output_activation: Activation::Linear,
             output_activation: Activation::Linear,
             leaky_slope: 0.3,
+            features: 0,
             output: wavelstm::model::Output::Mse,
         },
         data: data(2),

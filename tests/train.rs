@@ -47,6 +47,7 @@ fn config(stateful: bool) -> RunConfig {
             lstm_output_activation: Activation::Linear,
             output_activation: Activation::Linear,
             leaky_slope: 0.3,
+            features: 0,
             output: wavelstm::model::Output::Mse,
         },
         data: DataConfig {

@@ -256,6 +256,7 @@ fn model(
         lstm_output_activation: Activation::LeakyRelu,
         output_activation: Activation::Linear,
         leaky_slope: 0.3,
+        features: 0,
         output,
     }
 }
@@ -439,6 +440,7 @@ fn reference_run(
         gather(
             signal,
             signal,
+            cfg.channels,
             cfg.channels,
             cfg.frame,
             &batch.starts,

@@ -21,7 +21,9 @@ use std::time::Instant;
 each output sample becomes the newest sample of the next input window. Outputs are clipped to full \
 scale (±1 in audio units) before they are fed back. A model with the mse head is deterministic, so \
 its variations are identical; a mulaw head samples at --temperature (0: the most likely value), a \
-laplace head with its scale times --temperature (0: its location). The \
+laplace head with its scale times --temperature (0: its location); a model over the cascade \
+(--base cascade) adds --temperature times unit Gaussian noise in its local gain units to its output \
+(its excitation; 0: deterministic), and the cascade runs on the generated past. The \
 takes are written in the song's level at the model's sample rate, without the prime."
 )]
 pub(super) struct GenerateArgs {
@@ -47,7 +49,8 @@ pub(super) struct GenerateArgs {
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
     /// Softmax temperature of the mulaw head (0: most likely value), factor on the
-    /// laplace head's scale (0: its location); no effect on mse.
+    /// laplace head's scale (0: its location), level of the excitation of a model over
+    /// the cascade; no effect on a plain mse model.
     #[arg(long, default_value_t = 1.0)]
     pub(super) temperature: f64,
     /// Write 32-bit float instead of 16-bit PCM.

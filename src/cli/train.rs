@@ -7,7 +7,7 @@ use crate::engine::open::EngineChoice;
 use crate::error::{Error, Result};
 use crate::loss_plot::LossPlot;
 use crate::model::{Activation, CellActivation, GateActivation};
-use crate::preset::Preset;
+use crate::preset::{Base, Preset};
 use crate::residual::Residual;
 use crate::train::{self, EpochReport, LrSchedule};
 use crate::train_setup::{self, TrainOptions};
@@ -33,15 +33,6 @@ enum OutputHead {
     /// log-likelihood of the 16-bit sample; predicts its location, generates
     /// by sampling.
     Laplace,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ResidualArg {
-    /// The model predicts the next sample itself.
-    None,
-    /// The model learns the residual of the causal LPC-32 predictor (the
-    /// LPCNet idea); the prediction is LPC's plus the model's output.
-    Lpc,
 }
 
 #[derive(Args, Debug)]
@@ -143,10 +134,14 @@ pub(super) struct TrainArgs {
     /// What the head predicts [default: mse].
     #[arg(long, value_enum)]
     output: Option<OutputHead>,
-    /// Learn the residual of a causal LPC-32 (refitted every 1024 samples on
-    /// the preceding second) instead of the sample itself [default: none].
+    /// What the model's output is added to [default: none; hybrid preset: cascade].
+    /// `lpc`: a causal LPC-32 refitted every 1024 samples on the preceding
+    /// second; `cascade`: the streaming cascade, the model reading its features.
     #[arg(long, value_enum)]
-    residual: Option<ResidualArg>,
+    base: Option<Base>,
+    /// The old name of --base lpc (`lpc` or `none`).
+    #[arg(long, value_enum)]
+    residual: Option<Base>,
 
     /// Adam learning rate [default: 1e-3].
     #[arg(long)]
@@ -211,7 +206,19 @@ impl TrainArgs {
             mulaw: self.output == Some(OutputHead::Mulaw),
             laplace: self.output == Some(OutputHead::Laplace),
             burn_in: self.burn_in,
-            lpc_residual: self.residual == Some(ResidualArg::Lpc),
+            base: match (self.base, self.residual) {
+                (_, Some(Base::Cascade)) => {
+                    return Err(Error::config(
+                        "--residual takes lpc or none; the cascade is --base cascade",
+                    ))
+                }
+                (Some(b), Some(r)) if b != r => {
+                    return Err(Error::config(
+                        "--residual is the old name of --base: give one of them",
+                    ))
+                }
+                (b, r) => b.or(r),
+            },
             lr: self.lr,
             beta1: self.beta1,
             beta2: self.beta2,
@@ -262,6 +269,15 @@ pub(super) fn run(o: &TrainOptions, choice: &EngineChoice) -> Result<Vec<EpochRe
         cfg.model.layout().total,
         o.out.display()
     );
+    if let Residual::Cascade { hybrid } = &cfg.residual {
+        eprintln!(
+            "learning the cascade's residual in local gain units: {} features per channel ({} residuals, the base, {} samples, 2 log gains), gain over {} samples",
+            hybrid.features(),
+            hybrid.residuals,
+            hybrid.samples,
+            hybrid.gain_window
+        );
+    }
     if let Residual::Lpc { scale } = cfg.residual {
         eprintln!(
             "learning the residual of causal LPC-32: RMS {:.1} dBFS over the training parts (the signal's {:.1} dBFS)",

@@ -176,7 +176,7 @@ impl CpuEngine {
     /// Check the batch and gather its windows into `x` and targets into `target`.
     fn gather_batch(&mut self, batch: &Batch, seq_len: usize) -> Result<()> {
         let cfg = &self.cfg;
-        check_batch(cfg, self.signal.len() / cfg.channels, batch, seq_len)?;
+        check_batch(cfg, self.signal.len() / cfg.input_width(), batch, seq_len)?;
         let targets = if self.targets.is_empty() {
             &self.signal
         } else {
@@ -186,6 +186,7 @@ impl CpuEngine {
             &self.signal,
             targets,
             cfg.channels,
+            cfg.input_width(),
             cfg.frame,
             &batch.starts,
             seq_len,

@@ -42,7 +42,8 @@ pub trait Engine {
     fn describe(&self) -> String;
     fn model(&self) -> &ModelConfig;
     /// The signal windows and targets are read from, `[N, C]` interleaved,
-    /// normalized.
+    /// normalized (a model that reads features takes `[N, W]` and targets,
+    /// see [`check_signals`]).
     fn set_signal(&mut self, signal: &[f32]) -> Result<()> {
         self.set_signals(signal, None)
     }
@@ -82,7 +83,7 @@ pub trait Engine {
         head: Option<&mut Vec<f32>>,
     ) -> Result<()>;
     /// One free-running timestep of `B` inference lanes whose input windows
-    /// are given, `inputs[B, frame·C]` (normalized, oldest frame first),
+    /// are given, `inputs[B, frame·W]` (`W = ModelConfig::input_width`; normalized, oldest frame first),
     /// instead of read from the signal. Continues from the inference lanes'
     /// carried state (what [`Engine::predict`] left, or the previous
     /// `free_step`), or from zero when `fresh` or when `B` differs from the
@@ -98,18 +99,25 @@ pub trait Engine {
 
 /// The checks every engine makes of the signals it is given: whole frames,
 /// and a target signal (if any) as long as the input signal.
+/// A model that reads features (`ModelConfig::features`) has an input
+/// signal `[N, W]` wider than its targets `[N, C]`, and must be given them.
 pub fn check_signals(cfg: &ModelConfig, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
-    if !signal.len().is_multiple_of(cfg.channels) {
+    let w = cfg.input_width();
+    if !signal.len().is_multiple_of(w) {
         return Err(crate::error::Error::Other(
             "signal length is not a whole number of frames".into(),
         ));
     }
-    if targets.is_some_and(|t| t.len() != signal.len()) {
-        return Err(crate::error::Error::Other(
+    let frames = signal.len() / w;
+    match targets {
+        Some(t) if t.len() != frames * cfg.channels => Err(crate::error::Error::Other(
             "the target signal is not as long as the signal".into(),
-        ));
+        )),
+        None if w != cfg.channels => Err(crate::error::Error::Other(
+            "a model that reads features needs a target signal".into(),
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The checks every engine makes of a batch over a signal of `frames`

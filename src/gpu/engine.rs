@@ -618,7 +618,7 @@ impl Engine for GpuEngine {
             );
         }
         self.targets_at = if targets.is_some() { signal.len() } else { 0 };
-        self.frames = signal.len() / self.cfg.channels;
+        self.frames = signal.len() / self.cfg.input_width();
         self.storage = None;
         // Programs hold the signal's length.
         self.programs.clear();

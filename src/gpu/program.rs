@@ -280,6 +280,7 @@ impl Program {
                 u(ar.x),
                 u(ar.target),
                 u(targets_at),
+                u(cfg.input_width()),
             ]),
             grid(ar.t * ar.b, WG),
         );

@@ -1,0 +1,327 @@
+//! A network over the cascade's residual: the cascade (`crate::cascade`)
+//! predicts each sample first, and the LSTM learns what it leaves, in the
+//! residual's own local units (the LPCNet shape: J.-M. Valin and J. Skoglund,
+//! "LPCNet: Improving neural speech synthesis through linear prediction",
+//! ICASSP 2019, where a linear predictor's output and the last residual feed
+//! an RNN that models the excitation).
+//!
+//! # Per channel, per position `p` (its target is frame `p + 1`)
+//! Everything below reads frames `..= p` only, so a feature never sees its
+//! target. Audio units throughout (`x_j` is sample `j` of the song).
+//! - `b = base_{p+1}`: the cascade's prediction, run over the song from its
+//!   first frame; `e_j = x_j − base_j`, its residual (`base_0 = 0`).
+//! - `g = g_{p+1}`: the local residual gain, `sqrt(max(v_p, floor²))` with
+//!   `v_p = (1 − α)·v_{p−1} + α·e_p²`, `α = 1 / gain_window` (an exponential
+//!   mean of about `gain_window` samples), `v_{−1} = 0`; likewise `gx` over
+//!   `x_j²`, the signal's local gain.
+//! - features, `[F]` with `F = residuals + 1 + samples + 2`:
+//!   `e_p/g, …, e_{p−K+1}/g` (zero before the song), `b/gx`,
+//!   `x_p/gx, …, x_{p−M+1}/gx`, `ln(g)/10`, `ln(gx/g)/10`.
+//! - target `(x_{p+1} − b)/g`; a model output `y` becomes the prediction
+//!   `b + w·g·y`, `w` the gate ([`Gate`]).
+//!
+//! Why the samples and the base are divided by the signal's gain and not by
+//! the residual's: the residual lies 30 to 60 dB under the signal, so `x/g`
+//! would be hundreds to thousands and saturate every gate of the first layer
+//! at initialization; `ln(gx/g)` tells the network the ratio instead. The
+//! logarithms are divided by 10 to bring them near unit size (`ln g` of
+//! 16-bit audio lies in about −10.4 … 0).
+//!
+//! # Layout
+//! A channel's features are interleaved like samples (feature-major, channel
+//! fastest): frame `p` of the input signal is `[F, C]` flattened, read by
+//! the engines as a model with `frame = 1` and `features = F`
+//! (`ModelConfig::input_width`).
+
+use crate::cascade::{Cascade, CascadeConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::ops::Range;
+
+/// What a hybrid model needs to rebuild its base and its inputs exactly
+/// (stored in its checkpoint).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HybridConfig {
+    pub cascade: CascadeConfig,
+    /// Past cascade residuals the network reads (K).
+    pub residuals: usize,
+    /// Past samples the network reads (M).
+    pub samples: usize,
+    /// Samples the gains average over (the inverse of their smoothing rate).
+    pub gain_window: usize,
+    /// Least gain, audio units: one 16-bit step, below which a residual is
+    /// quantization noise.
+    pub gain_floor: f64,
+    pub gate: GateConfig,
+}
+
+impl Default for HybridConfig {
+    fn default() -> Self {
+        HybridConfig {
+            cascade: CascadeConfig::default(),
+            residuals: 32,
+            samples: 8,
+            gain_window: 512,
+            gain_floor: 1.0 / 32768.0,
+            gate: GateConfig::default(),
+        }
+    }
+}
+
+impl HybridConfig {
+    /// Input values per channel per timestep (F).
+    pub fn features(&self) -> usize {
+        self.residuals + 1 + self.samples + 2
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.gain_window == 0 {
+            return Err("the hybrid's gain window must be at least 1 sample".into());
+        }
+        if !(self.gain_floor.is_finite() && self.gain_floor > 0.0) {
+            return Err("the hybrid's gain floor must be positive".into());
+        }
+        if !(self.gate.step.is_finite() && self.gate.step >= 0.0 && self.gate.max > 0.0) {
+            return Err("the hybrid's gate needs a step ≥ 0 and a positive bound".into());
+        }
+        Ok(())
+    }
+}
+
+/// Sign-sign LMS on the network's share of the prediction: after the true
+/// sample `x` arrives, `w ← clamp(w + step·sign(x − prediction)·sign(g·y), 0, max)`.
+/// A network whose corrections point the wrong way drives `w` to 0, where
+/// the hybrid is the cascade; one that helps keeps `w` near 1. Sign-sign
+/// keeps the step independent of the signal's level (MPEG-4 ALS combines
+/// its stages the same way).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateConfig {
+    pub step: f64,
+    pub max: f64,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            step: 1.0 / 512.0,
+            max: 1.5,
+        }
+    }
+}
+
+/// One channel's gate (starts at 1: the network as trained).
+#[derive(Clone, Copy, Debug)]
+pub struct Gate {
+    cfg: GateConfig,
+    pub w: f64,
+}
+
+impl Gate {
+    pub fn new(cfg: GateConfig) -> Self {
+        Gate { cfg, w: 1.0 }
+    }
+
+    /// The prediction from the base `b`, the network's correction `d = g·y`.
+    pub fn combine(&self, b: f64, d: f64) -> f64 {
+        b + self.w * d
+    }
+
+    /// Learn from the true sample `x` the prediction `b + w·d` was made for.
+    pub fn update(&mut self, x: f64, b: f64, d: f64) {
+        let err = x - self.combine(b, d);
+        let s = err.signum() * d.signum();
+        if err != 0.0 && d != 0.0 {
+            self.w = (self.w + self.cfg.step * s).clamp(0.0, self.cfg.max);
+        }
+    }
+}
+
+/// A causal exponential mean of squares, read as a floored RMS.
+#[derive(Clone, Copy, Debug)]
+struct Level {
+    alpha: f64,
+    v: f64,
+}
+
+impl Level {
+    fn new(window: usize) -> Self {
+        Level {
+            alpha: 1.0 / window as f64,
+            v: 0.0,
+        }
+    }
+    fn update(&mut self, x: f64) {
+        self.v += self.alpha * (x * x - self.v);
+    }
+    fn rms(&self, floor: f64) -> f64 {
+        self.v.max(floor * floor).sqrt()
+    }
+}
+
+/// One channel's streaming base and features: one sample in
+/// ([`Stream::update`]), the next sample's base, gain and features out.
+#[derive(Clone, Debug)]
+pub struct Stream {
+    cfg: HybridConfig,
+    cascade: Cascade,
+    /// Newest first.
+    residuals: VecDeque<f64>,
+    samples: VecDeque<f64>,
+    res_level: Level,
+    sig_level: Level,
+}
+
+impl Stream {
+    pub fn new(cfg: &HybridConfig) -> Self {
+        Stream {
+            cfg: cfg.clone(),
+            cascade: Cascade::new(&cfg.cascade),
+            residuals: VecDeque::from(vec![0.0; cfg.residuals]),
+            samples: VecDeque::from(vec![0.0; cfg.samples]),
+            res_level: Level::new(cfg.gain_window),
+            sig_level: Level::new(cfg.gain_window),
+        }
+    }
+
+    /// The base prediction of the next sample.
+    pub fn base(&self) -> f64 {
+        self.cascade.predict()
+    }
+
+    /// The residual gain `g` of the next sample.
+    pub fn gain(&self) -> f64 {
+        self.res_level.rms(self.cfg.gain_floor)
+    }
+
+    fn signal_gain(&self) -> f64 {
+        self.sig_level.rms(self.cfg.gain_floor)
+    }
+
+    /// The next sample's features, `[F]` into `out` at stride `stride`
+    /// (the channel count, for the interleaved layout).
+    pub fn features(&self, out: &mut [f32], stride: usize) {
+        let (g, gx) = (self.gain(), self.signal_gain());
+        let mut k = 0;
+        let mut put = |v: f64| {
+            out[k * stride] = v as f32;
+            k += 1;
+        };
+        for &e in &self.residuals {
+            put(e / g);
+        }
+        put(self.base() / gx);
+        for &x in &self.samples {
+            put(x / gx);
+        }
+        put(g.ln() / 10.0);
+        put((gx / g).ln() / 10.0);
+    }
+
+    /// Take the next sample (the one [`Stream::base`] predicted).
+    pub fn update(&mut self, x: f64) {
+        let e = x - self.cascade.predict();
+        self.res_level.update(e);
+        self.sig_level.update(x);
+        if self.cfg.residuals > 0 {
+            self.residuals.pop_back();
+            self.residuals.push_front(e);
+        }
+        if self.cfg.samples > 0 {
+            self.samples.pop_back();
+            self.samples.push_front(x);
+        }
+        self.cascade.update(x);
+    }
+}
+
+/// A song's (or a run's songs') base, gains, features and targets, built
+/// once over the model-unit signal `x[N, C]` (audio / `scale`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HybridSignal {
+    pub channels: usize,
+    pub features: usize,
+    /// `[N, F·C]`: row `p` holds the features of position `p`.
+    pub inputs: Vec<f32>,
+    /// `[N, C]`: frame `n`'s base prediction and gain, audio units
+    /// (frame 0 of a song: base 0, gain at its floor).
+    pub base: Vec<f64>,
+    pub gain: Vec<f64>,
+    /// `[N, C]`: frame `n`'s target, `(x_n − base_n)/gain_n`.
+    pub target: Vec<f32>,
+    pub scale: f32,
+    pub gate: GateConfig,
+}
+
+impl HybridSignal {
+    /// Run the streams over every song of `songs` (frame ranges of `x`), each
+    /// from its own first frame.
+    pub fn new(
+        x: &[f32],
+        channels: usize,
+        scale: f32,
+        songs: &[Range<usize>],
+        cfg: &HybridConfig,
+    ) -> Self {
+        let (c, f) = (channels, cfg.features());
+        let n = x.len() / c;
+        let mut inputs = vec![0.0f32; n * f * c];
+        let mut base = vec![0.0f64; n * c];
+        let mut gain = vec![cfg.gain_floor; n * c];
+        let mut target = vec![0.0f32; n * c];
+        for s in songs {
+            for ch in 0..c {
+                let mut st = Stream::new(cfg);
+                for p in s.clone() {
+                    let i = p * c + ch;
+                    let v = x[i] as f64 * scale as f64;
+                    base[i] = st.base();
+                    gain[i] = st.gain();
+                    target[i] = ((v - base[i]) / gain[i]) as f32;
+                    st.update(v);
+                    st.features(&mut inputs[p * f * c + ch..], c);
+                }
+            }
+        }
+        HybridSignal {
+            channels,
+            features: f,
+            inputs,
+            base,
+            gain,
+            target,
+            scale,
+            gate: cfg.gate,
+        }
+    }
+
+    /// Model outputs `y[positions.len(), C]` (for the targets of `positions`,
+    /// frames `p + 1`) into predictions in the model's units, in place,
+    /// through a gate per channel that starts at 1 at `positions.start` and
+    /// learns from each true frame `x` (model units) once it is past. With
+    /// `gated` false the gate stays at 1.
+    pub fn restore(&self, y: &mut [f32], x: &[f32], positions: Range<usize>, gated: bool) {
+        let c = self.channels;
+        let s = self.scale as f64;
+        let mut gates = vec![Gate::new(self.gate); c];
+        for (i, p) in positions.enumerate() {
+            for (ch, gate) in gates.iter_mut().enumerate() {
+                let n = (p + 1) * c + ch;
+                let (b, d) = (self.base[n], self.gain[n] * y[i * c + ch] as f64);
+                y[i * c + ch] = (gate.combine(b, d) / s) as f32;
+                if gated {
+                    gate.update(x[n] as f64 * s, b, d);
+                }
+            }
+        }
+    }
+
+    /// The base predictions of the targets of `positions`, model units, `[positions.len(), C]`.
+    pub fn base_of(&self, positions: Range<usize>) -> Vec<f32> {
+        let c = self.channels;
+        let s = self.scale as f64;
+        self.base[(positions.start + 1) * c..(positions.end + 1) * c]
+            .iter()
+            .map(|&b| (b / s) as f32)
+            .collect()
+    }
+}
