@@ -24,6 +24,7 @@ use wavelstm::gpu::context::{self, Gpu};
 use wavelstm::gpu::engine::{GpuEngine, PathChoice};
 use wavelstm::gpu::program::{stats, Dest, Operand, Path, Program, Src};
 use wavelstm::gpu::workbench::{Buf, Workbench};
+use wavelstm::hybrid::{HybridConfig, HybridSignal};
 use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
 };
@@ -727,6 +728,15 @@ fn fifty_training_steps_on_the_gpu_follow_the_cpu() {
             PathChoice::Fixed(Path::Sequence),
         ),
         (model(1, 16, 3, &[5], 1), false, PathChoice::Auto),
+        // A model over the cascade: its features as input, its residual as target.
+        (
+            ModelConfig {
+                features: HybridConfig::default().features(),
+                ..model(1, 16, 1, &[], 0)
+            },
+            true,
+            PathChoice::Auto,
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -739,9 +749,20 @@ fn fifty_training_steps_on_the_gpu_follow_the_cpu() {
         let mut gpu_e = GpuEngine::new(gpu.clone(), cfg.clone(), adam, params, path, 7).unwrap();
         // The second case learns a target signal of its own (as a residual model does).
         let own: Vec<f32> = sig.iter().map(|v| 0.5 * v * v - 0.1).collect();
-        let targets = (n == 1).then_some(&own[..]);
-        cpu.set_signals(&sig, targets).unwrap();
-        gpu_e.set_signals(&sig, targets).unwrap();
+        let hybrid = HybridSignal::new(
+            &sig,
+            cfg.channels,
+            0.1,
+            &[0..frames],
+            &HybridConfig::default(),
+        );
+        let (inputs, targets) = match n {
+            1 => (&sig[..], Some(&own[..])),
+            3 => (&hybrid.inputs[..], Some(&hybrid.target[..])),
+            _ => (&sig[..], None),
+        };
+        cpu.set_signals(inputs, targets).unwrap();
+        gpu_e.set_signals(inputs, targets).unwrap();
         let (mut lc, mut lg) = (Vec::new(), Vec::new());
         for batch in &batches(steps, b, t, frames, cfg.frame, stateful) {
             cpu.train_step(batch, t, adam.lr).unwrap();
