@@ -69,7 +69,11 @@ fn songs_are_independent_and_streaming_equals_the_batch_build() {
     let songs = [0..1000, 1000..3000];
     let h = HybridSignal::new(&m, 1, scale, &songs, &cfg);
     let alone = HybridSignal::new(&m[1000..], 1, scale, &[0..2000], &cfg);
-    assert_eq!(h.inputs[1000 * f..], alone.inputs[..], "the second song is run on its own");
+    assert_eq!(
+        h.inputs[1000 * f..],
+        alone.inputs[..],
+        "the second song is run on its own"
+    );
     assert_eq!(h.base[1000..], alone.base[..]);
     let mut st = Stream::new(&cfg);
     let mut row = vec![0.0f32; f];
@@ -127,7 +131,10 @@ fn the_gate_keeps_a_harmful_network_within_the_margin_of_the_cascade() {
     let mut rng = SplitMix64::new(4);
     let cases: Vec<(&str, Vec<f32>)> = vec![
         ("exactly wrong", targets.iter().map(|t| -t).collect()),
-        ("noise", targets.iter().map(|_| 2.0 * rng.normal() as f32).collect()),
+        (
+            "noise",
+            targets.iter().map(|_| 2.0 * rng.normal() as f32).collect(),
+        ),
         ("constant", vec![3.0; targets.len()]),
     ];
     for (name, y) in cases {
@@ -140,7 +147,10 @@ fn the_gate_keeps_a_harmful_network_within_the_margin_of_the_cascade() {
             gain_db(&m, &gated, positions.clone()),
         );
         eprintln!("{name}: ungated {u:.2} dB, gated {g:.2} dB, cascade {cascade:.2} dB");
-        assert!(u < cascade - 3.0, "{name}: the case must hurt ungated ({u} vs {cascade})");
+        assert!(
+            u < cascade - 3.0,
+            "{name}: the case must hurt ungated ({u} vs {cascade})"
+        );
         assert!(
             g > cascade - MARGIN_DB,
             "{name}: gated {g:.2} dB, cascade {cascade:.2} dB"
@@ -151,7 +161,10 @@ fn the_gate_keeps_a_harmful_network_within_the_margin_of_the_cascade() {
     h.restore(&mut good, &m, positions.clone(), true);
     let g = gain_db(&m, &good, positions.clone());
     eprintln!("half the residual: gated {g:.2} dB, cascade {cascade:.2} dB");
-    assert!(g > cascade + 5.0, "half the residual: gated {g:.2} dB, cascade {cascade:.2} dB");
+    assert!(
+        g > cascade + 5.0,
+        "half the residual: gated {g:.2} dB, cascade {cascade:.2} dB"
+    );
 }
 
 fn clip() -> std::path::PathBuf {
@@ -169,9 +182,18 @@ fn bad_combinations_are_refused_with_a_clear_message() {
             "--base cascade needs --output mse",
         ),
         (vec!["--residual", "cascade"], "--base cascade"),
-        (vec!["--base", "cascade", "--frame", "3"], "leave --frame at 1"),
-        (vec!["--base", "lpc", "--residual", "none"], "old name of --base"),
-        (vec!["--preset", "hybrid", "--output", "mulaw"], "--output mse"),
+        (
+            vec!["--base", "cascade", "--frame", "3"],
+            "leave --frame at 1",
+        ),
+        (
+            vec!["--base", "lpc", "--residual", "none"],
+            "old name of --base",
+        ),
+        (
+            vec!["--preset", "hybrid", "--output", "mulaw"],
+            "--output mse",
+        ),
     ] {
         let mut a = vec!["train", s(&clip), "--out", s(&out), "--device", "cpu"];
         a.extend(&args);
