@@ -753,7 +753,7 @@ fn fifty_training_steps_on_the_gpu_follow_the_cpu() {
             &sig,
             cfg.channels,
             0.1,
-            &[0..frames],
+            std::slice::from_ref(&(0..frames)),
             &HybridConfig::default(),
         );
         let (inputs, targets) = match n {

@@ -251,7 +251,7 @@ fn the_checkpoint_keeps_the_residual_and_older_ones_have_none() {
     assert_eq!(ck.config.residual, Residual::None);
     assert_eq!(
         RunConfig {
-            residual: cfg.residual,
+            residual: cfg.residual.clone(),
             ..ck.config
         },
         cfg
