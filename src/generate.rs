@@ -35,7 +35,8 @@
 //! `temperature` T, T·N(0, 1): the MSE head has no noise model of its own,
 //! and its targets are the residual in units of its local RMS, so a unit
 //! Gaussian is the excitation that keeps the residual's level (at T = 1).
-//! The gate stays at 1: nothing true arrives to adapt it from.
+//! The gate stays at 1: nothing true arrives to adapt it from; the gains
+//! are held at the prime's end ([`Stream::hold_gains`]).
 //!
 //! A model trained without carried state (seq-len 1, not stateful: the seed
 //! preset) has only ever run from a zero state; it runs every timestep from
@@ -182,6 +183,7 @@ pub fn generate(
                     for f in 0..prime_frames {
                         st.update(f64::from(prime[f * c + ch]) * scale);
                     }
+                    st.hold_gains();
                     st
                 })
                 .collect();

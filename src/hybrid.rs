@@ -189,6 +189,8 @@ pub struct Stream {
     samples: VecDeque<f64>,
     res_level: Level,
     sig_level: Level,
+    /// Keep the gains where they are (see [`Stream::hold_gains`]).
+    held: bool,
 }
 
 impl Stream {
@@ -200,7 +202,17 @@ impl Stream {
             samples: VecDeque::from(vec![0.0; cfg.samples]),
             res_level: Level::new(cfg.gain_window),
             sig_level: Level::new(cfg.gain_window),
+            held: false,
         }
+    }
+
+    /// Stop the gains following the signal. Free running needs it: the
+    /// residual of generated audio is the gain times the network's output
+    /// plus the excitation, so a gain that tracked it would feed on itself
+    /// (any excess of their RMS over 1 grows it exponentially, any lack
+    /// shrinks it to the floor).
+    pub fn hold_gains(&mut self) {
+        self.held = true;
     }
 
     /// The base prediction of the next sample.
@@ -240,8 +252,10 @@ impl Stream {
     /// Take the next sample (the one [`Stream::base`] predicted).
     pub fn update(&mut self, x: f64) {
         let e = x - self.cascade.predict();
-        self.res_level.update(e);
-        self.sig_level.update(x);
+        if !self.held {
+            self.res_level.update(e);
+            self.sig_level.update(x);
+        }
         if self.cfg.residuals > 0 {
             self.residuals.pop_back();
             self.residuals.push_front(e);
