@@ -244,6 +244,7 @@ fn model(hidden: usize, channels: usize, head: Vec<usize>, output: Output) -> Mo
         lstm_output_activation: Activation::Linear,
         output_activation: Activation::Linear,
         leaky_slope: 0.3,
+        features: 0,
         output,
     }
 }

@@ -188,6 +188,10 @@ fn bad_combinations_are_refused_with_a_clear_message() {
             vec!["--base", "cascade", "--output", "mulaw"],
             "--base cascade needs --output mse",
         ),
+        (
+            vec!["--base", "cascade", "--output", "laplace"],
+            "--base cascade needs --output mse",
+        ),
         (vec!["--residual", "cascade"], "--base cascade"),
         (
             vec!["--base", "cascade", "--frame", "3"],

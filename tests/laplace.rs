@@ -419,6 +419,7 @@ fn teacher_forcing_hands_back_the_head() {
         lstm_output_activation: Activation::Linear,
         output_activation: Activation::Linear,
         leaky_slope: 0.3,
+        features: 0,
         output: Output::Laplace { scale: 0.1 },
     };
     let params = init_params(&cfg, &mut SplitMix64::new(3));
