@@ -130,7 +130,8 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
     let out = train(&["--max-steps", "1", "--residual", "lpc", "--output", "mulaw"]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("--residual lpc needs --output mse"),
+        // --residual lpc is the old name of --base lpc, and is refused as that.
+        text(&out.stderr).contains("--base lpc needs --output mse"),
         "{}",
         text(&out.stderr)
     );
