@@ -305,8 +305,14 @@ fn mse_column_sums_and_grad_norm_match_the_reference() {
 #[test]
 fn gather_matches_the_reference() {
     let mut rng = SplitMix64::new(135);
-    for (n, channels, frame, t) in [(10, 1, 1, 3), (50, 2, 3, 7), (33, 1, 5, 40)] {
-        let signal = rounded(&random(&mut rng, n * channels, 1.0));
+    // Width above channels: a hybrid model's feature frames.
+    for (n, channels, width, frame, t) in [
+        (10, 1, 1, 1, 3),
+        (50, 2, 2, 3, 7),
+        (33, 1, 1, 5, 40),
+        (29, 2, 86, 1, 6),
+    ] {
+        let signal = rounded(&random(&mut rng, n * width, 1.0));
         let targets = rounded(&random(&mut rng, n * channels, 1.0));
         // Starts near the end too, where positions clamp to the last target.
         let starts: Vec<usize> = (0..5).map(|k| frame - 1 + k * (n - frame) / 5).collect();
@@ -315,14 +321,15 @@ fn gather_matches_the_reference() {
             &f32s(&signal),
             &f32s(&targets),
             channels,
+            width,
             frame,
             &starts,
             t,
             &mut x,
             &mut y,
         );
-        let (wx, wy) = reference::gather(&signal, &targets, channels, frame, &starts, t);
-        let what = format!("gather n {n} c {channels} frame {frame} t {t}");
+        let (wx, wy) = reference::gather(&signal, &targets, channels, width, frame, &starts, t);
+        let what = format!("gather n {n} c {channels} w {width} frame {frame} t {t}");
         assert_close(&format!("{what} x"), &x, &wx);
         assert_close(&format!("{what} target"), &y, &wy);
     }

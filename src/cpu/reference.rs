@@ -233,23 +233,26 @@ pub fn grad_norm(grads: &[f64]) -> f64 {
 
 /// The windows and targets of `t` timesteps of every lane (shader `gather`):
 /// lane `l` at step `s` sits at position `p = min(start_l + s, N - 2)` of a
-/// `[N, C]` signal; its input is frames `p+1-frame ..= p`, its target the
-/// frame `p + 1` of `targets`. Returns `(x[T, B, frame·C], target[T, B, C])`.
+/// `[N, W]` input signal (`W = width` values a frame: the channels' samples,
+/// or a hybrid model's features); its input is frames `p+1-frame ..= p`, its
+/// target the frame `p + 1` of the `[N, C]` targets. Returns
+/// `(x[T, B, frame·W], target[T, B, C])`.
 pub fn gather(
     signal: &[f64],
     targets: &[f64],
     channels: usize,
+    width: usize,
     frame: usize,
     starts: &[usize],
     t: usize,
 ) -> (Vec<f64>, Vec<f64>) {
-    let last = (signal.len() / channels).saturating_sub(2);
+    let last = (signal.len() / width).saturating_sub(2);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for step in 0..t {
         for &s in starts {
             let p = (s + step).min(last);
             for q in p + 1 - frame..=p {
-                x.extend_from_slice(&signal[q * channels..(q + 1) * channels]);
+                x.extend_from_slice(&signal[q * width..(q + 1) * width]);
             }
             y.extend_from_slice(&targets[(p + 1) * channels..(p + 2) * channels]);
         }

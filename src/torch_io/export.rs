@@ -78,8 +78,9 @@ impl ModuleSpec {
             },
             scale: c.scale,
             residual_scale: match c.residual {
-                Residual::None => None,
                 Residual::Lpc { scale } => Some(scale),
+                // `export` refuses a cascade model before it gets here.
+                Residual::None | Residual::Cascade { .. } => None,
             },
             sample_rate: c.sample_rate,
             carry_state: Plan::carries_state(c.data.stateful, c.data.seq_len),
@@ -101,6 +102,13 @@ pub fn torch_name(name: &str) -> String {
 
 /// Write the weights of `ck` to `out` as a torch state dict (atomically).
 pub fn export(ck: &Checkpoint, out: &Path) -> Result<()> {
+    if matches!(ck.config.residual, Residual::Cascade { .. }) {
+        // The module reads raw audio; this model reads the cascade's
+        // residuals and gains, which examples/torch_model.py does not compute.
+        return Err(Error::config(
+            "a model trained with --base cascade cannot be exported: the torch module has no cascade to feed it",
+        ));
+    }
     let layout = ck.config.model.layout();
     let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = layout
         .entries

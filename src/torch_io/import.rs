@@ -119,6 +119,7 @@ fn config(
     let model = ModelConfig {
         channels,
         frame,
+        features: 0,
         hidden: s.hidden,
         layers: s.layers,
         head,
