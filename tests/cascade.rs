@@ -365,3 +365,28 @@ fn cascade_never_worse_than_its_first_stage_on_the_bundled_clips() {
         );
     }
 }
+
+/// EWLS's prediction gain on the first 90 % of the bundled piano (the part
+/// settings may be chosen on), solving every `every` samples.
+fn ewls_training_gain(every: usize) -> f64 {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/audio/piano_sabatella_unclaimed_gift.wav");
+    let a = audio::load(&path, ChannelMode::Mono, None).unwrap();
+    let n = a.frames();
+    let pos = 0..n - valid_frames(n, 0.1) - 1;
+    let mut cfg = CascadeConfig::ewls_only();
+    cfg.ewls.every = every;
+    let pred = cascade::predict(&a.samples, 1, pos.clone(), &cfg);
+    score(&pred, &a.samples, 1, pos, 1.0).gain_db
+}
+
+/// Solving half as often costs little: at the piano's first onset the window
+/// holds fewer samples than the order, and a solve there overfits; without
+/// the early re-solve on stale coefficients interval 16 lost 20 dB against
+/// interval 8 (32.8 against 52.6 dB). Measured with it: 52.97 against 52.56 dB.
+#[test]
+fn ewls_solving_every_16_samples_keeps_the_gain_of_every_8() {
+    let (g8, g16) = (ewls_training_gain(8), ewls_training_gain(16));
+    assert!(g8 > 52.0, "interval 8: {g8} dB");
+    assert!(g16 > g8 - 1.0, "interval 16: {g16} dB, interval 8: {g8} dB");
+}

@@ -259,7 +259,7 @@ fn expected(isa: Isa) -> [u64; 12] {
             0xe223273c889ab90e, // predict
             0x9fe23af27670bdd7, // generate take 1
             0x5a984edab1a5f638, // generate take 2
-            0xb370817ca946cdbd, // eval figures (issue 10: cascade and bits per sample added)
+            0x52ffd20370b23396, // eval figures (issue 10: cascade and bits per sample added)
             0xa00b2ef8f23c1c58, // demo model
             0x8b918fce2c87e546, // demo predict
             0xc4e21c38630e1313, // demo generate
@@ -273,7 +273,7 @@ fn expected(isa: Isa) -> [u64; 12] {
             0x28b08d0fa01cfb62,
             0x9fe23af27670bdd7,
             0x5a984edab1a5f638,
-            0x185e364eab464a3f,
+            0x46dfced06826312e,
             0x302d4e00d182e197,
             0x84c9a28227990aee,
             0xc4e21c38630e1313,
