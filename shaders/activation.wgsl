@@ -3,18 +3,6 @@
 // `backward`: dy *= act'(at the output y), in place.
 // kind 0 = linear, 1 = LeakyReLU with negative slope `slope`.
 
-struct Params {
-    n: u32,
-    kind: u32,
-    x: u32,
-    y: u32,
-    dy: u32,
-    slope: f32,
-    _p0: u32,
-    _p1: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {

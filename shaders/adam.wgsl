@@ -6,19 +6,6 @@
 // correction and decay change per step: they come from stats. Every scalar
 // was computed in f64 on the host and rounded to f32 once.
 
-struct Params {
-    n: u32,
-    // 1 − β1, and 1 − (1 − β1) in f32: lerp's two weights.
-    one_minus_beta1: f32,
-    beta1_complement: f32,
-    beta2: f32,
-    one_minus_beta2: f32,
-    eps: f32,
-    _p0: u32,
-    _p1: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {

@@ -3,18 +3,6 @@
 // One thread per column, summing rows in order, so the result does not
 // depend on how the work is scheduled.
 
-struct Params {
-    rows: u32,
-    cols: u32,
-    m: u32,
-    out1: u32,
-    out2: u32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {

@@ -2,8 +2,11 @@
 // bind group shared by all kernels, and the activation functions.
 //
 // Every tensor lives at an element offset inside one of these buffers; the
-// offsets and shapes of each dispatch come in its `Params` uniform
+// offsets and shapes of each dispatch come in its `Params` uniform `p`
 // (group 1, a dynamic offset into one buffer of all dispatches' parameters).
+// Each file's `struct Params` is generated from its Rust struct in
+// src/gpu/ops/<file>.rs, where its fields are documented, and put between
+// this prelude and the file.
 // Memory layouts are those of the CPU engine (src/cpu/lstm.rs, src/gpu/mod.rs).
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;

@@ -7,19 +7,6 @@
 // features), the target signal C.
 //   x[T, B, frame·W], target[T, B, C] in `acts`.
 
-struct Params {
-    t: u32,
-    b: u32,
-    frame: u32,
-    channels: u32,
-    frames: u32,
-    x: u32,
-    targets: u32,
-    targets_at: u32,
-    in_width: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {

@@ -5,22 +5,6 @@
 // of the norm ring, the clipping factor, and whether loss and norm are
 // finite (Adam skips the update when they are not).
 
-struct Params {
-    n: u32,
-    // Offset in acts of the per-workgroup partial sums.
-    partials: u32,
-    // Number of workgroups of `partial` (a constant of the engine).
-    groups: u32,
-    // Index in stats of the norm ring and of the loss ring.
-    norm: u32,
-    loss: u32,
-    // Clip threshold (0 = no clipping).
-    clip: f32,
-    _p0: u32,
-    _p1: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 const NORM_WG: u32 = 256u;
 var<workgroup> part: array<f32, 256>;
 

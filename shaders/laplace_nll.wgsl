@@ -10,24 +10,6 @@
 //   of the loss ring.
 // `location`: the point prediction head[2r] into `per_row[r]`.
 
-struct Params {
-    rows: u32,
-    head: u32,
-    targets: u32,
-    dhead: u32,
-    per_row: u32,
-    // Index in `stats` of the loss ring (this step's slot is stats[SLOT]).
-    loss: u32,
-    delta: f32,
-    delta_at: u32,
-    channels: u32,
-    // Lanes B, and the burn-in timesteps (0: every row counts).
-    b: u32,
-    burn_in: u32,
-    _p0: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 const LOG_SCALE_MIN: f32 = -16.0;
 const LOG_SCALE_MAX: f32 = 8.0;
 const LN_2: f32 = 0.6931471805599453;

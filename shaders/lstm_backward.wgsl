@@ -11,28 +11,6 @@
 //   with da_{t+1} in workgroup memory for the recurrent product.
 // The weight gradients are large products after the sweep (matmul kernel).
 
-struct Params {
-    t: u32,
-    b: u32,
-    h: u32,
-    kinds: u32,
-    a: u32,
-    c: u32,
-    dh_out: u32,
-    dh_rec: u32,
-    dc: u32,
-    // step: 1 at t = T-1, where nothing flows back from the future yet.
-    // sequence: the number of timesteps T.
-    first_or_steps: u32,
-    w_hh: u32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-    _p3: u32,
-    _p4: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 // What one unit's backward step hands on: its four gates' da_t, and ∂L/∂c_{t-1}.
 struct Back {
     da: vec4<f32>,

@@ -10,24 +10,6 @@
 //   timesteps itself, doing the recurrent product with h_{t-1} in workgroup
 //   memory; a[t] holds only x·W_ihᵀ + biases. No dispatch per timestep.
 
-struct Params {
-    t: u32,
-    b: u32,
-    h: u32,
-    // bit 0: linear cell activation (else tanh); bit 1: hard-sigmoid gates.
-    kinds: u32,
-    a: u32,
-    c: u32,
-    hs: u32,
-    _unused: u32,
-    // Offset of W_hh [4H, H] in params (sequence only).
-    w_hh: u32,
-    steps: u32,
-    _p0: u32,
-    _p1: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 // Gate math of unit j of one lane at timestep t, given its four
 // pre-activations; writes the activated gates, c_t and h_t. Returns h_t.
 fn cell_forward(t: u32, lane: u32, j: u32, pre: vec4<f32>) -> f32 {

@@ -13,30 +13,6 @@
 //   per 8 workgroup-memory reads instead of 1 per 2. For the large products
 //   (input projections, weight gradients).
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    // bit 0: A transposed, bit 1: B transposed, bits 2-3: A's buffer,
-    // bits 4-5: B's buffer (0 params, 1 acts, 2 grads), bit 6: C in grads
-    // (else acts), bit 7: accumulate into C.
-    flags: u32,
-    a: u32,
-    lda: u32,
-    b: u32,
-    ldb: u32,
-    c: u32,
-    ldc: u32,
-    // Offsets in `params` of up to two bias vectors [n] added to every row.
-    bias1: u32,
-    bias2: u32,
-    alpha: f32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 const TILE: u32 = 16u;
 var<workgroup> tile_a: array<array<f32, 16>, 16>;
 var<workgroup> tile_b: array<array<f32, 16>, 16>;

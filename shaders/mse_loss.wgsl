@@ -5,19 +5,6 @@
 // burn-in (`burn_in` > 0; rows of `channels` elements, `b` lanes) the rows it
 // leaves out add nothing, get a zero gradient, and n counts the others.
 
-struct Params {
-    n: u32,
-    pred: u32,
-    targets: u32,
-    dpred: u32,
-    // Index in `stats` of the loss ring (this step's slot is stats[SLOT]).
-    loss: u32,
-    b: u32,
-    channels: u32,
-    burn_in: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 const LOSS_WG: u32 = 256u;
 var<workgroup> partial: array<f32, 256>;
 

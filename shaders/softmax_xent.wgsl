@@ -12,22 +12,6 @@
 // `expected`: the expected audio value Σ softmax(z)_k·decode(k), divided by
 //   scale, into `per_row[r]`: the point prediction in model units.
 
-struct Params {
-    rows: u32,
-    logits: u32,
-    targets: u32,
-    dlogits: u32,
-    per_row: u32,
-    // Index in `stats` of the loss ring (this step's slot is stats[SLOT]).
-    loss: u32,
-    scale: f32,
-    channels: u32,
-    b: u32,
-    burn_in: u32,
-    _p0: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 const CLASSES: u32 = 256u;
 const MU: f32 = 255.0;
 var<workgroup> red: array<f32, 256>;

@@ -4,23 +4,6 @@
 // `load`: h_k[0] = carry ? carry_h[k] : 0 per lane (likewise c).
 // `save`: carry_h[k] = h_k[T] (likewise c), every lane.
 
-struct Params {
-    layers: u32,
-    b: u32,
-    h: u32,
-    t: u32,
-    carry_h: u32,
-    carry_c: u32,
-    // Offsets of layer 0's h and c; layer k's are `stride` elements further.
-    h0: u32,
-    c0: u32,
-    stride: u32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-@group(1) @binding(0) var<uniform> p: Params;
-
 @compute @workgroup_size(64)
 fn load(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {

@@ -2,6 +2,7 @@
 //! prelude `shaders/common.wgsl`), and their compiled pipelines, all under
 //! one pipeline layout.
 
+use super::uniform::{self, PARAMS_BYTES};
 use crate::error::{Error, Result};
 
 /// Every kernel entry point, named `file::entry`.
@@ -120,10 +121,12 @@ impl Kernel {
     }
 }
 
-/// The full source of one shader file: the prelude, then the file.
+/// The full source of one shader file: the prelude, the file's `Params`
+/// (generated from its Rust struct, `gpu::uniform`), then the file.
 pub fn source(file: &str) -> Option<String> {
     let body = SHADERS.iter().find(|(n, _)| *n == file)?.1;
-    Some(format!("{}\n{}", SHADERS[0].1, body))
+    let params = super::uniform::fields_of(file).map_or_else(String::new, |f| uniform::wgsl(&f));
+    Some(format!("{}\n{params}\n{body}", SHADERS[0].1))
 }
 
 /// Storage buffers of the shared bind group, in binding order (see
@@ -138,9 +141,6 @@ pub const BINDINGS: [(&str, bool); 8] = [
     ("stats", false),
     ("carry", false),
 ];
-
-/// Size of one dispatch's parameter block (16 four-byte fields).
-pub const PARAMS_BYTES: u64 = 64;
 
 pub struct Pipelines {
     pub storage_layout: wgpu::BindGroupLayout,
@@ -177,7 +177,7 @@ impl Pipelines {
                 ty: wgpu::BindingType::Buffer {
                     ty: wgpu::BufferBindingType::Uniform,
                     has_dynamic_offset: true,
-                    min_binding_size: wgpu::BufferSize::new(PARAMS_BYTES),
+                    min_binding_size: wgpu::BufferSize::new(PARAMS_BYTES as u64),
                 },
                 count: None,
             }],

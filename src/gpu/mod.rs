@@ -6,7 +6,12 @@
 //! - `kernels`: shader sources and pipelines (one shared bind group layout:
 //!   params, grads, moments, acts, signal, lanes, stats, carry).
 //! - `arena`: where each tensor of a pass lives in `acts`.
-//! - `program`: the dispatch list of a training step or inference pass.
+//! - `uniform`: typed kernel parameters; each shader's WGSL `Params` is
+//!   generated from its Rust struct.
+//! - `ops`: one file per shader: its `Params` and the builder that dispatches it.
+//! - `program`: the dispatch list of a training step or inference pass;
+//!   `passes` composes the ops into forward, loss, backward and update;
+//!   `compiled` puts a program's parameters on the device.
 //! - `engine`: [`engine::GpuEngine`], the [`crate::engine::Engine`] on top.
 //! - `workbench`: the buffers filled by hand, to run one op in the tests.
 //!
@@ -19,8 +24,12 @@
 //! The CPU and GPU engines never import each other; they meet in the tests.
 
 pub mod arena;
+pub mod compiled;
 pub mod context;
 pub mod engine;
 pub mod kernels;
+pub mod ops;
+pub mod passes;
 pub mod program;
+pub mod uniform;
 pub mod workbench;

@@ -1,0 +1,52 @@
+//! One LSTM layer's gate math after the products: shaders/lstm_forward.wgsl,
+//! twin of `cpu::lstm::lstm_forward` (reference: `cpu::reference::lstm_forward`).
+
+use crate::gpu::kernels::Kernel;
+use crate::gpu::program::{grid, Program, WG};
+use crate::gpu::uniform::uniform;
+use crate::model::{CellActivation, GateActivation, ModelConfig};
+
+uniform! {
+    /// Offsets in `acts`: `a[T, B, 4H]` the pre-activations (overwritten
+    /// with the activated gates), `c` and `hs` `[T+1, B, H]` with block 0
+    /// the initial state.
+    pub struct Params for "lstm_forward" {
+        /// `step`: the timestep.
+        pub t: u32,
+        pub b: u32,
+        pub h: u32,
+        /// See [`kinds`].
+        pub kinds: u32,
+        pub a: u32,
+        pub c: u32,
+        pub hs: u32,
+        /// Offset of `W_hh[4H, H]` in `params` (`sequence` only).
+        pub w_hh: u32,
+        /// `sequence`: the number of timesteps T.
+        pub steps: u32,
+    }
+}
+
+/// The activations as the LSTM kernels read them: bit 0 a linear cell
+/// activation (else tanh), bit 1 hard-sigmoid gates (else logistic).
+pub fn kinds(cfg: &ModelConfig) -> u32 {
+    let cell = u32::from(cfg.cell_activation == CellActivation::Linear);
+    let gate = u32::from(cfg.gate_activation == GateActivation::HardSigmoid);
+    cell | (gate << 1)
+}
+
+impl Program {
+    /// Timestep `p.t` of every lane, once `a[t]` holds all of its products
+    /// (`x·W_ihᵀ + biases + h_{t-1}·W_hhᵀ`); one thread per (lane, unit).
+    pub fn lstm_forward_step(&mut self, p: Params) {
+        let threads = (p.b * p.h) as usize;
+        self.push(Kernel::LstmForwardStep, p, grid(threads, WG));
+    }
+
+    /// All `p.steps` timesteps, the recurrent product included (`a` holds
+    /// only `x·W_ihᵀ + biases`); one workgroup per lane.
+    pub fn lstm_forward_sequence(&mut self, p: Params) {
+        let lanes = p.b;
+        self.push(Kernel::LstmForwardSequence, p, [lanes, 1, 1]);
+    }
+}
