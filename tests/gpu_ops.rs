@@ -12,7 +12,9 @@
 //! With no GPU adapter these tests print why they are skipped and pass,
 //! unless WAVELSTM_REQUIRE_GPU=1 (CI, on Mesa's lavapipe), where they fail.
 
-use std::sync::OnceLock;
+mod common;
+
+use common::gpu::{f64s, gpu, random, rel_norm};
 use wavelstm::cpu::adam::{adam_step, clip_global_norm, AdamConfig, StepConstants};
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::matmul::{gemm_reference, Op};
@@ -20,7 +22,7 @@ use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
 use wavelstm::dataset::{gather, Batch};
 use wavelstm::engine::Engine;
 use wavelstm::gpu::arena::{Arena, CarryLayout};
-use wavelstm::gpu::context::{self, Gpu};
+use wavelstm::gpu::context::Gpu;
 use wavelstm::gpu::engine::{GpuEngine, PathChoice};
 use wavelstm::gpu::program::{stats, Dest, Operand, Path, Program, Src};
 use wavelstm::gpu::workbench::{Buf, Workbench};
@@ -29,55 +31,6 @@ use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
 };
 use wavelstm::rng::SplitMix64;
-
-/// One device for the whole test binary (each device starts its own
-/// thread pool on lavapipe).
-fn gpu() -> Option<&'static Gpu> {
-    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| {
-        let required = std::env::var("WAVELSTM_REQUIRE_GPU").is_ok_and(|v| v == "1");
-        let opened = match context::choose(None, false) {
-            Ok(Some(adapter)) => Gpu::open(adapter).map_err(|e| e.to_string()),
-            Ok(None) => Err("no GPU adapter (Vulkan, Metal or DX12) found".to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match opened {
-            Ok(g) => Some(g),
-            Err(why) if required => panic!("WAVELSTM_REQUIRE_GPU=1 but {why}"),
-            Err(why) => {
-                eprintln!("GPU tests skipped: {why}");
-                None
-            }
-        }
-    })
-    .as_ref()
-}
-
-fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f32> {
-    (0..n).map(|_| rng.uniform(-scale, scale) as f32).collect()
-}
-
-fn f64s(xs: &[f32]) -> Vec<f64> {
-    xs.iter().map(|&x| x as f64).collect()
-}
-
-/// ‖a − b‖ / max(‖b‖, tiny).
-fn rel_norm(a: &[f32], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len(), "length mismatch");
-    let diff: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let norm = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    let r = diff / norm.max(1e-30);
-    if r.is_nan() {
-        f64::INFINITY
-    } else {
-        r
-    }
-}
 
 // ---------------------------------------------------------------- matmul
 

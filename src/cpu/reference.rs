@@ -91,6 +91,9 @@ pub struct LstmGradients {
     pub x: Vec<f64>,
     pub h0: Vec<f64>,
     pub c0: Vec<f64>,
+    /// ∂L/∂(gate pre-activations) `[T, B, 4H]`, what the backward gate math
+    /// (shader `lstm_backward`) leaves in place of the gates.
+    pub da: Vec<f64>,
 }
 
 /// Backpropagation through time, from `dh_out = ∂L/∂h_t` for t = 1..=T
@@ -117,6 +120,7 @@ pub fn lstm_backward(
         x: vec![0.0; s.t * s.b * ni],
         h0: vec![0.0; bh],
         c0: vec![0.0; bh],
+        da: vec![0.0; s.t * s.b * h4],
     };
     // ∂L/∂h_t and ∂L/∂c_t arriving from step t+1.
     let (mut dh_next, mut dc_next) = (vec![0.0; bh], vec![0.0; bh]);
@@ -138,6 +142,7 @@ pub fn lstm_backward(
                 da[3 * nh + j] = dh * act_c * gate_grad(s.gate, o);
                 dc_prev[b * nh + j] = dc * f;
             }
+            g.da[row * h4..(row + 1) * h4].copy_from_slice(&da);
             for r in 0..h4 {
                 g.b_ih[r] += da[r];
                 g.b_hh[r] += da[r];

@@ -2,6 +2,8 @@
 //! fresh scratch folder per test.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod gpu;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -4,7 +4,7 @@
 use crate::gpu::kernels::Kernel;
 use crate::gpu::program::{grid, Program, WG};
 use crate::gpu::uniform::uniform;
-use crate::model::{CellActivation, GateActivation, ModelConfig};
+use crate::model::{CellActivation, GateActivation};
 
 uniform! {
     /// Offsets in `acts`: `a[T, B, 4H]` the pre-activations (overwritten
@@ -29,10 +29,9 @@ uniform! {
 
 /// The activations as the LSTM kernels read them: bit 0 a linear cell
 /// activation (else tanh), bit 1 hard-sigmoid gates (else logistic).
-pub fn kinds(cfg: &ModelConfig) -> u32 {
-    let cell = u32::from(cfg.cell_activation == CellActivation::Linear);
-    let gate = u32::from(cfg.gate_activation == GateActivation::HardSigmoid);
-    cell | (gate << 1)
+pub fn kinds(cell: CellActivation, gate: GateActivation) -> u32 {
+    u32::from(cell == CellActivation::Linear)
+        | (u32::from(gate == GateActivation::HardSigmoid) << 1)
 }
 
 impl Program {
