@@ -4,9 +4,8 @@
 // kind 0 = linear, 1 = LeakyReLU with negative slope `slope`.
 
 @compute @workgroup_size(64)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-    let i = thread_index(wid, nwg, lid);
+fn forward(gid: Grid) {
+    let i = thread_index(gid);
     if i >= p.n {
         return;
     }
@@ -18,9 +17,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 }
 
 @compute @workgroup_size(64)
-fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-    let i = thread_index(wid, nwg, lid);
+fn backward(gid: Grid) {
+    let i = thread_index(gid);
     if i >= p.n || p.kind == 0u {
         return;
     }

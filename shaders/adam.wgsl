@@ -7,9 +7,8 @@
 // was computed in f64 on the host and rounded to f32 once.
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let i = thread_index(wid, nwg, lid);
+fn main(gid: Grid) {
+    let i = thread_index(gid);
     if i >= p.n {
         return;
     }

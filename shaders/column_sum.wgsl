@@ -4,9 +4,8 @@
 // depend on how the work is scheduled.
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let j = thread_index(wid, nwg, lid);
+fn main(gid: Grid) {
+    let j = thread_index(gid);
     if j >= p.cols {
         return;
     }

@@ -41,10 +41,17 @@ const WG: u32 = 64u;
 // An offset meaning "no such tensor".
 const NONE: u32 = 0xffffffffu;
 
-// Linear thread index of a 1-D kernel dispatched as a 2-D grid (one grid
-// dimension holds at most 65,535 workgroups).
-fn thread_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * WG + lid;
+// The inputs of a 1-D kernel dispatched as a 2-D grid of WG-thread
+// workgroups (one grid dimension holds at most 65,535 workgroups).
+struct Grid {
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+}
+
+// Linear thread index of a 1-D kernel.
+fn thread_index(gid: Grid) -> u32 {
+    return (gid.wid.y * gid.nwg.x + gid.wid.x) * WG + gid.lid;
 }
 
 // Gate activation: 0 = logistic sigmoid, 1 = Keras 2.2's hard sigmoid clip(0.2x + 0.5, 0, 1).
@@ -107,4 +114,10 @@ fn burn_in_counted(rows: u32, b: u32, burn_in: u32) -> u32 {
         }
     }
     return rows - fresh * min(burn_in, rows / b);
+}
+
+// How many of `n` targets (rows of `channels`) a loss counts, at least 1.
+fn targets_counted(n: u32, channels: u32, b: u32, burn_in: u32) -> u32 {
+    let c = max(channels, 1u);
+    return max(burn_in_counted(n / c, b, burn_in) * c, 1u);
 }

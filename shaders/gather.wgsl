@@ -8,9 +8,8 @@
 //   x[T, B, frame·W], target[T, B, C] in `acts`.
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let id = thread_index(wid, nwg, lid);
+fn main(gid: Grid) {
+    let id = thread_index(gid);
     let width = p.frame * p.in_width;
     // Each thread writes one row's inputs and targets: rows = T·B.
     let row = id;

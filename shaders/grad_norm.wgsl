@@ -5,18 +5,7 @@
 // of the norm ring, the clipping factor, and whether loss and norm are
 // finite (Adam skips the update when they are not).
 
-const NORM_WG: u32 = 256u;
-var<workgroup> part: array<f32, 256>;
-
-fn reduce(lid: u32) {
-    workgroupBarrier();
-    for (var w = NORM_WG / 2u; w > 0u; w /= 2u) {
-        if lid < w {
-            part[lid] += part[lid + w];
-        }
-        workgroupBarrier();
-    }
-}
+const NORM_WG: u32 = REDUCE_WG;
 
 @compute @workgroup_size(256)
 fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -26,10 +15,9 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         let g = grads[i];
         s = fma(g, g, s);
     }
-    part[lid] = s;
-    reduce(lid);
+    let total = reduce_sum(lid, s);
     if lid == 0u {
-        acts[p.partials + wid.x] = part[0];
+        acts[p.partials + wid.x] = total;
     }
 }
 
@@ -39,11 +27,10 @@ fn finish(@builtin(local_invocation_index) lid: u32) {
     for (var i = lid; i < p.groups; i += NORM_WG) {
         s += acts[p.partials + i];
     }
-    part[lid] = s;
-    reduce(lid);
+    let total = reduce_sum(lid, s);
     if lid == 0u {
         let slot = u32(stats[SLOT]);
-        let norm = sqrt(part[0]);
+        let norm = sqrt(total);
         stats[p.norm + slot] = norm;
         let ok = is_finite(norm) && is_finite(stats[p.loss + slot]);
         stats[FINITE] = select(0.0, 1.0, ok);

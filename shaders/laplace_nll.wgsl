@@ -13,8 +13,6 @@
 const LOG_SCALE_MIN: f32 = -16.0;
 const LOG_SCALE_MAX: f32 = 8.0;
 const LN_2: f32 = 0.6931471805599453;
-const MEAN_WG: u32 = 256u;
-var<workgroup> red: array<f32, 256>;
 
 // e^x − 1 without the cancellation near 0 (WGSL has no expm1): Taylor to
 // x⁷ below |x| = 1/4 (relative error under 1e-8), else exp − 1 (loses at
@@ -36,14 +34,12 @@ fn d_over_expm1(d: f32) -> f32 {
 }
 
 fn counted() -> u32 {
-    let c = max(p.channels, 1u);
-    return max(burn_in_counted(p.rows / c, p.b, p.burn_in) * c, 1u);
+    return targets_counted(p.rows, p.channels, p.b, p.burn_in);
 }
 
 @compute @workgroup_size(64)
-fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let r = thread_index(wid, nwg, lid);
+fn rows(gid: Grid) {
+    let r = thread_index(gid);
     if r >= p.rows {
         return;
     }
@@ -98,27 +94,12 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 @compute @workgroup_size(256)
 fn mean(@builtin(local_invocation_index) lid: u32) {
-    var s = 0.0;
-    for (var r = lid; r < p.rows; r += MEAN_WG) {
-        s += acts[p.per_row + r];
-    }
-    red[lid] = s;
-    workgroupBarrier();
-    for (var w = MEAN_WG / 2u; w > 0u; w /= 2u) {
-        if lid < w {
-            red[lid] += red[lid + w];
-        }
-        workgroupBarrier();
-    }
-    if lid == 0u {
-        stats[p.loss + u32(stats[SLOT])] = red[0] / f32(counted());
-    }
+    mean_into_ring(lid, p.per_row, p.rows, counted(), p.loss);
 }
 
 @compute @workgroup_size(64)
-fn location(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-    let r = thread_index(wid, nwg, lid);
+fn location(gid: Grid) {
+    let r = thread_index(gid);
     if r >= p.rows {
         return;
     }

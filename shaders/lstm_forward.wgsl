@@ -36,9 +36,8 @@ fn cell_forward(t: u32, lane: u32, j: u32, pre: vec4<f32>) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let id = thread_index(wid, nwg, lid);
+fn step(gid: Grid) {
+    let id = thread_index(gid);
     if id >= p.b * p.h {
         return;
     }

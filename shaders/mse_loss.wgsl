@@ -5,16 +5,14 @@
 // burn-in (`burn_in` > 0; rows of `channels` elements, `b` lanes) the rows it
 // leaves out add nothing, get a zero gradient, and n counts the others.
 
-const LOSS_WG: u32 = 256u;
-var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32) {
     let c = max(p.channels, 1u);
-    let n = max(burn_in_counted(p.n / c, p.b, p.burn_in) * c, 1u);
+    let n = targets_counted(p.n, p.channels, p.b, p.burn_in);
     let scale = 2.0 / f32(n);
     var s = 0.0;
-    for (var i = lid; i < p.n; i += LOSS_WG) {
+    for (var i = lid; i < p.n; i += REDUCE_WG) {
         if !burn_in_counts(i / c, p.b, p.burn_in) {
             acts[p.dpred + i] = 0.0;
             continue;
@@ -23,15 +21,5 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         acts[p.dpred + i] = scale * e;
         s = fma(e, e, s);
     }
-    partial[lid] = s;
-    workgroupBarrier();
-    for (var w = LOSS_WG / 2u; w > 0u; w /= 2u) {
-        if lid < w {
-            partial[lid] += partial[lid + w];
-        }
-        workgroupBarrier();
-    }
-    if lid == 0u {
-        stats[p.loss + u32(stats[SLOT])] = partial[0] / f32(n);
-    }
+    loss_into_ring(lid, reduce_sum(lid, s), n, p.loss);
 }

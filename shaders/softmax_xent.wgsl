@@ -12,9 +12,9 @@
 // `expected`: the expected audio value Σ softmax(z)_k·decode(k), divided by
 //   scale, into `per_row[r]`: the point prediction in model units.
 
-const CLASSES: u32 = 256u;
+// One thread per class: the reductions' REDUCE_WG threads.
+const CLASSES: u32 = REDUCE_WG;
 const MU: f32 = 255.0;
-var<workgroup> red: array<f32, 256>;
 
 // ITU-T G.711's continuous μ-law, quantized into 256 levels (src/mulaw.rs).
 fn mulaw_class(x: f32) -> u32 {
@@ -28,39 +28,9 @@ fn mulaw_value(k: u32) -> f32 {
     return sign(y) * (pow(1.0 + MU, abs(y)) - 1.0) / MU;
 }
 
-// Tree reductions over the workgroup; every thread gets the result.
-fn reduce_max(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var w = CLASSES / 2u; w > 0u; w /= 2u) {
-        if lid < w {
-            red[lid] = max(red[lid], red[lid + w]);
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var w = CLASSES / 2u; w > 0u; w /= 2u) {
-        if lid < w {
-            red[lid] += red[lid + w];
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
 // Distributions the loss counts (all `rows` without a burn-in).
 fn counted_rows() -> u32 {
-    let c = max(p.channels, 1u);
-    return max(burn_in_counted(p.rows / c, p.b, p.burn_in) * c, 1u);
+    return targets_counted(p.rows, p.channels, p.b, p.burn_in);
 }
 
 @compute @workgroup_size(256)
@@ -92,14 +62,7 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 @compute @workgroup_size(256)
 fn mean(@builtin(local_invocation_index) lid: u32) {
-    var s = 0.0;
-    for (var r = lid; r < p.rows; r += CLASSES) {
-        s += acts[p.per_row + r];
-    }
-    let total = reduce_sum(lid, s);
-    if lid == 0u {
-        stats[p.loss + u32(stats[SLOT])] = total / f32(counted_rows());
-    }
+    mean_into_ring(lid, p.per_row, p.rows, counted_rows(), p.loss);
 }
 
 @compute @workgroup_size(256)

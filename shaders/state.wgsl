@@ -5,9 +5,8 @@
 // `save`: carry_h[k] = h_k[T] (likewise c), every lane.
 
 @compute @workgroup_size(64)
-fn load(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let id = thread_index(wid, nwg, lid);
+fn load(gid: Grid) {
+    let id = thread_index(gid);
     let bh = p.b * p.h;
     if id >= p.layers * bh {
         return;
@@ -21,9 +20,8 @@ fn load(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 @compute @workgroup_size(64)
-fn save(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let id = thread_index(wid, nwg, lid);
+fn save(gid: Grid) {
+    let id = thread_index(gid);
     let bh = p.b * p.h;
     if id >= p.layers * bh {
         return;

@@ -121,12 +121,20 @@ impl Kernel {
     }
 }
 
-/// The full source of one shader file: the prelude, the file's `Params`
-/// (generated from its Rust struct, `gpu::uniform`), then the file.
+/// The workgroup reductions, put after the prelude of the files in [`REDUCING`].
+pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
+
+/// The shader files that reduce over a workgroup.
+pub const REDUCING: [&str; 4] = ["mse_loss", "softmax_xent", "laplace_nll", "grad_norm"];
+
+/// The full source of one shader file: the prelude (and the reductions,
+/// where the file uses them), the file's `Params` (generated from its Rust
+/// struct, `gpu::uniform`), then the file.
 pub fn source(file: &str) -> Option<String> {
     let body = SHADERS.iter().find(|(n, _)| *n == file)?.1;
-    let params = super::uniform::fields_of(file).map_or_else(String::new, |f| uniform::wgsl(&f));
-    Some(format!("{}\n{params}\n{body}", SHADERS[0].1))
+    let reduce = if REDUCING.contains(&file) { REDUCE } else { "" };
+    let params = uniform::fields_of(file).map_or_else(String::new, |f| uniform::wgsl(&f));
+    Some(format!("{}\n{reduce}\n{params}\n{body}", SHADERS[0].1))
 }
 
 /// Storage buffers of the shared bind group, in binding order (see
