@@ -17,7 +17,8 @@ use wavelstm::dataset::Batch;
 use wavelstm::engine::Engine;
 use wavelstm::gpu::context::{self, Gpu};
 use wavelstm::gpu::engine::{GpuEngine, PathChoice};
-use wavelstm::gpu::program::{stats, LaplaceAt, LossMask, Path, Program};
+use wavelstm::gpu::ops::laplace_nll::LaplaceAt;
+use wavelstm::gpu::program::{stats, LossMask, Path, Program};
 use wavelstm::gpu::workbench::{Buf, Workbench};
 use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,

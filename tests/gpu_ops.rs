@@ -24,7 +24,8 @@ use wavelstm::engine::Engine;
 use wavelstm::gpu::arena::{Arena, CarryLayout};
 use wavelstm::gpu::context::Gpu;
 use wavelstm::gpu::engine::{GpuEngine, PathChoice};
-use wavelstm::gpu::program::{stats, Dest, Operand, Path, Program, Src};
+use wavelstm::gpu::ops::matmul::{Dest, Operand, Src};
+use wavelstm::gpu::program::{stats, Path, Program};
 use wavelstm::gpu::workbench::{Buf, Workbench};
 use wavelstm::hybrid::{HybridConfig, HybridSignal};
 use wavelstm::model::{

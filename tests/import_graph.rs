@@ -25,8 +25,9 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
 const KNOWN_GPU_TO_CPU: &[(&str, &str)] = &[
     // `AdamConfig`: moves to a neutral place both engines import once the
     // optimizer work on these files has landed.
-    ("gpu/engine.rs", "cpu/adam.rs"),
-    ("gpu/program.rs", "cpu/adam.rs"),
+    ("gpu/engine/mod.rs", "cpu/adam.rs"),
+    ("gpu/ops/adam.rs", "cpu/adam.rs"),
+    ("gpu/passes.rs", "cpu/adam.rs"),
 ];
 
 fn src() -> PathBuf {

@@ -228,6 +228,28 @@ impl Pipelines {
         })
     }
 
+    /// The bind group of the eight storage buffers, in [`BINDINGS`] order.
+    pub fn storage_group(
+        &self,
+        device: &wgpu::Device,
+        label: &str,
+        buffers: [&wgpu::Buffer; 8],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &self.storage_layout,
+            entries: &entries,
+        })
+    }
+
     pub fn get(&self, k: Kernel) -> &wgpu::ComputePipeline {
         &self
             .pipelines

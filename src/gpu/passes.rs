@@ -3,9 +3,11 @@
 //! from the ops of `src/gpu/ops/` (the GPU twin of `cpu::network`).
 
 use super::arena::Arena;
+use super::ops::laplace_nll::LaplaceAt;
 use super::ops::lstm_backward;
 use super::ops::lstm_forward::{self, kinds};
-use super::program::{acts, u, weights, Dest, LaplaceAt, LossMask, Path, Program};
+use super::ops::matmul::{acts, weights, Dest};
+use super::program::{u, LossMask, Path, Program};
 use crate::cpu::adam::AdamConfig;
 use crate::model::{Activation, ModelConfig, Output};
 

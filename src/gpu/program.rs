@@ -1,6 +1,6 @@
 //! A program: the fixed list of dispatches of one training step or one
 //! inference pass for a (T, B) shape, with every dispatch's parameters
-//! packed once into one uniform buffer ([`Compiled`]). Per step the host only
+//! packed once into one uniform buffer (`compiled::Compiled`). Per step the host only
 //! writes the lanes and the step scalars, then records the list into one
 //! compute pass and submits it once.
 //!
@@ -11,10 +11,6 @@
 use super::kernels::Kernel;
 use super::uniform::{Uniform, PARAMS_BYTES};
 use crate::model::ModelConfig;
-
-pub use super::compiled::Compiled;
-pub use super::ops::laplace_nll::LaplaceAt;
-pub use super::ops::matmul::{acts, weights, Dest, Operand, Src};
 
 /// Offset meaning "no such tensor" (the shaders' `NONE`).
 pub const NONE: u32 = u32::MAX;

@@ -2,9 +2,10 @@
 //! [`Program`] on chosen inputs and reading any tensor back: how the tests
 //! hold each kernel against its CPU twin without a whole training step.
 
+use super::compiled::Compiled;
 use super::context::Gpu;
 use super::kernels::{Pipelines, BINDINGS};
-use super::program::{Compiled, Program};
+use super::program::Program;
 use crate::error::Result;
 
 /// The buffers of the shared bind group, in binding order.
@@ -48,23 +49,10 @@ impl Workbench {
     }
 
     pub fn run(&self, program: &Program) -> Result<()> {
-        let entries: Vec<wgpu::BindGroupEntry> = self
-            .buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
+        let buffers = std::array::from_fn(|i| &self.buffers[i]);
         let storage = self
-            .gpu
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("workbench"),
-                layout: &self.pipes.storage_layout,
-                entries: &entries,
-            });
+            .pipes
+            .storage_group(&self.gpu.device, "workbench", buffers);
         Compiled::new(&self.gpu, &self.pipes, program).submit(&self.gpu, &self.pipes, &storage);
         self.gpu.wait()
     }

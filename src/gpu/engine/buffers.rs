@@ -128,22 +128,9 @@ impl GpuEngine {
                 &self.stats,
                 &self.carry,
             ];
-            let entries: Vec<wgpu::BindGroupEntry> = buffers
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect();
             self.storage = Some(
-                self.gpu
-                    .device
-                    .create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("storage"),
-                        layout: &self.pipes.storage_layout,
-                        entries: &entries,
-                    }),
+                self.pipes
+                    .storage_group(&self.gpu.device, "storage", buffers),
             );
         }
         self.storage.as_ref().expect("just made")

@@ -15,9 +15,10 @@ mod programs;
 pub use profile::KernelTime;
 
 use super::arena::{Arena, CarryLayout};
+use super::compiled::Compiled;
 use super::context::{describe, Gpu};
 use super::kernels::Pipelines;
-use super::program::{stats, Compiled, Path};
+use super::program::{stats, Path};
 use crate::cpu::adam::{AdamConfig, StepConstants};
 use crate::dataset::Batch;
 use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};

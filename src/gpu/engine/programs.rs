@@ -4,7 +4,8 @@
 use super::{GpuEngine, Key, Mode, PathChoice};
 use crate::error::Result;
 use crate::gpu::arena::Arena;
-use crate::gpu::program::{Compiled, Path, Program};
+use crate::gpu::compiled::Compiled;
+use crate::gpu::program::{Path, Program};
 use std::time::Instant;
 
 impl GpuEngine {
