@@ -35,6 +35,7 @@ pub mod rawaudio;
 pub mod real;
 pub mod residual;
 pub mod rng;
+pub mod spectrum;
 pub mod torch_io;
 pub mod train;
 pub mod train_setup;

@@ -1,5 +1,5 @@
 //! PNG plots of a run and of its predictions: the loss curves, a waveform
-//! window with its error, and two spectrograms side by side.
+//! window with its error, two spectrograms side by side, long-term spectra.
 //!
 //! Signals are mono, `f32` in sample units (full scale = 1), indexed by
 //! frame at `rate` Hz. A picture is drawn by plotters into an RGB buffer
@@ -23,6 +23,8 @@ pub const HEIGHT: u32 = 700;
 /// STFT frame length (samples) and the range of the colour scale (dB below the loudest cell).
 const STFT_LEN: usize = 1024;
 const DB_RANGE: f64 = 100.0;
+/// Dynamic range of [`spectrum_plot`]'s level axis (dB).
+pub const SPECTRUM_RANGE: f64 = 140.0;
 
 const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
@@ -413,6 +415,73 @@ pub fn spectrogram_plot(
             .y_desc("level (dB)")
             .axis_desc_style(("sans-serif", 18))
             .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(e)
+    })
+}
+
+/// Long-term spectra (`spectrum::long_term`, all at `rate`) as level in dB
+/// against frequency on a log axis, one curve per `(name, spectrum)`, the
+/// first (the song) drawn thickest. Bin 0 (0 Hz) has no place on a log axis
+/// and is left out; levels more than [`SPECTRUM_RANGE`] dB under the loudest
+/// bin sit on the bottom edge.
+pub fn spectrum_plot(path: &Path, rate: u32, curves: &[(String, Vec<f64>)]) -> Result<()> {
+    use crate::spectrum::{bin_hz, db};
+    if rate == 0 || curves.is_empty() || curves.iter().any(|c| c.1.len() < 3) {
+        return Err(Error::file(path, "nothing to plot: no spectrum"));
+    }
+    let top = curves
+        .iter()
+        .flat_map(|c| c.1[1..].iter().map(|&p| db(p)))
+        .fold(f64::MIN, f64::max);
+    let top = (top / 10.0).ceil() * 10.0;
+    let bottom = top - SPECTRUM_RANGE;
+    let bins = curves[0].1.len();
+    let (lo, hi) = (bin_hz(1, rate), bin_hz(bins - 1, rate));
+    let colors = [
+        RGBColor(0, 0, 0),
+        RGBColor(220, 30, 30),
+        RGBColor(30, 90, 220),
+        RGBColor(0, 150, 60),
+        RGBColor(230, 140, 0),
+        RGBColor(160, 0, 160),
+    ];
+    render(path, |root| {
+        let e = |err| drawing(path, err);
+        let mut chart = ChartBuilder::on(root)
+            .caption("Long-term spectra (Welch, 2048 points)", ("sans-serif", 28))
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(90)
+            .build_cartesian_2d((lo..hi).log_scale(), bottom..top)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("frequency (Hz)")
+            .y_desc("power per bin (dB, full scale = 0)")
+            .x_label_formatter(&|f| format!("{f:.0}"))
+            .axis_desc_style(("sans-serif", 18))
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(e)?;
+        for (i, (name, s)) in curves.iter().enumerate() {
+            let c = colors[i % colors.len()];
+            let w = if i == 0 { 3 } else { 2 };
+            chart
+                .draw_series(LineSeries::new(
+                    (1..s.len()).map(|k| (bin_hz(k, rate), db(s[k]).max(bottom))),
+                    c.stroke_width(w),
+                ))
+                .map_err(e)?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 25, y)], c.stroke_width(3)));
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 18))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
             .draw()
             .map_err(e)
     })

@@ -85,6 +85,21 @@ fn spectrogram_plot_writes_a_png() {
 }
 
 #[test]
+fn spectrum_plot_writes_a_png_and_refuses_nothing_to_plot() {
+    let p = tmpdir("lts").join("lts.png");
+    let a = wavelstm::spectrum::long_term(&tone(22_050, 22_050.0, 1000.0));
+    let b = wavelstm::spectrum::long_term(&tone(22_050, 22_050.0, 3000.0));
+    let curves = vec![("song".to_string(), a), ("take".to_string(), b.clone())];
+    plot::spectrum_plot(&p, 22_050, &curves).unwrap();
+    assert_eq!(png_size(&p), (WIDTH, HEIGHT));
+    // Digital silence has a level too (the floor), so it plots.
+    let silent = vec![("silence".to_string(), vec![0.0; b.len()])];
+    plot::spectrum_plot(&p, 22_050, &silent).unwrap();
+    assert!(plot::spectrum_plot(&p, 22_050, &[]).is_err());
+    assert!(plot::spectrum_plot(&p, 0, &curves).is_err());
+}
+
+#[test]
 fn stft_finds_a_tone_in_its_bin() {
     let rate = 16_000.0;
     // Bin 64 of a 1024-point FFT at 16 kHz is 1000 Hz.
@@ -108,6 +123,7 @@ fn bad_paths_are_errors_naming_the_file() {
         plot::loss_plot(&missing, &history(), &[]),
         plot::prediction_plot(&missing, &x, &x, 8000, 0.1, 0.2),
         plot::spectrogram_plot(&missing, &x, &x, 8000, ["a", "b"]),
+        plot::spectrum_plot(&missing, 8000, &[("a".into(), vec![1.0; 9])]),
         // A directory is not a file to replace.
         plot::loss_plot(&dir, &history(), &[]),
     ];
