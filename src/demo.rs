@@ -102,7 +102,9 @@ pub fn summary(d: &DemoRun) -> String {
     }
     t.push_str(&format!(
         "\ngeneration: {:.1} s after a {:.1} s prime, in {:.1} s: {:.2}x real time\n\
-         \x20 the take: RMS {:.1} dBFS, last second {:.1} dBFS, peak {:.3}{}\n\nfiles:\n",
+         \x20 the take: RMS {:.1} dBFS, last second {:.1} dBFS, peak {:.3}{}\n\
+         \x20 quietest second {:.1} dBFS, RMS {:+.1} dB from the prime's, \
+         spectral distance from the song {}\n\nfiles:\n",
         d.gen_secs,
         d.prime_secs,
         d.gen_wall,
@@ -116,7 +118,10 @@ pub fn summary(d: &DemoRun) -> String {
             " (exploded)"
         } else {
             ""
-        }
+        },
+        d.take.quietest_second_dbfs,
+        d.take.level_vs_prime_db(),
+        d.take.lsd_db.map_or("-".into(), |v| format!("{v:.1} dB")),
     ));
     for (what, path) in &d.files {
         t.push_str(&format!("  {what:<22} {}\n", path.display()));

@@ -31,12 +31,36 @@
 //! A model over the cascade (`hybrid`) reads, each step, the features of
 //! one [`Stream`] per take and channel, run over the prime and then over
 //! the generated frames as they were clipped; its next frame is the
-//! cascade's base plus the local gain times the network's output plus, at
-//! `temperature` T, T·N(0, 1): the MSE head has no noise model of its own,
-//! and its targets are the residual in units of its local RMS, so a unit
-//! Gaussian is the excitation that keeps the residual's level (at T = 1).
-//! The gate stays at 1: nothing true arrives to adapt it from; the gains
-//! are held at the prime's end ([`Stream::hold_gains`]).
+//! cascade's base plus the held gain `g` times the network's output plus,
+//! at `temperature` T, the excitation T·σ·N(0, 1) (the MSE head has no
+//! noise model of its own). Excitation synthesis, set up causally from the
+//! prime alone:
+//! - the cascade stops adapting at the prime's end ([`Stream::freeze_cascade`]):
+//!   refitted on its own output (EWLS remembers 500 samples, the combiner
+//!   50) its synthesis filter lost the prime's spectrum within a second and
+//!   burst into clipping (clicks; long-term spectra 31–66 dB from the songs');
+//! - σ is what the network left unpredicted over the prime's second half,
+//!   `RMS(target − output)` in gain units (0.82–0.99 on the shared clips);
+//! - the gains are held, not tracked (a gain tracking the generated residual
+//!   feeds on itself), and held where the frozen synthesis puts the take at
+//!   the prime's RMS: first at the prime's RMS ([`Stream::hold_gains_at`]),
+//!   then moved by the ratio of the prime's RMS to the level a copy of the
+//!   stream makes of the excitation alone over half a second
+//!   ([`synthesis_rms`]); the gains at the prime's last sample follow its
+//!   last 12 ms, which may be a note's quiet tail 30 dB under the prime.
+//!
+//! The gate stays at 1: nothing true arrives to adapt it from.
+//!
+//! # The figures of a take ([`TakeReport`])
+//! Besides its RMS and peak: the quietest second (the lowest RMS of any
+//! one-second stretch, every start frame by frame, all channels), its RMS
+//! minus the prime's, and, given the song's long-term spectrum, the
+//! log-spectral distance of the take's mono mix from it (`spectrum`:
+//! Welch, 2048-point Hann frames at 50 % overlap, RMS over all 1025 bins
+//! of the dB difference). They are measured on the take as generated
+//! (clipped, before a 16-bit file rounds it): rounding to 16 bits raises
+//! bins under its noise floor, which moved the distance by up to 1 dB on
+//! the shared clips.
 //!
 //! A model trained without carried state (seq-len 1, not stateful: the seed
 //! preset) has only ever run from a zero state; it runs every timestep from
@@ -53,6 +77,7 @@ use crate::mulaw;
 use crate::predict::Plan;
 use crate::residual::Residual;
 use crate::rng::SplitMix64;
+use crate::spectrum::{self, QuietestWindow, Welch};
 use crate::train::RunConfig;
 
 #[derive(Clone, Debug)]
@@ -65,6 +90,9 @@ pub struct GenerateConfig {
     /// Softmax temperature of the `mulaw` head (0: most likely class), the
     /// factor on a `laplace` head's scale (0: its location).
     pub temperature: f64,
+    /// The song's long-term spectrum (`spectrum::long_term` of its mono
+    /// mix), which each take's is measured against; `None`: not measured.
+    pub song_spectrum: Option<Vec<f64>>,
 }
 
 /// Levels of one take, in audio units (full scale = 1) over all channels.
@@ -78,6 +106,15 @@ pub struct TakeReport {
     /// Samples the model put beyond full scale (clipped before feedback).
     pub clipped: u64,
     pub samples: u64,
+    /// The lowest RMS of any one-second stretch of the take (every start,
+    /// frame by frame; all of it when shorter), over all channels.
+    pub quietest_second_dbfs: f64,
+    /// The prime's RMS over all channels.
+    pub prime_rms_dbfs: f64,
+    /// The take's long-term spectrum, its mono mix (`spectrum`).
+    pub spectrum: Vec<f64>,
+    /// Its log-spectral distance from the song's (`spectrum::lsd_db`), when given one.
+    pub lsd_db: Option<f64>,
 }
 
 /// Below this RMS over its last second a take has collapsed to silence.
@@ -86,6 +123,10 @@ pub const SILENCE_DBFS: f64 = -60.0;
 pub const EXPLODED_FRACTION: f64 = 0.01;
 
 impl TakeReport {
+    /// The take's RMS minus the prime's, dB.
+    pub fn level_vs_prime_db(&self) -> f64 {
+        self.rms_dbfs - self.prime_rms_dbfs
+    }
     pub fn collapsed(&self) -> bool {
         self.last_second_rms_dbfs < SILENCE_DBFS
     }
@@ -130,6 +171,29 @@ fn dbfs(mean_square: f64) -> f64 {
     10.0 * mean_square.max(1e-30).log10()
 }
 
+/// The SplitMix64 stream (xored into the seed) of the calibration run.
+const CALIBRATION_STREAM: u64 = 0xca1b_0000_0000_0000;
+/// The calibration moves the held gains by at most this factor (60 dB).
+const MAX_CALIBRATION: f64 = 1000.0;
+
+/// The RMS (audio units) of what `stream`'s frozen cascade makes of unit
+/// excitation alone (`sigma`·N(0, 1) in its held gain units, no network)
+/// over the second half of one second from the prime's end: the level the
+/// synthesis filter gives the excitation, less the prime's ringing.
+fn synthesis_rms(stream: &Stream, sigma: f64, rate: u32, rng: &mut SplitMix64) -> f64 {
+    let mut st = stream.clone();
+    let n = (rate as usize).max(2);
+    let mut sq = 0.0;
+    for i in 0..n {
+        let a = (st.base() + st.gain() * sigma * rng.normal()).clamp(-1.0, 1.0);
+        if i >= n / 2 {
+            sq += a * a;
+        }
+        st.update(a);
+    }
+    (sq / (n - n / 2) as f64).sqrt()
+}
+
 /// Timesteps per `predict` call while priming (bounds its memory).
 const PRIME_CHUNK: usize = 512;
 /// Frames between two progress reports.
@@ -163,7 +227,25 @@ pub fn generate(
     if !(g.temperature.is_finite() && g.temperature >= 0.0) {
         return Err(Error::config("--temperature must be finite and at least 0"));
     }
+    if let Some(s) = &g.song_spectrum {
+        if s.len() != spectrum::BINS {
+            return Err(Error::config(format!(
+                "a song's long-term spectrum has {} bins, not {}",
+                spectrum::BINS,
+                s.len()
+            )));
+        }
+    }
     let scale = f64::from(run.scale);
+    // Each channel's RMS over the prime, audio units.
+    let prime_rms: Vec<f64> = (0..c)
+        .map(|ch| {
+            let sq: f64 = (0..prime_frames)
+                .map(|f| (f64::from(prime[f * c + ch]) * scale).powi(2))
+                .sum();
+            (sq / prime_frames as f64).sqrt()
+        })
+        .collect();
     // The LPC prediction of each take's next frame, and the model's output units.
     let mut streams: Vec<Stream> = Vec::new();
     let mut hybrid_signal = None;
@@ -183,7 +265,8 @@ pub fn generate(
                     for f in 0..prime_frames {
                         st.update(f64::from(prime[f * c + ch]) * scale);
                     }
-                    st.hold_gains();
+                    st.hold_gains_at(prime_rms[ch]);
+                    st.freeze_cascade();
                     st
                 })
                 .collect();
@@ -213,6 +296,7 @@ pub fn generate(
     // Teacher-forced priming: positions frame-1 ..= P-2, so the next window
     // (ending at the prime's last frame) is the first free step's.
     let primed = carry && prime_frames > frame;
+    let mut innovation = vec![(0.0f64, 0.0f64); c];
     if primed {
         match &hybrid_signal {
             Some(h) => engine.set_signals(&h.inputs, Some(&h.target))?,
@@ -228,7 +312,42 @@ pub fn generate(
                 carry: vec![done > 0; k],
             };
             engine.predict(&batch, t, &mut scratch)?;
+            if let Some(h) = &hybrid_signal {
+                // Lane 0's outputs (every lane reads the same prime).
+                for i in 0..t {
+                    let p = frame - 1 + done + i;
+                    if p + 1 < prime_frames / 2 {
+                        continue;
+                    }
+                    for ch in 0..c {
+                        let e = f64::from(h.target[(p + 1) * c + ch])
+                            - f64::from(scratch[i * k * c + ch]);
+                        innovation[ch].0 += e * e;
+                        innovation[ch].1 += 1.0;
+                    }
+                }
+            }
             done += t;
+        }
+    }
+    // The excitation's level per channel, in gain units: what the network
+    // left unpredicted over the prime's second half, or 1 (the targets'
+    // own level) when the prime was not run through it.
+    let excitation: Vec<f64> = innovation
+        .iter()
+        .map(|&(s, n)| if n > 0.0 { (s / n).sqrt() } else { 1.0 })
+        .collect();
+    if !streams.is_empty() {
+        for ch in 0..c {
+            let mut rng = SplitMix64::derive(g.seed ^ CALIBRATION_STREAM, ch as u64);
+            let level = synthesis_rms(&streams[ch], excitation[ch], run.sample_rate, &mut rng);
+            if level > 0.0 && level.is_finite() {
+                let s = (prime_rms[ch] / level).clamp(1.0 / MAX_CALIBRATION, MAX_CALIBRATION);
+                for st in streams.iter_mut().skip(ch).step_by(c) {
+                    let held = st.signal_gain() * s;
+                    st.hold_gains_at(held);
+                }
+            }
         }
     }
 
@@ -251,6 +370,9 @@ pub fn generate(
     let mut sum_sq = vec![0.0f64; k];
     let mut peak = vec![0.0f64; k];
     let mut clipped = vec![0u64; k];
+    let rate = (run.sample_rate as usize).max(1);
+    let mut quiet = vec![QuietestWindow::new(rate); k];
+    let mut welch = vec![Welch::new(); k];
     for n in 0..g.frames {
         let fresh = !carry || (n == 0 && !primed);
         for (row, st) in streams.iter().enumerate() {
@@ -276,7 +398,7 @@ pub fn generate(
                 let audio = match cfg.output {
                     Output::Mse if !streams.is_empty() => {
                         let st = &streams[row];
-                        let noise = g.temperature * rngs[lane].normal();
+                        let noise = g.temperature * excitation[ch] * rngs[lane].normal();
                         st.base() + st.gain() * (y + noise)
                     }
                     Output::Mse | Output::Laplace { .. } if lpc.is_empty() => y * scale,
@@ -310,6 +432,10 @@ pub fn generate(
                 peak[lane] = peak[lane].max(a.abs());
                 last[lane * second + (n * c + ch) % second] = a * a;
             }
+            let f = &frame_out[lane * c..(lane + 1) * c];
+            let sq = f.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / c as f64;
+            quiet[lane].push(sq);
+            welch[lane].push(f64::from(f.iter().sum::<f32>() / c as f32));
             if !streams.is_empty() {
                 continue;
             }
@@ -325,11 +451,26 @@ pub fn generate(
     }
     on_progress(g.frames);
     let samples = (g.frames * c) as u64;
+    let prime_rms_dbfs = dbfs(
+        prime
+            .iter()
+            .map(|&v| (f64::from(v) * scale).powi(2))
+            .sum::<f64>()
+            / prime.len() as f64,
+    );
     Ok((0..k)
         .map(|lane| {
             let tail = &last[lane * second..(lane + 1) * second];
             let tail_n = (g.frames * c).min(second).max(1);
+            let spectrum = welch[lane].spectrum();
             TakeReport {
+                quietest_second_dbfs: dbfs(quiet[lane].least_mean_square()),
+                prime_rms_dbfs,
+                lsd_db: g
+                    .song_spectrum
+                    .as_ref()
+                    .map(|s| spectrum::lsd_db(&spectrum, s)),
+                spectrum,
                 frames: g.frames,
                 rms_dbfs: dbfs(sum_sq[lane] / samples.max(1) as f64),
                 last_second_rms_dbfs: dbfs(tail.iter().sum::<f64>() / tail_n as f64),

@@ -215,6 +215,27 @@ impl Stream {
         self.held = true;
     }
 
+    /// Hold the gains ([`Stream::hold_gains`]) at the signal gain `rms`
+    /// (audio units), the residual gain moved by the same factor: their
+    /// ratio, the local prediction gain, stays as the signal left it. Free
+    /// running holds them at the prime's whole RMS this way: the gains at
+    /// its last sample follow its last 12 ms (`gain_window`), which may be
+    /// the quiet tail of a note 30 dB under the prime.
+    pub fn hold_gains_at(&mut self, rms: f64) {
+        let s = rms.max(self.cfg.gain_floor) / self.signal_gain();
+        let g = self.gain() * s;
+        self.res_level.v = g * g;
+        self.sig_level.v = rms * rms;
+        self.held = true;
+    }
+
+    /// Stop the cascade adapting (`Cascade::freeze`): free running feeds it
+    /// its own output, and refitted on that (EWLS's memory is 500 samples,
+    /// the combiner's 50) it loses the prime's spectrum within a second.
+    pub fn freeze_cascade(&mut self) {
+        self.cascade.freeze();
+    }
+
     /// The base prediction of the next sample.
     pub fn base(&self) -> f64 {
         self.cascade.predict()
@@ -225,7 +246,8 @@ impl Stream {
         self.res_level.rms(self.cfg.gain_floor)
     }
 
-    fn signal_gain(&self) -> f64 {
+    /// The signal gain `gx` of the next sample.
+    pub fn signal_gain(&self) -> f64 {
         self.sig_level.rms(self.cfg.gain_floor)
     }
 

@@ -16,6 +16,7 @@ use wavelstm::model::{
 };
 use wavelstm::mulaw::{self, CLASSES};
 use wavelstm::rng::SplitMix64;
+use wavelstm::spectrum::long_term;
 use wavelstm::train::{LrSchedule, RunConfig};
 
 fn model(
@@ -231,6 +232,7 @@ fn generation_has_the_exact_length_and_replays_from_a_seed() {
         takes: 3,
         seed: 42,
         temperature: 1.0,
+        song_spectrum: None,
     };
     let (a, ra) = takes(&cfg, 0.2, &g);
     assert_eq!(a.len(), g.frames * g.takes * cfg.channels);
@@ -269,6 +271,30 @@ fn generation_has_the_exact_length_and_replays_from_a_seed() {
     let (d, _) = takes(&cfg, 0.2, &greedy);
     let (e, _) = takes(&cfg, 0.2, &GenerateConfig { seed: 7, ..greedy });
     assert_eq!(d, e);
+    // The figures: measured against take 0's own mono spectrum, take 0 is
+    // 0 dB away and take 1 is not; the quietest second is no louder than
+    // the whole take, and both are measured from the same samples.
+    let mono: Vec<f32> = take(0)
+        .chunks_exact(cfg.channels)
+        .map(|f| f.iter().sum::<f32>() / cfg.channels as f32)
+        .collect();
+    let (_, rs) = takes(
+        &cfg,
+        0.2,
+        &GenerateConfig {
+            song_spectrum: Some(long_term(&mono)),
+            ..g.clone()
+        },
+    );
+    assert_eq!(rs[0].spectrum, long_term(&mono));
+    assert_eq!(rs[0].lsd_db, Some(0.0));
+    assert!(rs[1].lsd_db.unwrap() > 0.0);
+    for r in &rs {
+        assert!(r.quietest_second_dbfs <= r.rms_dbfs + 1e-9);
+        assert!(r.quietest_second_dbfs > -100.0);
+        assert!((r.level_vs_prime_db() - (r.rms_dbfs - r.prime_rms_dbfs)).abs() < 1e-12);
+    }
+    assert_eq!(ra[0].lsd_db, None);
 }
 
 #[test]
@@ -280,6 +306,7 @@ fn mse_generation_clips_what_it_feeds_back() {
         takes: 2,
         seed: 0,
         temperature: 1.0,
+        song_spectrum: None,
     };
     let (a, r) = takes(&cfg, 1e3, &g);
     assert_eq!(a.len(), 400);

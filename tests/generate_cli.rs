@@ -64,7 +64,13 @@ fn a_mulaw_model_generates_takes_of_the_exact_length() {
         ]
     };
     let mut first = args(&gen);
-    first.extend(["--plot".to_string(), plot.display().to_string()]);
+    let spectrogram = dir.join("spectrogram.png");
+    first.extend([
+        "--plot".to_string(),
+        plot.display().to_string(),
+        "--spectrogram".to_string(),
+        spectrogram.display().to_string(),
+    ]);
     let refs: Vec<&str> = first.iter().map(String::as_str).collect();
     let out = run(&refs);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -73,6 +79,21 @@ fn a_mulaw_model_generates_takes_of_the_exact_length() {
         stdout.contains("real time") && stdout.contains("RMS"),
         "{stdout}"
     );
+    // The three figures, for each take.
+    for k in [1, 2] {
+        let line = stdout
+            .lines()
+            .skip_while(|l| !l.contains(&format!("gen_{k}.wav")))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            line.contains("quietest second")
+                && line.contains("from the prime's")
+                && line.contains("spectral distance from the song")
+                && line.ends_with(" dB"),
+            "{stdout}"
+        );
+    }
     assert!(!gen.exists(), "two takes are gen_1.wav and gen_2.wav");
     for k in [1, 2] {
         let take = dir.join(format!("gen_{k}.wav"));
@@ -82,7 +103,7 @@ fn a_mulaw_model_generates_takes_of_the_exact_length() {
         // The clip is 44.1 kHz: 0.2 s is 8820 frames exactly.
         assert_eq!((spec.sample_rate, r.len()), (44_100, 8820), "{take:?}");
     }
-    assert!(plot.exists());
+    assert!(plot.exists() && spectrogram.exists());
     // No temporary file is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

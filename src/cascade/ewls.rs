@@ -98,6 +98,8 @@ pub struct Ewls {
     inv_diag: Vec<f64>,
     /// What the solve is compiled for.
     isa: Isa,
+    /// Keep the coefficients (see [`Ewls::freeze`]).
+    frozen: bool,
 }
 
 impl Ewls {
@@ -119,6 +121,7 @@ impl Ewls {
             rhs: vec![0.0; p],
             inv_diag: vec![0.0; p],
             isa: isa(),
+            frozen: false,
         }
     }
 
@@ -134,6 +137,12 @@ impl Ewls {
     /// The prediction of the next sample from the samples given so far.
     pub fn predict(&self) -> f64 {
         self.pred
+    }
+
+    /// Stop solving: the coefficients stay as they are, the samples still
+    /// go through (a fixed predictor from here on).
+    pub fn freeze(&mut self) {
+        self.frozen = true;
     }
 
     /// Take the next sample `x`; re-solve when `every` samples have gone by.
@@ -159,8 +168,9 @@ impl Ewls {
         let e = x - self.pred;
         self.err_energy += e * e;
         self.sig_energy += x * x;
-        if self.seen.is_multiple_of(self.cfg.every.max(1) as u64)
-            || self.err_energy > self.sig_energy
+        if !self.frozen
+            && (self.seen.is_multiple_of(self.cfg.every.max(1) as u64)
+                || self.err_energy > self.sig_energy)
         {
             self.solve();
             self.err_energy = 0.0;

@@ -85,6 +85,12 @@ impl Mix {
         self.bias
     }
 
+    /// Stop adapting: the weights and the bias stay as they are.
+    pub fn freeze(&mut self) {
+        self.cfg.rule = MixRule::Sum;
+        self.cfg.bias_rate = 0.0;
+    }
+
     /// `Σ w_k·p_k + b`.
     pub fn combine(&self, preds: &[f64]) -> f64 {
         self.w.iter().zip(preds).map(|(w, p)| w * p).sum::<f64>() + self.bias

@@ -139,6 +139,15 @@ impl Cascade {
         &self.mix
     }
 
+    /// Stop every stage and the combiner adapting: from here on a fixed
+    /// linear predictor of the samples given (what free-running generation
+    /// runs on its own output, see `hybrid::Stream::freeze`).
+    pub fn freeze(&mut self) {
+        self.ewls.freeze();
+        self.nlms.iter_mut().for_each(Nlms::freeze);
+        self.mix.freeze();
+    }
+
     /// Take the next sample `x`: every stage adapts on its error, then all
     /// predict the sample after.
     pub fn update(&mut self, x: f64) {

@@ -71,6 +71,12 @@ impl Nlms {
         &self.w
     }
 
+    /// Stop adapting: the weights stay as they are (a zero step adds
+    /// exactly nothing to them), the inputs still go through.
+    pub fn freeze(&mut self) {
+        self.cfg.step = 0.0;
+    }
+
     /// The prediction of the next input from the inputs so far.
     pub fn predict(&self) -> f64 {
         self.pred as f64

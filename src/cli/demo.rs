@@ -69,6 +69,7 @@ impl Commands for Cli {
             temperature: 1.0,
             float: false,
             plot: None,
+            spectrogram: None,
             common: self.common.clone(),
         })
     }
