@@ -233,6 +233,7 @@ fn generation_has_the_exact_length_and_replays_from_a_seed() {
         seed: 42,
         temperature: 1.0,
         song_spectrum: None,
+        measure_int16: false,
     };
     let (a, ra) = takes(&cfg, 0.2, &g);
     assert_eq!(a.len(), g.frames * g.takes * cfg.channels);
@@ -307,6 +308,7 @@ fn mse_generation_clips_what_it_feeds_back() {
         seed: 0,
         temperature: 1.0,
         song_spectrum: None,
+        measure_int16: false,
     };
     let (a, r) = takes(&cfg, 1e3, &g);
     assert_eq!(a.len(), 400);

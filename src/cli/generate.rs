@@ -160,6 +160,7 @@ pub(super) fn run(a: &GenerateArgs) -> Result<Vec<TakeReport>> {
         seed: a.seed,
         temperature: a.temperature,
         song_spectrum: Some(song_spectrum.clone()),
+        measure_int16: !a.float,
     };
     let reports = generate::generate(
         engine.as_mut(),
