@@ -291,4 +291,19 @@ fn a_hybrid_model_trains_evaluates_and_generates() {
     assert_eq!(g.frames(), (0.5 * g.sample_rate as f64).round() as usize);
     assert!(g.samples.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
     assert!(g.samples.iter().any(|&v| v != 0.0), "a silent take");
+    // The excitation synthesis holds the prime's level (the frozen cascade,
+    // the gains calibrated on the prime), untrained network and all.
+    let rms_db = |x: &[f32]| {
+        10.0 * (x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64).log10()
+    };
+    let song = audio::load(&clip, ChannelMode::Mono, None).unwrap();
+    let prime = rms_db(&song.samples[..2 * song.sample_rate as usize]);
+    let take = rms_db(&g.samples);
+    assert!(
+        (take - prime).abs() < 6.0,
+        "take {take:.1} dBFS, prime {prime:.1} dBFS"
+    );
+    assert!(g.samples.iter().all(|v| v.abs() < 1.0), "a clipped take");
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("from the prime's"), "{stdout}");
 }
