@@ -141,7 +141,7 @@ impl Cascade {
 
     /// Stop every stage and the combiner adapting: from here on a fixed
     /// linear predictor of the samples given (what free-running generation
-    /// runs on its own output, see `hybrid::Stream::freeze`).
+    /// runs on its own output, see `hybrid::Stream::freeze_cascade`).
     pub fn freeze(&mut self) {
         self.ewls.freeze();
         self.nlms.iter_mut().for_each(Nlms::freeze);
