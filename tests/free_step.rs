@@ -76,6 +76,42 @@ fn gemv_twins_agree_on_every_shape() {
     }
 }
 
+/// Every variant of `gemv` this CPU runs (AVX-512's sixteen partial sums,
+/// AVX2's eight, portable) against f64 sums, on fresh random operands of odd
+/// and even shapes: columns short of, at and past a whole register (15, 16,
+/// 17, 31, 257) and row counts off the tiles' 8 and 4. Bound: `2·k·ε·Σ|wᵢxᵢ|`
+/// as above; a wrong index or a dropped leftover product is off by far more.
+#[test]
+fn gemv_on_every_instruction_set_matches_f64_sums() {
+    let mut rng = SplitMix64::new(29);
+    for (rows, cols) in [(1, 15), (9, 16), (13, 17), (5, 31), (31, 257), (1028, 257)] {
+        for lanes in [1, 2, 5] {
+            let w = random(&mut rng, rows * cols, 1.0);
+            let x = random(&mut rng, lanes * cols, 1.0);
+            for isa in Isa::all_supported() {
+                let mut got = vec![f32::NAN; rows * lanes];
+                gemv_on(isa, rows, cols, &w, &x, lanes, &mut got);
+                for r in 0..rows {
+                    for l in 0..lanes {
+                        let (mut want, mut mag) = (0.0f64, 0.0f64);
+                        for p in 0..cols {
+                            let t = f64::from(w[r * cols + p]) * f64::from(x[l * cols + p]);
+                            want += t;
+                            mag += t.abs();
+                        }
+                        let bound = 2.0 * cols as f64 * f64::from(f32::EPSILON) * mag;
+                        let g = f64::from(got[r * lanes + l]);
+                        assert!(
+                            (g - want).abs() <= bound,
+                            "{isa:?} {rows}x{cols}, {lanes} lanes, [{r}, {l}]: {g} vs {want} (bound {bound})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A row's result does not depend on the lanes computed beside it.
 #[test]
 fn gemv_lane_results_do_not_depend_on_the_batch() {

@@ -24,10 +24,16 @@
 //! does not change a single bit of its result: results depend neither on how
 //! rows are split between threads nor on how many lanes run together.
 //!
-//! `gemv_reference` is the textbook loop; `gemv` runs the AVX2+FMA kernel
-//! on AVX2 and AVX-512 (the same bits on both) and `gemv_portable` on the
-//! portable instruction set, as `cpu::isa` decides. Both must agree with
-//! the reference to rounding (`gemv_*` in tests/free_step.rs).
+//! On AVX-512 the partial sums are sixteen, one register of 16 lanes, folded
+//! to eight as their first reduction step and then reduced as above; the
+//! leftover products are then `cols % 16`. The same holds for every tile, so
+//! within an instruction set the results are as independent of the tiling.
+//!
+//! `gemv_reference` is the textbook loop; `gemv` runs the AVX-512 kernel,
+//! the AVX2+FMA kernel or `gemv_portable` (the same bits as the AVX2 one
+//! up to fusing), as `cpu::isa` decides. All must agree with the f32
+//! reference to rounding and with f64 sums to a stated bound (`gemv_*` in
+//! tests/free_step.rs).
 
 use super::isa::{dispatch, isa, Isa, Kernel};
 
@@ -118,7 +124,9 @@ impl Kernel for Gemv<'_> {
         } = self;
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 | Isa::Avx2Fma => x86::gemv_avx2_fma(rows, cols, w, x, lanes, out),
+            Isa::Avx512 => x86::gemv_avx512(rows, cols, w, x, lanes, out),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => x86::gemv_avx2_fma(rows, cols, w, x, lanes, out),
             _ => gemv_portable(rows, cols, w, x, lanes, out),
         }
     }
@@ -270,6 +278,104 @@ mod x86 {
         for (i, row) in acc.iter().enumerate() {
             for (j, &a) in row.iter().enumerate() {
                 let mut s = reduce(a);
+                for q in body..cols {
+                    s += w[i * cols + q] * x[j * cols + q];
+                }
+                out[i * stride + j] = s;
+            }
+        }
+    }
+
+    /// [`gemv_avx2_fma`] with 16-lane registers: the same tiles, each weight
+    /// vector twice as long, so a row's stream takes half the instructions.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, and the buffers must hold the shapes
+    /// given (as `super::check` asserts).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn gemv_avx512(
+        rows: usize,
+        cols: usize,
+        w: &[f32],
+        x: &[f32],
+        lanes: usize,
+        out: &mut [f32],
+    ) {
+        super::check(rows, cols, w, x, lanes, out);
+        let mut r = 0;
+        if lanes == 1 {
+            while r + 8 <= rows {
+                tile512::<8, 1>(cols, &w[r * cols..], x, 1, &mut out[r..]);
+                r += 8;
+            }
+        }
+        while r + 4 <= rows {
+            let mut l = 0;
+            while l + 2 <= lanes {
+                let o = &mut out[r * lanes + l..];
+                tile512::<4, 2>(cols, &w[r * cols..], &x[l * cols..], lanes, o);
+                l += 2;
+            }
+            if l < lanes {
+                let o = &mut out[r * lanes + l..];
+                tile512::<4, 1>(cols, &w[r * cols..], &x[l * cols..], lanes, o);
+            }
+            r += 4;
+        }
+        while r < rows {
+            for l in 0..lanes {
+                let o = &mut out[r * lanes + l..];
+                tile512::<1, 1>(cols, &w[r * cols..], &x[l * cols..], lanes, o);
+            }
+            r += 1;
+        }
+    }
+
+    /// [`tile`] in 16 lanes.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    fn tile512<const R: usize, const L: usize>(
+        cols: usize,
+        w: &[f32],
+        x: &[f32],
+        stride: usize,
+        out: &mut [f32],
+    ) {
+        assert!(
+            w.len() >= R * cols && x.len() >= L * cols,
+            "gemv tile: short input"
+        );
+        assert!(
+            out.len() > (R - 1) * stride + L - 1,
+            "gemv tile: short output"
+        );
+        let body = cols - cols % 16;
+        let (wp, xp) = (w.as_ptr(), x.as_ptr());
+        let mut acc = [[_mm512_setzero_ps(); L]; R];
+        let mut p = 0;
+        while p < body {
+            let mut xv = [_mm512_setzero_ps(); L];
+            for (j, v) in xv.iter_mut().enumerate() {
+                // SAFETY: j < L and p + 16 <= cols, so this reads inside x's
+                // first L rows of `cols` (asserted above).
+                *v = unsafe { _mm512_loadu_ps(xp.add(j * cols + p)) };
+            }
+            for (i, row) in acc.iter_mut().enumerate() {
+                // SAFETY: as above, inside w's first R rows.
+                let wv = unsafe { _mm512_loadu_ps(wp.add(i * cols + p)) };
+                for (a, &xj) in row.iter_mut().zip(&xv) {
+                    *a = _mm512_fmadd_ps(wv, xj, *a);
+                }
+            }
+            p += 16;
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (j, &a) in row.iter().enumerate() {
+                let half = _mm256_add_ps(
+                    _mm512_castps512_ps256(a),
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a))),
+                );
+                let mut s = reduce(half);
                 for q in body..cols {
                     s += w[i * cols + q] * x[j * cols + q];
                 }

@@ -120,7 +120,7 @@ struct MulLanes<'a> {
     accumulate: bool,
 }
 
-/// AVX-512 intrinsics for the blocks, else the plain loop, fused with FMA.
+/// AVX-512 or AVX2 intrinsics for the blocks, else the plain loop.
 impl Kernel for MulLanes<'_> {
     type Output = ();
 
@@ -138,7 +138,8 @@ impl Kernel for MulLanes<'_> {
         match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => mul_lanes_impl::<x86::Avx512>(a, rows, depth, x, bp, out, accumulate),
-            Isa::Avx2Fma => mul_lanes_impl::<Plain<true>>(a, rows, depth, x, bp, out, accumulate),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => mul_lanes_impl::<x86::Avx2>(a, rows, depth, x, bp, out, accumulate),
             _ => mul_lanes_impl::<Plain<false>>(a, rows, depth, x, bp, out, accumulate),
         }
     }
@@ -196,8 +197,8 @@ struct DotLanes<'a> {
     accumulate: bool,
 }
 
-/// Whole 4 × 4 blocks in AVX-512 intrinsics where the CPU has them, the
-/// plain loop for the rest (fused with FMA).
+/// Whole 4 × 4 blocks in AVX-512 or AVX2 intrinsics where the CPU has
+/// them, the plain loop for the rest (fused with FMA).
 impl Kernel for DotLanes<'_> {
     type Output = ();
 
@@ -216,7 +217,8 @@ impl Kernel for DotLanes<'_> {
         let (fused, block4x4) = match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => (true, Some(x86::dot_block_4x4 as FullDotBlock)),
-            Isa::Avx2Fma => (true, None),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => (true, Some(x86::dot_block_4x4_avx2 as FullDotBlock)),
             _ => (false, None),
         };
         if fused {
@@ -349,7 +351,8 @@ trait MulBlock {
     );
 }
 
-/// [`mul_block`] in plain Rust, for the compiler to vectorize.
+/// [`mul_block`] in plain Rust, for the compiler to vectorize (unfused: the
+/// portable set; the others have intrinsic blocks).
 struct Plain<const FUSED: bool>;
 
 impl<const FUSED: bool> MulBlock for Plain<FUSED> {
@@ -517,6 +520,121 @@ unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(
 mod x86 {
     use super::{MulBlock, Strided, DOT, LANES};
     use std::arch::x86_64::*;
+
+    /// [`super::mul_block`] in AVX2 intrinsics. A lane vector is two
+    /// registers here, and AVX2 has 16: the block is run one lane vector at
+    /// a time, all its rows together (at most 6 × 2 accumulators, two loads
+    /// of `x` and one broadcast per row and `p`). Every output is the same
+    /// chain of fused multiply-adds as in the AVX-512 block: the same bits.
+    pub struct Avx2;
+
+    impl MulBlock for Avx2 {
+        #[inline(always)]
+        unsafe fn block<const R: usize, const V: usize>(
+            a: Strided<'_>,
+            r0: usize,
+            depth: usize,
+            x: &[f32],
+            bp: usize,
+            v0: usize,
+            out: &mut [f32],
+            accumulate: bool,
+        ) {
+            for j in 0..V {
+                mul_block_avx2::<R>(a, r0, depth, x, bp, v0 + j, out, accumulate)
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn mul_block_avx2<const R: usize>(
+        a: Strided<'_>,
+        r0: usize,
+        depth: usize,
+        x: &[f32],
+        bp: usize,
+        v: usize,
+        out: &mut [f32],
+        accumulate: bool,
+    ) {
+        let (ap, xp, op) = (a.data.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+        let at = |i: usize| (r0 + i) * bp + v * LANES;
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        if accumulate {
+            for (i, row) in acc.iter_mut().enumerate() {
+                row[0] = _mm256_loadu_ps(op.add(at(i)));
+                row[1] = _mm256_loadu_ps(op.add(at(i) + 8));
+            }
+        }
+        for p in 0..depth {
+            let xq = xp.add(p * bp + v * LANES);
+            let (x0, x1) = (_mm256_loadu_ps(xq), _mm256_loadu_ps(xq.add(8)));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let w = _mm256_broadcast_ss(&*ap.add((r0 + i) * a.row_stride + p * a.col_stride));
+                row[0] = _mm256_fmadd_ps(w, x0, row[0]);
+                row[1] = _mm256_fmadd_ps(w, x1, row[1]);
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            _mm256_storeu_ps(op.add(at(i)), row[0]);
+            _mm256_storeu_ps(op.add(at(i) + 8), row[1]);
+        }
+    }
+
+    /// [`super::dot_block`] for a whole 4 × 4 block in AVX2, as four 2 × 2
+    /// quarters (eight accumulators: a dot product's 16 lane sums are two
+    /// registers). Each product's lanes are summed in [`super::hsum`]'s
+    /// order, so the results are those of the AVX-512 block, bit for bit.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn dot_block_4x4_avx2(
+        y: &[f32],
+        n0: usize,
+        x: &[f32],
+        k0: usize,
+        bp: usize,
+        out: &mut [f32],
+        ld: usize,
+        accumulate: bool,
+    ) {
+        let (yp, xp, op) = (y.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+        for ni in [0, 2] {
+            for kj in [0, 2] {
+                let mut acc = [[[_mm256_setzero_ps(); 2]; 2]; 2];
+                for v in 0..bp / LANES {
+                    let load = |p: *const f32, row: usize| {
+                        let q = p.add(row * bp + v * LANES);
+                        [_mm256_loadu_ps(q), _mm256_loadu_ps(q.add(8))]
+                    };
+                    let xv = [load(xp, k0 + kj), load(xp, k0 + kj + 1)];
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let yv = load(yp, n0 + ni + i);
+                        for (prod, xj) in row.iter_mut().zip(&xv) {
+                            prod[0] = _mm256_fmadd_ps(yv[0], xj[0], prod[0]);
+                            prod[1] = _mm256_fmadd_ps(yv[1], xj[1], prod[1]);
+                        }
+                    }
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    for (j, prod) in row.iter().enumerate() {
+                        let o = op.add((n0 + ni + i) * ld + k0 + kj + j);
+                        let s = hsum16(prod[0], prod[1]);
+                        *o = if accumulate { *o + s } else { s };
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`super::hsum`] of lanes `lo ++ hi`: halves, quarters, pairs, last pair.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum16(lo: __m256, hi: __m256) -> f32 {
+        let h = _mm256_add_ps(lo, hi);
+        let q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+        let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<0b01>(d, d)))
+    }
 
     /// [`super::mul_block`] in AVX-512 intrinsics: the compiler's own
     /// vectorization of the plain loop spills accumulators to the stack.

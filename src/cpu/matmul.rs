@@ -102,8 +102,8 @@ const PARALLEL_MIN_MACS: usize = 1 << 17;
 /// results are bit-identical whatever the pool size.
 const MAX_BLOCKS: usize = 8;
 
-/// The fast twin of [`gemm_reference`]: in `f32` on a CPU with AVX-512, our
-/// own packed product (`cpu::pack`); otherwise (and for the `f64` of the
+/// The fast twin of [`gemm_reference`]: in `f32` on a CPU with AVX-512 or
+/// AVX2+FMA, our own packed product (`cpu::pack`); otherwise (and for the `f64` of the
 /// gradient checks) packed microkernels from `matrixmultiply`, with C split
 /// into row blocks (or column blocks when C is short and wide) run in
 /// parallel by rayon.

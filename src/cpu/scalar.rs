@@ -42,7 +42,7 @@ pub trait CpuReal: Real {
     unsafe fn tile(k: usize, a: *const Self, b: *const Self, out: &mut [Self; MR * NR]);
 
     /// Whether the packed product (`cpu::pack`) beats `matrixmultiply` here:
-    /// measured so only with the AVX-512 tile.
+    /// the intrinsic tiles (AVX-512, AVX2); portable f32 and f64 keep it.
     fn packed_is_fast() -> bool;
 
     /// Run `f` on scratch buffer `slot` of `len` values (contents
@@ -60,7 +60,10 @@ impl CpuReal for f32 {
     }
 
     fn packed_is_fast() -> bool {
-        isa() == Isa::Avx512
+        // On AVX2 too: `matrixmultiply` picks its kernel from the CPU's own
+        // features, so with it `WAVELSTM_ISA=avx2` would run AVX-512
+        // products on an AVX-512 machine and measure no AVX2 machine.
+        matches!(isa(), Isa::Avx512 | Isa::Avx2Fma)
     }
 
     fn with_scratch<R>(slot: Scratch, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {

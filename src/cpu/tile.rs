@@ -8,8 +8,12 @@
 //!
 //! With AVX-512 the tile is 16 accumulators of 16 lanes: per `p`, two vector
 //! loads of B, eight broadcasts of A and sixteen fused multiply-adds, which
-//! keeps both FMA pipes of a core busy. Without it, the same loop in plain
-//! Rust, compiled for AVX2 + FMA where the CPU has them.
+//! keeps both FMA pipes of a core busy. AVX2 has 16 registers of 8 lanes, half
+//! the 32 the whole tile would take, so its tile is four passes over `p`, each
+//! a 4 × 16 quarter in 8 accumulators (per `p`: two loads of B, four
+//! broadcasts of A, eight fused multiply-adds); the compiler's vectorization
+//! of the plain loop kept every accumulator in memory, one scalar
+//! multiply-add at a time. The portable tile is the plain loop.
 //!
 //! Every element of the tile is the same chain of operations whatever tile,
 //! task or thread computes it, so the products built on this are
@@ -84,9 +88,10 @@ pub unsafe fn tile_f32_on(
     dispatch(isa, TileF32 { k, a, b, out })
 }
 
-/// The `f32` tile as a [`Kernel`]: AVX-512 intrinsics where the CPU has
-/// them, else the plain loop (fused with FMA, so the AVX2 and AVX-512 tiles
-/// give the same bits and the portable one may differ in the last).
+/// The `f32` tile as a [`Kernel`]: AVX-512 or AVX2 intrinsics where the CPU
+/// has them, else the plain loop. Both intrinsic tiles run every element as
+/// the same chain of fused multiply-adds in order of `p`, so they give the
+/// same bits; the portable one (unfused) may differ in the last.
 struct TileF32<'a> {
     k: usize,
     a: *const f32,
@@ -103,7 +108,8 @@ impl Kernel for TileF32<'_> {
         match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => x86::tile_avx512(k, a, b, out),
-            Isa::Avx2Fma => tile_portable::<f32, true>(k, a, b, out),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => x86::tile_avx2(k, a, b, out),
             _ => tile_portable::<f32, false>(k, a, b, out),
         }
     }
@@ -131,6 +137,38 @@ mod x86 {
         for (r, row) in acc.iter().enumerate() {
             _mm512_storeu_ps(o.add(r * NR), row[0]);
             _mm512_storeu_ps(o.add(r * NR + 16), row[1]);
+        }
+    }
+
+    /// Rows and columns of one pass of the AVX2 tile.
+    const QR: usize = MR / 2;
+    const QC: usize = NR / 2;
+
+    /// The tile as four `QR × QC` quarters, each over the whole of `p`. The
+    /// two quarters of a column half run back to back, so the half of B they
+    /// share (`k` cache lines) is still in L1 for the second.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn tile_avx2(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR]) {
+        let o = out.as_mut_ptr();
+        for c0 in [0, QC] {
+            for r0 in [0, QR] {
+                let mut acc = [[_mm256_setzero_ps(); 2]; QR];
+                for p in 0..k {
+                    let bp = b.add(p * NR + c0);
+                    let (b0, b1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
+                    let ap = a.add(p * MR + r0);
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        let av = _mm256_broadcast_ss(&*ap.add(r));
+                        row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                        row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+                    }
+                }
+                for (r, row) in acc.iter().enumerate() {
+                    let at = o.add((r0 + r) * NR + c0);
+                    _mm256_storeu_ps(at, row[0]);
+                    _mm256_storeu_ps(at.add(8), row[1]);
+                }
+            }
         }
     }
 }
