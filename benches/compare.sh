@@ -11,6 +11,17 @@
 # (about 10 s on a quiet 2-core machine, twice that under load) is left out
 # of the default list; name it to include it.
 #
+# ISA=avx512|avx2|portable (default: the best this CPU runs) restricts both
+# sides to one instruction set, so an AVX-512 machine can stand in for an
+# AVX2 one: ours runs with WAVELSTM_ISA=$ISA; PyTorch and Keras with oneDNN,
+# MKL and ATen held to it (ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS,
+# ATEN_CPU_CAPABILITY), the sgemm peak's OpenBLAS with OPENBLAS_CORETYPE
+# (Haswell for avx2). `portable` holds the peers to SSE4.1 (Nehalem), the
+# nearest they have to our baseline build. The output says which
+# instruction set each side reported it ran: ours from its device line,
+# PyTorch from torch.backends.cpu.get_cpu_capability() and oneDNN's verbose
+# line, numpy from OpenBLAS's core type.
+#
 # Environment: STEPS (timed steps, default 20), EPOCHS (timed seed epochs,
 # default 3), AUDIO_SECONDS (timed seconds of audio per take for the
 # generation workloads, default 5), TORCH_PY and KERAS_PY (the peers' interpreters, default
@@ -30,6 +41,27 @@ peers=${PEERS:-$root/../shared/bench}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+isa=${ISA:-}
+peer_env=() blas_env=(-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
+case $isa in
+    "") ;;
+    avx512) peer_env=(ONEDNN_MAX_CPU_ISA=AVX512_CORE MKL_ENABLE_INSTRUCTIONS=AVX512 ATEN_CPU_CAPABILITY=avx512) ;;
+    avx2)
+        peer_env=(ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2)
+        blas_env=(-u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=Haswell)
+        ;;
+    portable)
+        peer_env=(ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 ATEN_CPU_CAPABILITY=default)
+        blas_env=(-u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=Nehalem)
+        ;;
+    *)
+        echo "compare: ISA=$isa: unknown instruction set (known: avx512, avx2, portable)" >&2
+        exit 2
+        ;;
+esac
+if [[ -n $isa ]]; then export WAVELSTM_ISA=$isa; fi
+peer() { env "${peer_env[@]}" "$@"; }
+
 (cd "$root" && cargo build --release --quiet)
 bin=${CARGO_TARGET_DIR:-$root/target}/release/wavelstm
 
@@ -47,6 +79,16 @@ use_torch=0 use_keras=0
 have PyTorch "$torch_py" torch && use_torch=1
 have Keras "$keras_py" keras && use_keras=1
 
+# What PyTorch says it runs under these restrictions (oneDNN names its ISA
+# on the first primitive it creates when verbose).
+if [[ $use_torch == 1 ]]; then
+    peer ONEDNN_VERBOSE=1 "$torch_py" - >"$out/torch_isa.txt" 2>/dev/null <<'PY' || true
+import torch
+print("aten:", torch.backends.cpu.get_cpu_capability())
+torch.nn.LSTM(4, 8)(torch.ones(3, 1, 4))
+PY
+fi
+
 results() { sed -n 's/^RESULT //p'; }
 IFS=, read -r -a list <<<"$workloads"
 for w in "${list[@]}"; do
@@ -61,19 +103,33 @@ for w in "${list[@]}"; do
         >>"$out/ours.jsonl"
     peer_steps=(--steps "$steps" --seed-repeats "$epochs")
     if [[ $use_torch == 1 && $peer == 1 ]]; then
-        (cd "$peers" && "$torch_py" torch_bench.py --workloads "$w" "${peer_steps[@]}" 2>/dev/null) \
+        (cd "$peers" && peer "$torch_py" torch_bench.py --workloads "$w" "${peer_steps[@]}" 2>/dev/null) \
             | results >>"$out/torch.jsonl"
     fi
     if [[ $use_keras == 1 && $peer == 1 ]]; then
-        (cd "$peers" && "$keras_py" keras_bench.py --workloads "$w" "${peer_steps[@]}" 2>/dev/null) \
+        (cd "$peers" && peer "$keras_py" keras_bench.py --workloads "$w" "${peer_steps[@]}" 2>/dev/null) \
             | results >>"$out/keras.jsonl"
     fi
 done
 if [[ $use_torch == 1 ]]; then
-    # OpenBLAS picks its native kernel only without these (see the peers' README).
-    (cd "$peers" && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$torch_py" matmul_peak.py 2>/dev/null) \
+    # OpenBLAS picks its native kernel only without these (see the peers' README),
+    # the given one with OPENBLAS_CORETYPE.
+    (cd "$peers" && peer env "${blas_env[@]}" "$torch_py" matmul_peak.py 2>"$out/peak.log") \
         | results >>"$out/peak.jsonl"
 fi
+
+ours_isa=$(sed -n 's/.*"device":"cpu ([^,]*, \([a-z0-9]*\))".*/\1/p' "$out/ours.jsonl" | sort -u | paste -sd/)
+echo "Instruction sets: wavelstm ${ours_isa:-?} (asked: ${isa:-best})"
+if [[ -f $out/torch_isa.txt ]]; then
+    aten=$(sed -n 's/^aten: //p' "$out/torch_isa.txt")
+    onednn=$(sed -n 's/.*,isa:\([^,]*\).*/\1/p' "$out/torch_isa.txt" | head -1)
+    echo "  PyTorch: ATen ${aten:-?}, oneDNN ${onednn:-?} (${peer_env[*]:-unrestricted})"
+fi
+if [[ -f $out/peak.log ]]; then
+    arch=$(sed -n "s/.*'architecture': '\([^']*\)'.*/\1/p" "$out/peak.log" | head -1)
+    echo "  sgemm peak: OpenBLAS core ${arch:-?} (env ${blas_env[*]})"
+fi
+echo
 
 python3 - "$out" <<'EOF'
 import json, os, sys
