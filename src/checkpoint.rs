@@ -26,9 +26,10 @@
 
 use crate::atomic::write_atomic;
 use crate::engine::TrainState;
+use crate::epoch_report::EpochReport;
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
-use crate::train::{EpochReport, RunConfig};
+use crate::run_config::RunConfig;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -8,11 +8,12 @@
 
 use crate::checkpoint;
 use crate::engine::Engine;
+use crate::epoch_report::EpochReport;
 use crate::error::{Error, Result};
 use crate::eval::{self, Scope, SongReport};
 use crate::generate::TakeReport;
 use crate::model::ModelConfig;
-use crate::train::{EpochReport, RunConfig};
+use crate::run_config::RunConfig;
 use crate::train_setup::TrainOptions;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -79,7 +79,7 @@ use crate::predict::Plan;
 use crate::residual::Residual;
 use crate::rng::SplitMix64;
 use crate::spectrum::{self, QuietestWindow, Welch};
-use crate::train::RunConfig;
+use crate::run_config::RunConfig;
 
 #[derive(Clone, Debug)]
 pub struct GenerateConfig {

@@ -2,11 +2,11 @@
 //! training and validation loss, and the classic predictors' validation MSE.
 
 use crate::dataset::Dataset;
+use crate::epoch_report::EpochReport;
 use crate::error::Result;
 use crate::eval;
 use crate::model::Output;
 use crate::plot::{self, EpochLoss};
-use crate::train::EpochReport;
 use std::path::{Path, PathBuf};
 
 pub struct LossPlot {

@@ -6,7 +6,7 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::eval::{self, Scope};
 use crate::metrics::{score, Score};
-use crate::train::RunConfig;
+use crate::run_config::RunConfig;
 use std::path::Path;
 
 /// A whole song, teacher-forced.

@@ -5,7 +5,7 @@
 //! benchmark workload takes its model from it.
 
 use crate::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
-use crate::train::LrSchedule;
+use crate::run_config::LrSchedule;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {

@@ -9,13 +9,14 @@ use crate::checkpoint::{self, Cursor};
 use crate::cpu::adam::AdamConfig;
 use crate::dataset::{DataConfig, Dataset};
 use crate::engine::TrainState;
+use crate::epoch_report::EpochReport;
 use crate::error::{Error, Result};
 use crate::hybrid::HybridConfig;
 use crate::model::{init_params, Activation, CellActivation, GateActivation, Output};
 use crate::preset::{Base, Defaults, Preset};
 use crate::residual::Residual;
 use crate::rng::SplitMix64;
-use crate::train::{self, EpochReport, LrSchedule, RunConfig};
+use crate::run_config::{self, LrSchedule, RunConfig};
 use std::path::PathBuf;
 
 /// What a training run is asked for; `None` takes the preset's value, or
@@ -277,7 +278,7 @@ pub struct Prepared {
 pub fn prepare(o: &TrainOptions) -> Result<Prepared> {
     // Runs that would do nothing, or could not write their checkpoint, are
     // refused before any song is read.
-    train::check_plan(o.epochs, o.max_steps)?;
+    run_config::check_plan(o.epochs, o.max_steps)?;
     atomic::check_output(&o.out)?;
     let mut warnings = Vec::new();
     let mut warn = |w: String| warnings.push(w);

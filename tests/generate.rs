@@ -17,7 +17,7 @@ use wavelstm::model::{
 use wavelstm::mulaw::{self, CLASSES};
 use wavelstm::rng::SplitMix64;
 use wavelstm::spectrum::long_term;
-use wavelstm::train::{LrSchedule, RunConfig};
+use wavelstm::run_config::{LrSchedule, RunConfig};
 
 fn model(
     layers: usize,

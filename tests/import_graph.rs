@@ -14,12 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Circles that other work in flight removes; each says which.
-const KNOWN_CIRCLES: &[&[&str]] = &[
-    // `RunConfig` and `EpochReport` live in train.rs and the checkpoint
-    // stores them; they move to a module of their own once the
-    // reliability work on both files has landed.
-    &["checkpoint.rs", "train.rs"],
-];
+const KNOWN_CIRCLES: &[&[&str]] = &[];
 
 /// Imports of the CPU engine from the GPU engine still in place.
 const KNOWN_GPU_TO_CPU: &[(&str, &str)] = &[

@@ -160,7 +160,7 @@ fn clipping_then_adam_over_steps_matches_reference() {
 
 #[test]
 fn cosine_schedule_runs_from_lr_to_its_floor() {
-    use wavelstm::train::{LrSchedule, RunConfig, COSINE_FLOOR};
+    use wavelstm::run_config::{LrSchedule, RunConfig, COSINE_FLOOR};
     let cfg: RunConfig = serde_json::from_value(serde_json::json!({
         "model": {"channels": 1, "frame": 1, "hidden": 2, "layers": 1, "head": [],
                   "cell_activation": "tanh", "gate_activation": "sigmoid",

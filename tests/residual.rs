@@ -17,7 +17,8 @@ use wavelstm::model::{init_params, Activation, CellActivation, GateActivation, M
 use wavelstm::predict::{teacher_forced, Plan};
 use wavelstm::residual::Residual;
 use wavelstm::rng::SplitMix64;
-use wavelstm::train::{train, warmup_frames, LrSchedule, RunConfig, MAX_LANES};
+use wavelstm::run_config::{LrSchedule, RunConfig};
+use wavelstm::train::{train, warmup_frames, MAX_LANES};
 
 const RATE: u32 = 8000;
 

@@ -7,9 +7,11 @@ use wavelstm::checkpoint::{self, Cursor};
 use wavelstm::cpu::adam::AdamConfig;
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::dataset::{DataConfig, Dataset};
+use wavelstm::epoch_report::EpochReport;
 use wavelstm::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
 use wavelstm::rng::SplitMix64;
-use wavelstm::train::{train, EpochReport, LrSchedule, RunConfig};
+use wavelstm::run_config::{LrSchedule, RunConfig};
+use wavelstm::train::train;
 
 /// A few detuned partials with slow amplitude envelopes and a little noise:
 /// predictable from the past, but not by "next = current" alone.

@@ -7,9 +7,10 @@ use super::predict::PredictArgs;
 use super::CommonArgs;
 use crate::demo::{self, Commands};
 use crate::engine::Engine;
+use crate::epoch_report::EpochReport;
 use crate::error::Result;
 use crate::generate::TakeReport;
-use crate::train::{EpochReport, RunConfig};
+use crate::run_config::RunConfig;
 use crate::train_setup::TrainOptions;
 use std::path::Path;
 

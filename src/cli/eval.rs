@@ -6,7 +6,7 @@ use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::eval::{self, Scope, SongReport};
 use crate::plot;
-use crate::train::RunConfig;
+use crate::run_config::RunConfig;
 use clap::Args;
 use std::path::{Path, PathBuf};
 

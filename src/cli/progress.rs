@@ -1,8 +1,9 @@
 //! A training run on screen: a progress bar, and a line per epoch.
 
+use crate::epoch_report::EpochReport;
 use crate::loss_plot::LossPlot;
 use crate::model::Output;
-use crate::train::{EpochReport, Event};
+use crate::train::Event;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub(super) struct Progress {

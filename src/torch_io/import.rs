@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
 use crate::mulaw::CLASSES;
 use crate::residual::Residual;
-use crate::train::{LrSchedule, RunConfig};
+use crate::run_config::{LrSchedule, RunConfig};
 use std::path::Path;
 
 /// What the tensors do not tell. `None` takes the exported file's value, else the default.
