@@ -11,12 +11,13 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
-use wavelstm::cpu::adam::{adam_step, AdamConfig};
+use wavelstm::cpu::adam::adam_step;
 use wavelstm::cpu::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape};
 use wavelstm::cpu::matmul::{gemm, Op};
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
 use wavelstm::flops;
 use wavelstm::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use wavelstm::optim::AdamConfig;
 use wavelstm::rng::SplitMix64;
 
 struct Workload {

@@ -25,12 +25,12 @@
 //! wall-clock second), after a short teacher-forced prime and untimed
 //! warm-up seconds.
 
-use crate::cpu::adam::AdamConfig;
 use crate::dataset::Batch;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::flops;
 use crate::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use crate::optim::AdamConfig;
 use crate::rng::SplitMix64;
 use serde::Serialize;
 use std::time::Instant;

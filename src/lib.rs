@@ -28,6 +28,7 @@ pub mod lpc;
 pub mod metrics;
 pub mod model;
 pub mod mulaw;
+pub mod optim;
 pub mod plot;
 pub mod predict;
 pub mod predict_song;

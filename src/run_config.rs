@@ -2,10 +2,10 @@
 //! schedule. Every checkpoint stores one ([`crate::checkpoint`]); the training
 //! loop ([`crate::train`]) runs one.
 
-use crate::cpu::adam::AdamConfig;
 use crate::dataset::DataConfig;
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
+use crate::optim::AdamConfig;
 use crate::residual::Residual;
 use serde::{Deserialize, Serialize};
 

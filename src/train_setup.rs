@@ -6,13 +6,13 @@
 use crate::atomic;
 use crate::audio::{self, ChannelMode};
 use crate::checkpoint::{self, Cursor};
-use crate::cpu::adam::AdamConfig;
 use crate::dataset::{DataConfig, Dataset};
 use crate::engine::TrainState;
 use crate::epoch_report::EpochReport;
 use crate::error::{Error, Result};
 use crate::hybrid::HybridConfig;
 use crate::model::{init_params, Activation, CellActivation, GateActivation, Output};
+use crate::optim::AdamConfig;
 use crate::preset::{Base, Defaults, Preset};
 use crate::residual::Residual;
 use crate::rng::SplitMix64;

@@ -3,7 +3,6 @@
 //! point prediction against their references, and `generate` itself:
 //! exact length, clipping, and bit-identical takes for a seed.
 
-use wavelstm::cpu::adam::AdamConfig;
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::mulaw::{expected_value, softmax_xent_loss, softmax_xent_reference};
 use wavelstm::cpu::network::{forward, Workspace};
@@ -15,6 +14,7 @@ use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
 };
 use wavelstm::mulaw::{self, CLASSES};
+use wavelstm::optim::AdamConfig;
 use wavelstm::rng::SplitMix64;
 use wavelstm::spectrum::long_term;
 use wavelstm::run_config::{LrSchedule, RunConfig};

@@ -6,7 +6,6 @@
 //! and pass, unless WAVELSTM_REQUIRE_GPU=1, where they fail.
 
 use std::time::Instant;
-use wavelstm::cpu::adam::AdamConfig;
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::mulaw::{expected_value, softmax_xent_loss};
 use wavelstm::dataset::Batch;
@@ -19,6 +18,7 @@ use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
 };
 use wavelstm::mulaw::CLASSES;
+use wavelstm::optim::AdamConfig;
 use wavelstm::rng::SplitMix64;
 
 fn gpu(test: &str) -> Option<Gpu> {

@@ -8,7 +8,6 @@
 //! They need a GPU adapter (lavapipe will do); without one they print why
 //! and pass, unless WAVELSTM_REQUIRE_GPU=1, where they fail.
 
-use wavelstm::cpu::adam::AdamConfig;
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::laplace_nll::{laplace_nll_loss, location, Delta};
 use wavelstm::cpu::mulaw::softmax_xent_loss_masked;
@@ -24,6 +23,7 @@ use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
 };
 use wavelstm::mulaw::CLASSES;
+use wavelstm::optim::AdamConfig;
 use wavelstm::rng::SplitMix64;
 
 fn gpu(test: &str) -> Option<Gpu> {

@@ -15,7 +15,7 @@
 mod common;
 
 use common::gpu::{f64s, gpu, random, rel_norm};
-use wavelstm::cpu::adam::{adam_step, clip_global_norm, AdamConfig, StepConstants};
+use wavelstm::cpu::adam::{adam_step, clip_global_norm};
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::matmul::{gemm_reference, Op};
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
@@ -31,6 +31,7 @@ use wavelstm::hybrid::{HybridConfig, HybridSignal};
 use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
 };
+use wavelstm::optim::{AdamConfig, StepConstants};
 use wavelstm::rng::SplitMix64;
 
 // ---------------------------------------------------------------- matmul

@@ -401,12 +401,12 @@ fn bits_per_sample_is_the_mean_code_length() {
 /// head's locations and the same as without it, lane cuts and all.
 #[test]
 fn teacher_forcing_hands_back_the_head() {
-    use wavelstm::cpu::adam::AdamConfig;
     use wavelstm::cpu::engine::CpuEngine;
     use wavelstm::engine::Engine;
     use wavelstm::model::{
         init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
     };
+    use wavelstm::optim::AdamConfig;
     use wavelstm::predict::{teacher_forced, teacher_forced_with_head, Plan};
     let cfg = ModelConfig {
         channels: 2,

@@ -1,6 +1,7 @@
 //! Adam and gradient clipping against hand-computed references.
 
-use wavelstm::cpu::adam::{adam_step, clip_global_norm, global_norm, AdamConfig};
+use wavelstm::cpu::adam::{adam_step, clip_global_norm, global_norm};
+use wavelstm::optim::AdamConfig;
 
 /// Algorithm 1 of Kingma & Ba (with AdamW's decoupled decay first), in f64,
 /// one scalar at a time.

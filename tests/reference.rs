@@ -7,7 +7,7 @@
 //! reference by `TOL · (1 + |reference|)` (sums of at most a few hundred
 //! terms of magnitude about one; f32's epsilon is 1.2e-7).
 
-use wavelstm::cpu::adam::{adam_step, global_norm, AdamConfig};
+use wavelstm::cpu::adam::{adam_step, global_norm};
 use wavelstm::cpu::dense::{dense_backward, dense_forward};
 use wavelstm::cpu::lstm::{
     column_sums, lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape,
@@ -16,6 +16,7 @@ use wavelstm::cpu::network::mse_loss;
 use wavelstm::cpu::reference::{self, AdamHyper, LstmWeights};
 use wavelstm::dataset::gather;
 use wavelstm::model::{CellActivation, DenseOffsets, GateActivation, LstmOffsets};
+use wavelstm::optim::AdamConfig;
 use wavelstm::rng::SplitMix64;
 
 const TOL: f64 = 1e-4;

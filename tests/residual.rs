@@ -7,13 +7,13 @@
 use std::path::{Path, PathBuf};
 use wavelstm::audio::Audio;
 use wavelstm::checkpoint::{self, Cursor};
-use wavelstm::cpu::adam::AdamConfig;
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::dataset::{DataConfig, Dataset};
 use wavelstm::engine::Engine;
 use wavelstm::eval::{self, Scope};
 use wavelstm::lpc::{self, LpcConfig, LpcStream};
 use wavelstm::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use wavelstm::optim::AdamConfig;
 use wavelstm::predict::{teacher_forced, Plan};
 use wavelstm::residual::Residual;
 use wavelstm::rng::SplitMix64;

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use wavelstm::audio::Audio;
 use wavelstm::checkpoint::{self, Cursor};
-use wavelstm::cpu::adam::AdamConfig;
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::dataset::{DataConfig, Dataset};
 use wavelstm::epoch_report::EpochReport;
 use wavelstm::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use wavelstm::optim::AdamConfig;
 use wavelstm::rng::SplitMix64;
 use wavelstm::run_config::{LrSchedule, RunConfig};
 use wavelstm::train::train;

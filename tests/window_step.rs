@@ -12,7 +12,7 @@
 //! what is observed is around 1e-7; a wrong index or a missing term is off
 //! by far more.
 
-use wavelstm::cpu::adam::{adam_step, clip_global_norm, AdamConfig};
+use wavelstm::cpu::adam::{adam_step, clip_global_norm};
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::isa::Isa;
 use wavelstm::cpu::lanes::{
@@ -27,6 +27,7 @@ use wavelstm::engine::Engine;
 use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
 };
+use wavelstm::optim::AdamConfig;
 use wavelstm::rng::SplitMix64;
 
 fn random(rng: &mut SplitMix64, n: usize) -> Vec<f32> {

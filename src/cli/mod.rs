@@ -12,12 +12,12 @@ mod progress;
 mod torch_io;
 mod train;
 
-use crate::cpu::adam::AdamConfig;
 use crate::engine::open::{self, Device, EngineChoice, Opened};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gpu::{self, engine::PathChoice};
 use crate::model::ModelConfig;
+use crate::optim::AdamConfig;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 

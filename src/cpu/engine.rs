@@ -1,6 +1,6 @@
 //! [`Engine`] on the CPU: the network of `cpu::network` in f32, on rayon.
 
-use super::adam::{adam_step, clip_global_norm, clip_over, AdamConfig};
+use super::adam::{adam_step, clip_global_norm, clip_over};
 use super::fast_step::FastStep;
 use super::laplace_nll::{laplace_nll_loss, location, Delta};
 use super::mulaw::{expected_value, softmax_xent_loss_masked};
@@ -10,6 +10,7 @@ use crate::dataset::{gather, Batch};
 use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Output, ParamLayout};
+use crate::optim::AdamConfig;
 use std::ops::Range;
 
 /// Threads of the free-running step: the units of a layer are split in

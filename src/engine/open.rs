@@ -1,11 +1,11 @@
 //! The engine factory: a CPU or a GPU engine, as a run's device options ask.
 
 use super::Engine;
-use crate::cpu::adam::AdamConfig;
 use crate::cpu::engine::CpuEngine;
 use crate::error::{Error, Result};
 use crate::gpu::{context, engine::GpuEngine, engine::PathChoice};
 use crate::model::ModelConfig;
+use crate::optim::AdamConfig;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Device {

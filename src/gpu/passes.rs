@@ -8,8 +8,8 @@ use super::ops::lstm_backward;
 use super::ops::lstm_forward::{self, kinds};
 use super::ops::matmul::{acts, weights, Dest};
 use super::program::{u, LossMask, Path, Program};
-use crate::cpu::adam::AdamConfig;
 use crate::model::{Activation, ModelConfig, Output};
+use crate::optim::AdamConfig;
 
 impl Program {
     /// Forward of every LSTM layer, the output activation and the head.

@@ -93,7 +93,7 @@ impl LossMask {
 
 /// Offsets of the step scalars and rings in `stats` (see shaders/common.wgsl).
 pub mod stats {
-    /// Adam's per-step scalars (`cpu::adam::StepConstants`).
+    /// Adam's per-step scalars (`optim::StepConstants`).
     pub const STEP_SIZE: usize = 0;
     pub const BIAS_CORRECTION2_SQRT: usize = 1;
     pub const DECAY: usize = 2;

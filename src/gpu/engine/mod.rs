@@ -19,11 +19,11 @@ use super::compiled::Compiled;
 use super::context::{describe, Gpu};
 use super::kernels::Pipelines;
 use super::program::{stats, Path};
-use crate::cpu::adam::{AdamConfig, StepConstants};
 use crate::dataset::Batch;
 use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
+use crate::optim::{AdamConfig, StepConstants};
 use buffers::buffer;
 use std::collections::HashMap;
 

@@ -1,10 +1,10 @@
 //! One Adam update with decoupled weight decay: shaders/adam.wgsl, twin of
 //! `cpu::adam::adam_step` (reference: `cpu::reference::adam`).
 
-use crate::cpu::adam::{AdamConfig, StepConstants};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::program::{grid, u, Program, WG};
 use crate::gpu::uniform::uniform;
+use crate::optim::{AdamConfig, StepConstants};
 
 uniform! {
     /// The constants of every step; the per-step scalars come from `stats`.
