@@ -3,7 +3,7 @@
 //!
 //! Every path a file names inside the crate (`crate::a::b`, `super::c`,
 //! in `use` lines with their braces expanded and in expressions) is
-//! resolved to the file that defines its module: `crate::cpu::tile::isa`
+//! resolved to the file that defines its module: `crate::cpu::tile::MR`
 //! is an edge to `src/cpu/tile.rs`. A circle is a strongly connected
 //! component of more than one file in that graph. Edges from a module to
 //! the files of its own submodules (`mod x;` and what `mod.rs` re-exports

@@ -193,7 +193,7 @@ fn cosine_schedule_runs_from_lr_to_its_floor() {
 #[test]
 fn every_instruction_set_gives_the_same_bits() {
     use wavelstm::cpu::adam::adam_step_on;
-    use wavelstm::cpu::tile::Isa;
+    use wavelstm::cpu::isa::Isa;
     let n = 70_001;
     let steps = grads(n, 4);
     let cfg = AdamConfig {

@@ -345,7 +345,7 @@ impl Engine for CpuEngine {
         format!(
             "cpu ({} threads, {})",
             rayon::current_num_threads(),
-            super::tile::isa().name()
+            super::isa::isa().name()
         )
     }
 

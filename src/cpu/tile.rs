@@ -19,7 +19,7 @@
 //! task or thread computes it, so the products built on this are
 //! bit-identical on any number of threads.
 
-use super::isa::{dispatch, Kernel};
+use super::isa::{dispatch, isa, Isa, Kernel};
 use crate::real::Real;
 
 /// Rows of a tile (batch rows in the recurrent products).
@@ -57,9 +57,6 @@ pub unsafe fn tile_portable<T: Real, const FUSED: bool>(
         out[r * NR..(r + 1) * NR].copy_from_slice(&acc[r]);
     }
 }
-
-// Kept here for `cpu::adam`, which names them through this module.
-pub use super::isa::{isa, Isa};
 
 /// The `f32` tile on the best instruction set at hand.
 ///
