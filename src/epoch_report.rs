@@ -21,7 +21,9 @@ pub struct EpochReport {
     /// Mean training loss over the epoch's steps: MSE in sample units for
     /// the `mse` head, cross-entropy in nats per sample for the `mulaw` head,
     /// negative log-likelihood in nats per sample for the `laplace` head.
-    pub train_mse: f64,
+    /// Stored under its first name, `train_mse`, so checkpoints keep their bytes.
+    #[serde(rename = "train_mse")]
+    pub train_loss: f64,
     /// Over all validation samples of all songs. A run without a validation
     /// part (`--valid-fraction 0`) has none: `valid.samples` is 0 and the
     /// other figures are 0, not scores (a gain of 0/0 would be NaN, which a

@@ -19,7 +19,7 @@
 //! which for a training song is exactly the part it was never trained on;
 //! `Scope::Whole` scores every position that has a full window.
 
-use crate::audio::{self, Audio, ChannelMode};
+use crate::audio::{self, Audio};
 use crate::cascade::{self, CascadeConfig};
 use crate::codelength::{residual_bits, MulawGrid};
 use crate::dataset::{valid_frames, Dataset};
@@ -85,7 +85,7 @@ pub struct SongReport {
 }
 
 /// A song as the model hears it and what the model predicted of it.
-pub struct Forced {
+pub struct SignalPrediction {
     /// The song at the model's rate and channel layout, sample units.
     pub input: Audio,
     /// `input` divided by the model's scale, `[N, C]`.
@@ -103,7 +103,7 @@ pub struct Forced {
     pub head_targets: Vec<f32>,
 }
 
-impl Forced {
+impl SignalPrediction {
     /// The scored targets and their predictions, each mixed down to mono, in
     /// sample units: frames `positions.start + 1 ..= positions.end`.
     pub fn scored_mono(&self, scale: f32) -> (Vec<f32>, Vec<f32>) {
@@ -121,12 +121,7 @@ impl Forced {
 
 /// Decode `song` at the model's rate and channel layout.
 pub fn load_song(song: &Path, cfg: &RunConfig) -> Result<Audio> {
-    let mode = if cfg.channel_mode == "stereo" {
-        ChannelMode::Stereo
-    } else {
-        ChannelMode::Mono
-    };
-    let input = audio::load(song, mode, Some(cfg.sample_rate))?;
+    let input = audio::load(song, cfg.channel_mode, Some(cfg.sample_rate))?;
     let frame = cfg.model.frame;
     if input.frames() < frame + 1 {
         return Err(Error::file(
@@ -154,17 +149,18 @@ pub fn positions(frames: usize, frame: usize, scope: Scope) -> Range<usize> {
     }
 }
 
-/// Teacher-forced prediction of `positions` of `input` (the model's view
-/// of a song), with the lanes, warm-up and state carrying training used. A
+/// The prediction of the signal at `positions` of `input` (the model's view
+/// of a song): the model's outputs teacher-forced (`predict::teacher_forced`)
+/// with the lanes, warm-up and state carrying training used. A
 /// residual model's outputs are added back to the song's causal LPC
 /// prediction. (The engine reads no targets when it predicts, so it is given
 /// the signal alone.)
-pub fn teacher_force(
+pub fn predict_signal(
     engine: &mut dyn Engine,
     cfg: &RunConfig,
     input: Audio,
     positions: Range<usize>,
-) -> Result<Forced> {
+) -> Result<SignalPrediction> {
     let signal: Vec<f32> = input.samples.iter().map(|v| v / cfg.scale).collect();
     let hybrid = match &cfg.residual {
         Residual::Cascade { hybrid } => Some(HybridSignal::new(
@@ -202,7 +198,7 @@ pub fn teacher_force(
             head_targets = targets_of(&residual.target);
         }
     }
-    Ok(Forced {
+    Ok(SignalPrediction {
         input,
         signal,
         positions,
@@ -228,7 +224,7 @@ fn teacher_forced_with_head_if(
 /// The model's own bits per sample on `forced`'s scored samples: −log₂ of
 /// the probability its `laplace` head gives each sample's 16-bit bin,
 /// averaged (see `laplace::bits_per_sample`); None for the other heads.
-pub fn model_bits_per_sample(cfg: &RunConfig, forced: &Forced) -> Option<f64> {
+pub fn model_bits_per_sample(cfg: &RunConfig, forced: &SignalPrediction) -> Option<f64> {
     match cfg.model.output {
         Output::Laplace { scale } if !forced.head_targets.is_empty() => {
             Some(laplace::bits_per_sample(
@@ -255,11 +251,11 @@ fn plan(cfg: &RunConfig, positions: Range<usize>) -> Plan {
 
 /// A `mulaw` model's bits per sample of the targets of `forced.positions`:
 /// its own `−log2 p` of every 16-bit sample (see `codelength`), from the
-/// head's logits, teacher-forced as `teacher_force` predicts.
+/// head's logits, teacher-forced as [`predict_signal`] predicts.
 fn mulaw_bits(
     engine: &mut dyn Engine,
     cfg: &RunConfig,
-    forced: &Forced,
+    forced: &SignalPrediction,
     head_scale: f32,
 ) -> Result<f64> {
     let c = forced.input.channels;
@@ -289,13 +285,13 @@ pub fn evaluate(
     cfg: &RunConfig,
     song: &Path,
     scope: Scope,
-) -> Result<(SongReport, Forced)> {
+) -> Result<(SongReport, SignalPrediction)> {
     let input = load_song(song, cfg)?;
     let pos = positions(input.frames(), cfg.model.frame, scope);
     if pos.is_empty() {
         return Err(Error::file(song, "too short: nothing left to score"));
     }
-    let forced = teacher_force(engine, cfg, input, pos.clone())?;
+    let forced = predict_signal(engine, cfg, input, pos.clone())?;
     let (x, c) = (&forced.signal, forced.input.channels);
     // The targets in sample units, for the bits.
     let targets: Vec<f64> = forced.input.samples[(pos.start + 1) * c..(pos.end + 1) * c]

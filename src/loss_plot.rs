@@ -48,7 +48,7 @@ fn epoch_loss(r: &EpochReport, output: Output) -> EpochLoss {
         epoch: r.epoch,
         // A μ-law run's training loss is a cross-entropy, not an MSE: not on this axis.
         train_mse: match output {
-            Output::Mse => r.train_mse,
+            Output::Mse => r.train_loss,
             Output::Mulaw { .. } | Output::Laplace { .. } => f64::NAN,
         },
         valid_mse: r.valid.mse,

@@ -31,7 +31,7 @@ pub fn predict_song(
     let input = eval::load_song(song, cfg)?;
     let frame = cfg.model.frame;
     let positions = eval::positions(input.frames(), frame, Scope::Whole);
-    let forced = eval::teacher_force(engine, cfg, input, positions)?;
+    let forced = eval::predict_signal(engine, cfg, input, positions)?;
     let c = forced.input.channels;
     let s = score(
         &forced.pred,

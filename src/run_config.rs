@@ -2,6 +2,7 @@
 //! schedule. Every checkpoint stores one ([`crate::checkpoint`]); the training
 //! loop ([`crate::train`]) runs one.
 
+use crate::audio::ChannelMode;
 use crate::dataset::DataConfig;
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
@@ -19,8 +20,7 @@ pub struct RunConfig {
     /// Total epochs the run is asked for.
     pub epochs: u64,
     pub sample_rate: u32,
-    /// "mono" or "stereo".
-    pub channel_mode: String,
+    pub channel_mode: ChannelMode,
     /// The normalization the model was trained with (RMS of the training parts).
     pub scale: f32,
     pub songs: Vec<String>,

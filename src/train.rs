@@ -235,7 +235,7 @@ pub fn train(
         let report = EpochReport {
             epoch: cursor.epoch + 1,
             steps,
-            train_mse: match cfg.model.output {
+            train_loss: match cfg.model.output {
                 Output::Mse => loss_sum / steps.max(1) as f64 * (cfg.output_scale() as f64).powi(2),
                 Output::Mulaw { .. } | Output::Laplace { .. } => loss_sum / steps.max(1) as f64,
             },

@@ -186,10 +186,7 @@ pub fn resolve(
             seed: o.seed.unwrap_or(0),
             epochs: o.epochs.unwrap_or(d.epochs),
             sample_rate,
-            channel_mode: match o.channels.unwrap_or(ChannelMode::Mono) {
-                ChannelMode::Mono => "mono".into(),
-                ChannelMode::Stereo => "stereo".into(),
-            },
+            channel_mode: o.channels.unwrap_or(ChannelMode::Mono),
             scale: 0.0,
             songs: o.songs.iter().map(|s| s.display().to_string()).collect(),
             lr_schedule: o.lr_schedule.unwrap_or(d.lr_schedule),
@@ -204,15 +201,6 @@ pub fn resolve(
         },
         o.max_frames.or(d.max_frames),
     ))
-}
-
-/// The channel layout a run configuration names ("mono" or "stereo").
-pub fn channel_mode(name: &str) -> ChannelMode {
-    if name == "stereo" {
-        ChannelMode::Stereo
-    } else {
-        ChannelMode::Mono
-    }
 }
 
 /// Decode every song at one rate and channel layout (`rate`, or the first
@@ -293,7 +281,7 @@ pub fn prepare(o: &TrainOptions) -> Result<Prepared> {
         // Cut as the run was: a resumed run sees the very frames it trained on.
         let audio = load_songs_warning(
             &songs,
-            channel_mode(&cfg.channel_mode),
+            cfg.channel_mode,
             Some(cfg.sample_rate),
             cfg.max_frames,
             &mut warn,

@@ -3,6 +3,7 @@
 //! point prediction against their references, and `generate` itself:
 //! exact length, clipping, and bit-identical takes for a seed.
 
+use wavelstm::audio::ChannelMode;
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::mulaw::{expected_value, softmax_xent_loss, softmax_xent_reference};
 use wavelstm::cpu::network::{forward, Workspace};
@@ -58,7 +59,7 @@ fn run(model: ModelConfig, scale: f32, seq_len: usize) -> RunConfig {
         seed: 0,
         epochs: 1,
         sample_rate: 1000,
-        channel_mode: "mono".into(),
+        channel_mode: ChannelMode::Mono,
         scale,
         songs: vec![],
         lr_schedule: LrSchedule::Constant,

@@ -75,10 +75,10 @@ fn training_on_the_gpu_reaches_the_cpu_figures() {
     assert_eq!(c.steps, g.steps);
     let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
     assert!(
-        rel(g.train_mse, c.train_mse) < 1e-3,
+        rel(g.train_loss, c.train_loss) < 1e-3,
         "train MSE {} vs {}",
-        g.train_mse,
-        c.train_mse
+        g.train_loss,
+        c.train_loss
     );
     assert!(
         rel(g.valid.mse, c.valid.mse) < 1e-3,

@@ -5,7 +5,7 @@
 //! (an older checkpoint, without it, loads as no residual).
 
 use std::path::{Path, PathBuf};
-use wavelstm::audio::Audio;
+use wavelstm::audio::{Audio, ChannelMode};
 use wavelstm::checkpoint::{self, Cursor};
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::dataset::{DataConfig, Dataset};
@@ -162,7 +162,7 @@ fn run_config() -> RunConfig {
         seed: 4,
         epochs: 1,
         sample_rate: RATE,
-        channel_mode: "mono".into(),
+        channel_mode: ChannelMode::Mono,
         scale: 0.0,
         songs: vec!["a".into()],
         lr_schedule: LrSchedule::Cosine,
@@ -213,7 +213,7 @@ fn a_residual_models_prediction_is_lpc_plus_its_output() {
     let (cfg, song, mut engine) = trained(&out);
     let frames = song.frames();
     let pos = eval::positions(frames, cfg.model.frame, Scope::Whole);
-    let forced = eval::teacher_force(&mut engine, &cfg, song, pos.clone()).unwrap();
+    let forced = eval::predict_signal(&mut engine, &cfg, song, pos.clone()).unwrap();
 
     // The model's raw outputs on the same positions, planned as eval plans them.
     engine.set_signal(&forced.signal).unwrap();

@@ -9,6 +9,7 @@ use common::{asset, run, s, text, tmpdir};
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
+use wavelstm::audio::ChannelMode;
 use wavelstm::checkpoint;
 use wavelstm::model::{Activation, Output};
 use wavelstm::rng::SplitMix64;
@@ -152,7 +153,7 @@ fn shapes_give_channels_frame_and_the_mulaw_head() {
     let (ck, _) = import(&path, &ImportOptions::default()).unwrap();
     let m = &ck.config.model;
     assert_eq!((m.channels, m.frame, m.head.len()), (2, 2, 0));
-    assert_eq!(ck.config.channel_mode, "stereo");
+    assert_eq!(ck.config.channel_mode, ChannelMode::Stereo);
     // 256 logits of one channel: a μ-law head, mono, frame 4, scaled as asked.
     t[0].1 = vec![16, 4];
     t[4].1 = vec![256, 4];

@@ -2,7 +2,7 @@
 //! whatever the thread count, and a resumed run is the same run.
 
 use std::path::{Path, PathBuf};
-use wavelstm::audio::Audio;
+use wavelstm::audio::{Audio, ChannelMode};
 use wavelstm::checkpoint::{self, Cursor};
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::dataset::{DataConfig, Dataset};
@@ -69,7 +69,7 @@ fn config(stateful: bool) -> RunConfig {
         seed: 11,
         epochs: 2,
         sample_rate: 8000,
-        channel_mode: "mono".into(),
+        channel_mode: ChannelMode::Mono,
         scale: 0.0,
         songs: vec!["a".into(), "b".into()],
         lr_schedule: LrSchedule::Cosine,
@@ -154,13 +154,13 @@ fn learns_to_beat_the_next_equals_current_baseline() {
     let (first, last) = (&h[0], h.last().unwrap());
     eprintln!(
         "train MSE {:.3e} -> {:.3e}; validation gain {:.2} dB, baseline {:.2} dB",
-        first.train_mse, last.train_mse, last.valid.gain_db, last.valid.baseline_gain_db
+        first.train_loss, last.train_loss, last.valid.gain_db, last.valid.baseline_gain_db
     );
     assert!(
-        last.train_mse < first.train_mse * 0.5,
+        last.train_loss < first.train_loss * 0.5,
         "train MSE {} -> {}",
-        first.train_mse,
-        last.train_mse
+        first.train_loss,
+        last.train_loss
     );
     assert!(
         last.valid.gain_db > last.valid.baseline_gain_db + 3.0,

@@ -93,14 +93,26 @@ impl Audio {
     }
 }
 
-/// The channel layout a caller wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The channel layout a caller wants. A run configuration stores it as
+/// `"mono"` or `"stereo"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ChannelMode {
     /// One channel: the mean of all the file's channels.
     Mono,
     /// Two channels: a mono file is copied into both; more than two is an error,
     /// since there is no single right way to fold surround into stereo.
     Stereo,
+}
+
+impl ChannelMode {
+    /// `mono` or `stereo`, as a run configuration stores it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelMode::Mono => "mono",
+            ChannelMode::Stereo => "stereo",
+        }
+    }
 }
 
 /// Sample encoding for [`write_wav`].

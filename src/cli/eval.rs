@@ -143,7 +143,7 @@ fn print_eval_table(model: &Path, cfg: &RunConfig, reports: &[SongReport]) {
         "model {} ({} Hz, {}); MSE in sample units (full scale = 1), prediction gain in dB, bits per sample (b)",
         model.display(),
         cfg.sample_rate,
-        cfg.channel_mode
+        cfg.channel_mode.name()
     );
     let names: Vec<String> = reports
         .iter()

@@ -75,9 +75,9 @@ impl Progress {
 
 fn print_epoch(r: &EpochReport, output: Output) {
     let train = match output {
-        Output::Mse => format!("train MSE {:.3e}", r.train_mse),
-        Output::Mulaw { .. } => format!("train cross-entropy {:.4} nats", r.train_mse),
-        Output::Laplace { .. } => format!("train NLL {:.4} nats", r.train_mse),
+        Output::Mse => format!("train MSE {:.3e}", r.train_loss),
+        Output::Mulaw { .. } => format!("train cross-entropy {:.4} nats", r.train_loss),
+        Output::Laplace { .. } => format!("train NLL {:.4} nats", r.train_loss),
     };
     if r.valid.samples == 0 {
         println!(

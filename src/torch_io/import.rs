@@ -11,6 +11,7 @@
 use super::export::{ModuleSpec, SPEC_KEY};
 use super::names::{self, Mapped};
 use super::tensors::{self, StateDict};
+use crate::audio::ChannelMode;
 use crate::checkpoint::{Checkpoint, Cursor};
 use crate::dataset::DataConfig;
 use crate::engine::TrainState;
@@ -179,7 +180,11 @@ fn config(
         seed: 0,
         epochs: 1,
         sample_rate,
-        channel_mode: if channels == 2 { "stereo" } else { "mono" }.into(),
+        channel_mode: if channels == 2 {
+            ChannelMode::Stereo
+        } else {
+            ChannelMode::Mono
+        },
         scale,
         songs: Vec::new(),
         max_frames: None,
