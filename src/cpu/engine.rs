@@ -7,7 +7,7 @@ use super::mulaw::{expected_value, softmax_xent_loss_masked};
 use super::network::{backward, forward, mse_loss_masked, BurnIn, Workspace};
 use super::window_step::{self, TwoPartStep};
 use crate::dataset::{gather, Batch};
-use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};
+use crate::engine::{check, Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Output, ParamLayout};
 use crate::optim::AdamConfig;
@@ -123,13 +123,8 @@ impl Carry {
 impl CpuEngine {
     pub fn new(cfg: ModelConfig, adam: AdamConfig, params: Vec<f32>) -> Result<Self> {
         cfg.validate()?;
-        let n = cfg.layout().total;
-        if params.len() != n {
-            return Err(Error::Other(format!(
-                "expected {n} parameters, got {}",
-                params.len()
-            )));
-        }
+        check::check_params(&cfg, &params)?;
+        let n = params.len();
         let layout = cfg.layout();
         let recurrent = recurrent_ranges(&cfg, &layout);
         Ok(CpuEngine {
@@ -177,7 +172,7 @@ impl CpuEngine {
     /// Check the batch and gather its windows into `x` and targets into `target`.
     fn gather_batch(&mut self, batch: &Batch, seq_len: usize) -> Result<()> {
         let cfg = &self.cfg;
-        check_batch(cfg, self.signal.len() / cfg.input_width(), batch, seq_len)?;
+        check::check_batch(cfg, self.signal.len() / cfg.input_width(), batch, seq_len)?;
         let targets = if self.targets.is_empty() {
             &self.signal
         } else {
@@ -354,7 +349,7 @@ impl Engine for CpuEngine {
     }
 
     fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
-        check_signals(&self.cfg, signal, targets)?;
+        check::check_signals(&self.cfg, signal, targets)?;
         self.signal = signal.to_vec();
         self.targets = targets.map_or_else(Vec::new, <[f32]>::to_vec);
         Ok(())
@@ -437,14 +432,7 @@ impl Engine for CpuEngine {
     }
 
     fn free_step(&mut self, inputs: &[f32], fresh: bool, out: &mut Vec<f32>) -> Result<()> {
-        let width = self.cfg.input_size();
-        if inputs.is_empty() || !inputs.len().is_multiple_of(width) {
-            return Err(Error::Other(format!(
-                "free_step: {} inputs is not a whole number of {width}-sample windows",
-                inputs.len()
-            )));
-        }
-        let b = inputs.len() / width;
+        let b = check::check_free_step(&self.cfg, inputs)?;
         let carry = &mut self.predict_carry;
         let len = self.cfg.layers * b * self.cfg.hidden;
         if carry.h.len() != len {
@@ -486,16 +474,7 @@ impl Engine for CpuEngine {
     }
 
     fn set_state(&mut self, s: &TrainState) -> Result<()> {
-        let n = self.params.len();
-        if s.params.len() != n
-            || s.adam_m.len() != n
-            || s.adam_v.len() != n
-            || s.carry_h.len() != s.carry_c.len()
-        {
-            return Err(Error::Other(
-                "training state does not match the model".into(),
-            ));
-        }
+        check::check_state(&self.cfg, s)?;
         self.params.clone_from(&s.params);
         self.fast_step = None;
         self.m.clone_from(&s.adam_m);

@@ -43,7 +43,7 @@ pub trait Engine {
     fn model(&self) -> &ModelConfig;
     /// The signal windows and targets are read from, `[N, C]` interleaved,
     /// normalized (a model that reads features takes `[N, W]` and targets,
-    /// see [`check_signals`]).
+    /// see [`check::check_signals`]).
     fn set_signal(&mut self, signal: &[f32]) -> Result<()> {
         self.set_signals(signal, None)
     }
@@ -97,47 +97,5 @@ pub trait Engine {
     fn set_state(&mut self, state: &TrainState) -> Result<()>;
 }
 
-/// The checks every engine makes of the signals it is given: whole frames,
-/// and a target signal (if any) as long as the input signal.
-/// A model that reads features (`ModelConfig::features`) has an input
-/// signal `[N, W]` wider than its targets `[N, C]`, and must be given them.
-pub fn check_signals(cfg: &ModelConfig, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
-    let w = cfg.input_width();
-    if !signal.len().is_multiple_of(w) {
-        return Err(crate::error::Error::Other(
-            "signal length is not a whole number of frames".into(),
-        ));
-    }
-    let frames = signal.len() / w;
-    match targets {
-        Some(t) if t.len() != frames * cfg.channels => Err(crate::error::Error::Other(
-            "the target signal is not as long as the signal".into(),
-        )),
-        None if w != cfg.channels => Err(crate::error::Error::Other(
-            "a model that reads features needs a target signal".into(),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The checks every engine makes of a batch over a signal of `frames`
-/// frames: lanes and flags agree, and every lane's first window and first
-/// target lie inside the signal.
-pub fn check_batch(cfg: &ModelConfig, frames: usize, batch: &Batch, seq_len: usize) -> Result<()> {
-    let ok = !batch.starts.is_empty()
-        && batch.starts.len() == batch.carry.len()
-        && seq_len > 0
-        && batch
-            .starts
-            .iter()
-            .all(|&s| s + 1 >= cfg.frame && s + 1 < frames);
-    if ok {
-        Ok(())
-    } else {
-        Err(crate::error::Error::Other(
-            "batch does not fit the signal".into(),
-        ))
-    }
-}
-
+pub mod check;
 pub mod open;

@@ -2,6 +2,7 @@
 //! fresh scratch folder per test.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod engines;
 pub mod gpu;
 
 use std::path::{Path, PathBuf};

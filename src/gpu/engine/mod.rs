@@ -20,7 +20,7 @@ use super::context::{describe, Gpu};
 use super::kernels::Pipelines;
 use super::program::{stats, Path};
 use crate::dataset::Batch;
-use crate::engine::{check_batch, check_signals, Engine, StepStats, TrainState};
+use crate::engine::{check, Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 use crate::optim::{AdamConfig, StepConstants};
@@ -107,13 +107,8 @@ impl GpuEngine {
         readback_every: usize,
     ) -> Result<Self> {
         cfg.validate()?;
+        check::check_params(&cfg, &params)?;
         let n = cfg.layout().total;
-        if params.len() != n {
-            return Err(Error::Other(format!(
-                "expected {n} parameters, got {}",
-                params.len()
-            )));
-        }
         if let PathChoice::Fixed(p) = path_choice {
             if !p.fits(&cfg) {
                 return Err(Error::config(format!(
@@ -176,7 +171,7 @@ impl GpuEngine {
 
     /// Shapes, lane data and the carried state's size, for a pass of `batch`.
     fn prepare(&mut self, batch: &Batch, seq_len: usize, predict: bool) -> Result<()> {
-        check_batch(&self.cfg, self.frames, batch, seq_len)?;
+        check::check_batch(&self.cfg, self.frames, batch, seq_len)?;
         let mut data: Vec<u32> = batch.starts.iter().map(|&s| s as u32).collect();
         data.extend(batch.carry.iter().map(|&c| u32::from(c)));
         self.prepare_lanes(seq_len, &data, predict)
@@ -241,7 +236,7 @@ impl Engine for GpuEngine {
     }
 
     fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
-        check_signals(&self.cfg, signal, targets)?;
+        check::check_signals(&self.cfg, signal, targets)?;
         let len = signal.len() + targets.map_or(0, <[f32]>::len);
         self.signal = self.create("audio", len)?;
         let queue = &self.gpu.queue;
@@ -341,14 +336,7 @@ impl Engine for GpuEngine {
     /// One submission and one read-back per timestep: on a GPU, free running
     /// is bound by that round trip, not by the arithmetic.
     fn free_step(&mut self, inputs: &[f32], fresh: bool, out: &mut Vec<f32>) -> Result<()> {
-        let width = self.cfg.input_size();
-        if inputs.is_empty() || !inputs.len().is_multiple_of(width) {
-            return Err(Error::Other(format!(
-                "free_step: {} inputs is not a whole number of {width}-sample windows",
-                inputs.len()
-            )));
-        }
-        let b = inputs.len() / width;
+        let b = check::check_free_step(&self.cfg, inputs)?;
         let mut data = vec![0u32; b];
         data.extend(std::iter::repeat_n(u32::from(!fresh), b));
         self.prepare_lanes(1, &data, true)?;
@@ -386,16 +374,7 @@ impl Engine for GpuEngine {
     fn set_state(&mut self, s: &TrainState) -> Result<()> {
         let n = self.n;
         let lane_size = self.cfg.layers * self.cfg.hidden;
-        if s.params.len() != n
-            || s.adam_m.len() != n
-            || s.adam_v.len() != n
-            || s.carry_h.len() != s.carry_c.len()
-            || !s.carry_h.len().is_multiple_of(lane_size)
-        {
-            return Err(Error::Other(
-                "training state does not match the model".into(),
-            ));
-        }
+        check::check_state(&self.cfg, s)?;
         self.ensure_lanes(s.carry_h.len() / lane_size)?;
         let q = &self.gpu.queue;
         q.write_buffer(&self.params, 0, bytemuck::cast_slice(&s.params));
