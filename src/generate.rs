@@ -78,8 +78,8 @@ use crate::mulaw;
 use crate::predict::Plan;
 use crate::residual::Residual;
 use crate::rng::SplitMix64;
-use crate::spectrum::{self, QuietestWindow, Welch};
 use crate::run_config::RunConfig;
+use crate::spectrum::{self, QuietestWindow, Welch};
 
 #[derive(Clone, Debug)]
 pub struct GenerateConfig {

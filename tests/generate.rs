@@ -17,8 +17,8 @@ use wavelstm::model::{
 use wavelstm::mulaw::{self, CLASSES};
 use wavelstm::optim::AdamConfig;
 use wavelstm::rng::SplitMix64;
-use wavelstm::spectrum::long_term;
 use wavelstm::run_config::{LrSchedule, RunConfig};
+use wavelstm::spectrum::long_term;
 
 fn model(
     layers: usize,
