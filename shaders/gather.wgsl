@@ -4,8 +4,9 @@
 // its target the frame p + 1 of the target signal, which starts at element
 // `targets_at` of `signal` (0: the signal is its own target). The input
 // signal has `in_width` values a frame (C, or more for a model that reads
-// features), the target signal C.
-//   x[T, B, frame·W], target[T, B, C] in `acts`.
+// features), the target signal C. A laplace head's per-target bin widths,
+// when given (`deltas_at` > 0, laid out like the targets), travel beside them.
+//   x[T, B, frame·W], target[T, B, C], delta[T, B, C] in `acts`.
 
 @compute @workgroup_size(64)
 fn main(gid: Grid) {
@@ -25,5 +26,10 @@ fn main(gid: Grid) {
     }
     for (var c = 0u; c < p.channels; c++) {
         acts[p.targets + row * p.channels + c] = signal[p.targets_at + (pos + 1u) * p.channels + c];
+    }
+    if p.deltas_at > 0u {
+        for (var c = 0u; c < p.channels; c++) {
+            acts[p.deltas + row * p.channels + c] = signal[p.deltas_at + (pos + 1u) * p.channels + c];
+        }
     }
 }

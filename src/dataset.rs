@@ -274,6 +274,13 @@ impl Dataset {
         self.residual.as_ref().map(|r| &r.target[..])
     }
 
+    /// A hybrid's per-target 16-bit bin widths (see `HybridSignal::deltas`),
+    /// for a `laplace` head; None for every other dataset, whose bins all
+    /// have the width of its scale.
+    pub fn target_deltas(&self) -> Option<Vec<f32>> {
+        self.hybrid.as_ref().map(HybridSignal::deltas)
+    }
+
     /// The signal the model's windows are read from: `signal`, or a hybrid
     /// model's features (`[N, F·C]`).
     pub fn inputs(&self) -> &[f32] {
@@ -400,6 +407,28 @@ pub fn gather(
             let w0 = (p + 1 - frame) * w;
             x[row * frame * w..(row + 1) * frame * w].copy_from_slice(&signal[w0..w0 + frame * w]);
             target[row * c..(row + 1) * c].copy_from_slice(&targets[(p + 1) * c..(p + 2) * c]);
+        }
+    }
+}
+
+/// The targets alone of [`gather`]: `out[T, B, C]` from `targets[N, C]`,
+/// positions past `N-2` read as `N-2` (a `laplace` head's per-target bin
+/// widths travel this way, beside the targets they belong to).
+pub fn gather_targets(
+    targets: &[f32],
+    channels: usize,
+    starts: &[usize],
+    t: usize,
+    out: &mut Vec<f32>,
+) {
+    let (b, c) = (starts.len(), channels);
+    let last = (targets.len() / c).saturating_sub(2);
+    out.resize(t * b * c, 0.0);
+    for step in 0..t {
+        for (lane, &s) in starts.iter().enumerate() {
+            let p = (s + step).min(last);
+            let row = step * b + lane;
+            out[row * c..(row + 1) * c].copy_from_slice(&targets[(p + 1) * c..(p + 2) * c]);
         }
     }
 }

@@ -19,6 +19,7 @@
 //! which for a training song is exactly the part it was never trained on;
 //! `Scope::Whole` scores every position that has a full window.
 
+use crate::adapt::{adaptive_teacher_forced, AdaptConfig};
 use crate::audio::{self, Audio};
 use crate::cascade::{self, CascadeConfig};
 use crate::codelength::{residual_bits, MulawGrid};
@@ -101,6 +102,10 @@ pub struct SignalPrediction {
     /// `[positions.len(), C]`.
     pub head: Vec<f32>,
     pub head_targets: Vec<f32>,
+    /// Each head target's 16-bit bin width in its units, `[positions.len(),
+    /// C]`, when they differ (a model over the cascade, whose unit is the
+    /// local gain); empty when one width from the head's scale fits all.
+    pub head_deltas: Vec<f32>,
 }
 
 impl SignalPrediction {
@@ -161,6 +166,37 @@ pub fn predict_signal(
     input: Audio,
     positions: Range<usize>,
 ) -> Result<SignalPrediction> {
+    predict_signal_adapting(engine, cfg, input, positions, None)
+}
+
+/// Refuse `--adapt` for a model it cannot adapt: one whose engine targets
+/// are not what it learnt (`--base lpc` predicts from the signal alone) or
+/// whose bits are read by another pass (`mulaw`).
+pub fn check_adapt(cfg: &RunConfig, adapt: &AdaptConfig) -> Result<()> {
+    if matches!(cfg.residual, Residual::Lpc { .. }) {
+        return Err(Error::config(
+            "--adapt needs --base none or cascade (this model learns the LPC residual)",
+        ));
+    }
+    if matches!(cfg.model.output, Output::Mulaw { .. }) {
+        return Err(Error::config("--adapt needs the mse or laplace head"));
+    }
+    adapt.validate(cfg.data.seq_len)
+}
+
+/// [`predict_signal`], with dynamic evaluation when `adapt` is given (see
+/// `adapt`): the engine then learns each block of `positions` once it is
+/// predicted, and is put back as it was afterwards.
+pub fn predict_signal_adapting(
+    engine: &mut dyn Engine,
+    cfg: &RunConfig,
+    input: Audio,
+    positions: Range<usize>,
+    adapt: Option<&AdaptConfig>,
+) -> Result<SignalPrediction> {
+    if let Some(a) = adapt {
+        check_adapt(cfg, a)?;
+    }
     let signal: Vec<f32> = input.samples.iter().map(|v| v / cfg.scale).collect();
     let hybrid = match &cfg.residual {
         Residual::Cascade { hybrid } => Some(HybridSignal::new(
@@ -172,13 +208,27 @@ pub fn predict_signal(
         )),
         _ => None,
     };
+    let with_head = matches!(cfg.model.output, Output::Laplace { .. });
+    let deltas = hybrid
+        .as_ref()
+        .filter(|_| with_head)
+        .map(HybridSignal::deltas);
     match &hybrid {
-        Some(h) => engine.set_signals(&h.inputs, Some(&h.target))?,
+        Some(h) => engine.set_signals_with_deltas(&h.inputs, Some(&h.target), deltas.as_deref())?,
         None => engine.set_signal(&signal)?,
     }
     let plan = plan(cfg, positions.clone());
-    let with_head = matches!(cfg.model.output, Output::Laplace { .. });
-    let (mut pred, head) = teacher_forced_with_head_if(engine, &plan, input.frames(), with_head)?;
+    let (mut pred, head) = match adapt {
+        Some(a) => adaptive_teacher_forced(
+            engine,
+            &plan,
+            input.frames(),
+            with_head,
+            a,
+            cfg.data.burn_in,
+        )?,
+        None => teacher_forced_with_head_if(engine, &plan, input.frames(), with_head)?,
+    };
     let c = input.channels;
     let targets_of = |t: &[f32]| t[(positions.start + 1) * c..(positions.end + 1) * c].to_vec();
     let mut head_targets = if with_head {
@@ -186,8 +236,13 @@ pub fn predict_signal(
     } else {
         Vec::new()
     };
+    let mut head_deltas = Vec::new();
     if let Some(h) = &hybrid {
         h.restore(&mut pred, &signal, positions.clone(), true);
+        if let Some(d) = &deltas {
+            head_targets = targets_of(&h.target);
+            head_deltas = targets_of(d);
+        }
     }
     if let Residual::Lpc { scale } = cfg.residual {
         let whole = 0..input.frames();
@@ -205,6 +260,7 @@ pub fn predict_signal(
         pred,
         head,
         head_targets,
+        head_deltas,
     })
 }
 
@@ -224,7 +280,18 @@ fn teacher_forced_with_head_if(
 /// The model's own bits per sample on `forced`'s scored samples: −log₂ of
 /// the probability its `laplace` head gives each sample's 16-bit bin,
 /// averaged (see `laplace::bits_per_sample`); None for the other heads.
+/// Over the cascade the head's law is over the residual in local gain units
+/// and each bin is one 16-bit step of audio in those units, so the figure is
+/// in the audio's integer grid like the cascade's and a codec's. (It is the
+/// head's own law: the gate weighs the point prediction only.)
 pub fn model_bits_per_sample(cfg: &RunConfig, forced: &SignalPrediction) -> Option<f64> {
+    if !forced.head_deltas.is_empty() {
+        return Some(laplace::bits_per_sample_per_target(
+            &forced.head,
+            &forced.head_targets,
+            &forced.head_deltas,
+        ));
+    }
     match cfg.model.output {
         Output::Laplace { scale } if !forced.head_targets.is_empty() => {
             Some(laplace::bits_per_sample(
@@ -286,12 +353,23 @@ pub fn evaluate(
     song: &Path,
     scope: Scope,
 ) -> Result<(SongReport, SignalPrediction)> {
+    evaluate_adapting(engine, cfg, song, scope, None)
+}
+
+/// [`evaluate`], the model adapting as it goes when `adapt` is given.
+pub fn evaluate_adapting(
+    engine: &mut dyn Engine,
+    cfg: &RunConfig,
+    song: &Path,
+    scope: Scope,
+    adapt: Option<&AdaptConfig>,
+) -> Result<(SongReport, SignalPrediction)> {
     let input = load_song(song, cfg)?;
     let pos = positions(input.frames(), cfg.model.frame, scope);
     if pos.is_empty() {
         return Err(Error::file(song, "too short: nothing left to score"));
     }
-    let forced = predict_signal(engine, cfg, input, pos.clone())?;
+    let forced = predict_signal_adapting(engine, cfg, input, pos.clone(), adapt)?;
     let (x, c) = (&forced.signal, forced.input.channels);
     // The targets in sample units, for the bits.
     let targets: Vec<f64> = forced.input.samples[(pos.start + 1) * c..(pos.end + 1) * c]

@@ -409,6 +409,11 @@ pub fn generate(
                         let noise = g.temperature * excitation[ch] * rngs[lane].normal();
                         st.base() + st.gain() * (y + noise)
                     }
+                    // Its draw is already the excitation, in gain units.
+                    Output::Laplace { .. } if !streams.is_empty() => {
+                        let st = &streams[row];
+                        st.base() + st.gain() * y
+                    }
                     Output::Mse | Output::Laplace { .. } if lpc.is_empty() => y * scale,
                     Output::Mse | Output::Laplace { .. } => {
                         (lpc[row].predict() + ratio * y) * scale

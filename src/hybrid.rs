@@ -371,6 +371,17 @@ impl HybridSignal {
         }
     }
 
+    /// Every target's 16-bit bin width in its own units, `[N, C]`: one
+    /// step of audio (`laplace::STEP_16`, the signal's units being audio
+    /// here) divided by the target's gain, so that a `laplace` head's bin
+    /// of `(x − b)/g` is exactly the integer sample `x`'s.
+    pub fn deltas(&self) -> Vec<f32> {
+        self.gain
+            .iter()
+            .map(|&g| (crate::laplace::STEP_16 / g) as f32)
+            .collect()
+    }
+
     /// The base predictions of the targets of `positions`, model units, `[positions.len(), C]`.
     pub fn base_of(&self, positions: Range<usize>) -> Vec<f32> {
         let c = self.channels;

@@ -124,6 +124,23 @@ pub fn bits_per_sample(head: &[f32], targets: &[f32], delta: f64) -> f64 {
     total / targets.len().max(1) as f64
 }
 
+/// [`bits_per_sample`] with a bin width per target, `deltas` `[N, C]` like
+/// `targets` (a model whose units follow a local gain).
+pub fn bits_per_sample_per_target(head: &[f32], targets: &[f32], deltas: &[f32]) -> f64 {
+    assert_eq!(head.len(), 2 * targets.len(), "bits_per_sample: shapes");
+    assert_eq!(
+        deltas.len(),
+        targets.len(),
+        "bits_per_sample: one δ per target"
+    );
+    let total: f64 = head
+        .chunks_exact(2)
+        .zip(targets.iter().zip(deltas))
+        .map(|(h, (&x, &d))| bin_bits(f64::from(h[0]), f64::from(h[1]), f64::from(x), f64::from(d)))
+        .sum();
+    total / targets.len().max(1) as f64
+}
+
 /// Draw from Laplace(μ, T·e^s) by inverting its CDF; `temperature = 0` is
 /// the location. One uniform per draw from `rng`, so a seed replays exactly.
 pub fn sample(mu: f64, s_raw: f64, temperature: f64, rng: &mut SplitMix64) -> f64 {

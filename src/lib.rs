@@ -4,6 +4,7 @@
 //! `audio` and `dataset` know nothing of engines; `lpc` and `plot` know
 //! nothing of engines or the command line.
 
+pub mod adapt;
 pub mod atomic;
 pub mod audio;
 pub mod bench;

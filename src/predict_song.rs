@@ -1,6 +1,7 @@
 //! A whole song predicted teacher-forced, and the prediction brought back to
 //! the song's own rate and channel count (what `wavelstm predict` writes).
 
+use crate::adapt::AdaptConfig;
 use crate::audio::{self, Audio};
 use crate::engine::Engine;
 use crate::error::Result;
@@ -26,12 +27,23 @@ pub fn predict_song(
     cfg: &RunConfig,
     song: &Path,
 ) -> Result<SongPrediction> {
+    predict_song_adapting(engine, cfg, song, None)
+}
+
+/// [`predict_song`], the model adapting as it goes when `adapt` is given
+/// (dynamic evaluation over the whole song, see `adapt`).
+pub fn predict_song_adapting(
+    engine: &mut dyn Engine,
+    cfg: &RunConfig,
+    song: &Path,
+    adapt: Option<&AdaptConfig>,
+) -> Result<SongPrediction> {
     let raw = audio::decode(song)?.audio;
     let (rate, channels) = (raw.sample_rate, raw.channels);
     let input = eval::load_song(song, cfg)?;
     let frame = cfg.model.frame;
     let positions = eval::positions(input.frames(), frame, Scope::Whole);
-    let forced = eval::predict_signal(engine, cfg, input, positions)?;
+    let forced = eval::predict_signal_adapting(engine, cfg, input, positions, adapt)?;
     let c = forced.input.channels;
     let s = score(
         &forced.pred,

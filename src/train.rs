@@ -157,7 +157,11 @@ pub fn train(
     let dc = &cfg.data;
     cfg.validate()?;
     check_plan(None, max_steps)?;
-    engine.set_signals(dataset.inputs(), dataset.targets())?;
+    let deltas = match cfg.model.output {
+        Output::Laplace { .. } => dataset.target_deltas(),
+        _ => None,
+    };
+    engine.set_signals_with_deltas(dataset.inputs(), dataset.targets(), deltas.as_deref())?;
     engine.set_burn_in(dc.burn_in);
     let steps_per_epoch = dataset.steps_per_epoch(dc) as u64;
     let total = cfg

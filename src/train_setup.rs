@@ -115,13 +115,6 @@ pub fn resolve(
         },
     };
     model.validate()?;
-    if base == Base::Cascade && matches!(model.output, Output::Laplace { .. }) {
-        // Its 16-bit bin in the model's units would be (1/32768)/(scale·g_t),
-        // a width per target that follows the local gain: not wired yet.
-        return Err(Error::config(
-            "--base cascade needs --output mse for now (a laplace head over the cascade is not built yet)",
-        ));
-    }
     if base == Base::Cascade && matches!(model.output, Output::Mulaw { .. }) {
         return Err(Error::config(
             "--base cascade needs --output mse (a μ-law head is too coarse for a residual)",

@@ -362,3 +362,75 @@ fn training_with_burn_in_prediction_and_free_steps_match_the_cpu() {
         }
     }
 }
+
+/// The same with a bin width per target (a model over the cascade): both
+/// engines gather each target's own width and train alike, and the loss is
+/// not the uniform width's.
+#[test]
+fn training_with_per_target_bin_widths_matches_the_cpu() {
+    let Some(g) = gpu("training_with_per_target_bin_widths_matches_the_cpu") else {
+        return;
+    };
+    let mut first = Some(g);
+    for (channels, path) in [(1, Path::Step), (2, Path::Sequence)] {
+        let cfg = model(7, channels, vec![], Output::Laplace { scale: 0.1 });
+        let device = first.take().unwrap_or_else(reopen);
+        let (mut cpu, mut gpu) = engines(&cfg, device, 6, path);
+        let frames = 500;
+        let mut rng = SplitMix64::new(8);
+        let signal: Vec<f32> = (0..frames * channels)
+            .map(|i| ((i as f64 * 0.07).sin() + 0.2 * rng.normal()) as f32)
+            .collect();
+        let deltas: Vec<f32> = (0..frames * channels)
+            .map(|_| 10f64.powf(rng.uniform(-3.5, 0.5)) as f32)
+            .collect();
+        cpu.set_signals_with_deltas(&signal, None, Some(&deltas))
+            .unwrap();
+        gpu.set_signals_with_deltas(&signal, None, Some(&deltas))
+            .unwrap();
+        cpu.set_burn_in(3);
+        gpu.set_burn_in(3);
+        let what = format!("C {channels} {path:?}");
+        for step in 0..4 {
+            let batch = Batch {
+                starts: vec![2 + 40 * step, 250 + 13 * step, 480],
+                carry: vec![false, step > 0, false],
+            };
+            cpu.train_step(&batch, 13, 5e-3).unwrap();
+            gpu.train_step(&batch, 13, 5e-3).unwrap();
+        }
+        let (a, b) = (cpu.take_stats(true).unwrap(), gpu.take_stats(true).unwrap());
+        assert_eq!(a.len(), 4);
+        for (s, (x, y)) in a.iter().zip(&b).enumerate() {
+            let rel = (x.loss - y.loss).abs() / x.loss.abs().max(1e-3);
+            assert!(
+                rel < 2e-3,
+                "{what}: step {s}: cpu {} gpu {}",
+                x.loss,
+                y.loss
+            );
+        }
+        let (p, q) = (cpu.state().unwrap().params, gpu.state().unwrap().params);
+        let worst = p
+            .iter()
+            .zip(&q)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "{what}: parameters {worst}");
+        // The widths matter: one width for all trains to another loss.
+        let (mut u, _) = engines(&cfg, reopen(), 6, path);
+        u.set_signal(&signal).unwrap();
+        u.set_burn_in(3);
+        let batch = Batch {
+            starts: vec![2, 250, 480],
+            carry: vec![false; 3],
+        };
+        u.train_step(&batch, 13, 5e-3).unwrap();
+        let uniform = u.take_stats(true).unwrap()[0].loss;
+        assert!(
+            (uniform - a[0].loss).abs() > 1e-2,
+            "{what}: {uniform} vs {}",
+            a[0].loss
+        );
+    }
+}

@@ -312,7 +312,7 @@ fn network_case(gpu: &Gpu, c: &NetCase, path: Path, seed: u64) -> (f64, f64, f64
     let mut p = Program::default();
     p.state(cfg, &ar, &cl, false, false);
     p.forward(cfg, &ar, path, fresh);
-    p.loss(cfg, &ar, 0);
+    p.loss(cfg, &ar, 0, false);
     // Read the prediction before backward runs (it keeps it, but be plain).
     wb.run(&p).unwrap();
     let pred_gpu = wb
@@ -474,7 +474,7 @@ fn gather_and_state_match_cpu() {
         wb.set(Buf::Acts, &vec![f32::NAN; ar.total]);
         wb.set(Buf::Carry, &carry_buf);
         let mut p = Program::default();
-        p.gather(&cfg, &ar, frames, targets_at);
+        p.gather(&cfg, &ar, frames, targets_at, 0);
         p.state(&cfg, &ar, &cl, true, false);
         wb.run(&p).unwrap();
         let (mut x, mut y) = (Vec::new(), Vec::new());

@@ -188,10 +188,6 @@ fn bad_combinations_are_refused_with_a_clear_message() {
             vec!["--base", "cascade", "--output", "mulaw"],
             "--base cascade needs --output mse",
         ),
-        (
-            vec!["--base", "cascade", "--output", "laplace"],
-            "--base cascade needs --output mse",
-        ),
         (vec!["--residual", "cascade"], "--base cascade"),
         (
             vec!["--base", "cascade", "--frame", "3"],
@@ -306,4 +302,76 @@ fn a_hybrid_model_trains_evaluates_and_generates() {
     assert!(g.samples.iter().all(|v| v.abs() < 1.0), "a clipped take");
     let stdout = text(&o.stdout);
     assert!(stdout.contains("from the prime's"), "{stdout}");
+}
+
+/// A laplace head over the cascade: it trains, and `eval` reports its own
+/// bits in the audio's 16-bit grid: the same as costing each scored sample
+/// directly in audio units under Laplace(base + g·μ, g·e^s) with one 16-bit
+/// step per bin (the law's own f64 reference, not the loss's closed forms).
+#[test]
+fn a_laplace_head_over_the_cascade_costs_the_audio_integer_grid() {
+    use wavelstm::cpu::laplace_nll::laplace_nll_reference;
+    use wavelstm::eval::{self, Scope};
+    use wavelstm::laplace::STEP_16;
+    let dir = tmpdir("laplace");
+    let model = dir.join("m.safetensors");
+    let clip = clip();
+    let o = run(&[
+        "train",
+        s(&clip),
+        "--out",
+        s(&model),
+        "--preset",
+        "hybrid",
+        "--output",
+        "laplace",
+        "--hidden",
+        "8",
+        "--seq-len",
+        "64",
+        "--batch",
+        "4",
+        "--max-steps",
+        "5",
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ck = wavelstm::checkpoint::load(&model).unwrap();
+    let cfg = &ck.config;
+    let Residual::Cascade { hybrid } = &cfg.residual else {
+        panic!("no cascade in the checkpoint")
+    };
+    let mut engine =
+        wavelstm::cpu::engine::CpuEngine::new(cfg.model.clone(), cfg.adam, ck.state.params.clone())
+            .unwrap();
+    let (report, forced) = eval::evaluate(&mut engine, cfg, &clip, Scope::Last(0.1)).unwrap();
+    let own = report
+        .model_bits_per_sample
+        .expect("a laplace head's own bits");
+    let c = forced.input.channels;
+    let frames = forced.input.frames();
+    let h = HybridSignal::new(&forced.signal, c, cfg.scale, &[0..frames], hybrid);
+    let (mut total, mut n) = (0.0, 0usize);
+    for (i, p) in forced.positions.clone().enumerate() {
+        for ch in 0..c {
+            let (k, r) = ((p + 1) * c + ch, i * c + ch);
+            let (mu, s) = (
+                f64::from(forced.head[2 * r]),
+                f64::from(forced.head[2 * r + 1]),
+            );
+            let g = h.gain[k];
+            let head = [h.base[k] + g * mu, s + g.ln()];
+            let x = f64::from(forced.input.samples[k]);
+            total += laplace_nll_reference(&head, &[x], &[STEP_16]) / std::f64::consts::LN_2;
+            n += 1;
+        }
+    }
+    let direct = total / n as f64;
+    assert!(
+        (own - direct).abs() < 1e-3 * direct,
+        "eval {own} b, direct {direct} b"
+    );
+    // Bits of 16-bit music under a residual's law: a few, not a few hundred.
+    assert!((1.0..16.0).contains(&own), "{own}");
 }

@@ -443,3 +443,101 @@ fn teacher_forcing_hands_back_the_head() {
     location(&head, &mut loc);
     assert_eq!(loc, points);
 }
+
+/// Per-target bin widths through the engine (`set_signals_with_deltas`):
+/// a training step's loss is the mean NLL of every gathered target under
+/// its own frame's width, not under one width for all; bad widths are
+/// refused.
+#[test]
+fn the_engine_costs_each_target_with_its_own_bin_width() {
+    use wavelstm::cpu::engine::CpuEngine;
+    use wavelstm::dataset::Batch;
+    use wavelstm::engine::Engine;
+    use wavelstm::model::{
+        init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
+    };
+    use wavelstm::optim::AdamConfig;
+    let (c, frames) = (2, 400);
+    let cfg = ModelConfig {
+        channels: c,
+        frame: 2,
+        hidden: 6,
+        layers: 1,
+        head: vec![],
+        cell_activation: CellActivation::Tanh,
+        gate_activation: GateActivation::Sigmoid,
+        lstm_output_activation: Activation::Linear,
+        output_activation: Activation::Linear,
+        leaky_slope: 0.3,
+        features: 0,
+        output: Output::Laplace { scale: 0.1 },
+    };
+    let params = init_params(&cfg, &mut SplitMix64::new(3));
+    let mut rng = SplitMix64::new(5);
+    let signal: Vec<f32> = (0..c * frames).map(|_| rng.normal() as f32).collect();
+    // Widths from 1e-3 to 3 model units, a different one for every target.
+    let deltas: Vec<f32> = (0..c * frames)
+        .map(|_| 10f64.powf(rng.uniform(-3.0, 0.5)) as f32)
+        .collect();
+    let batch = Batch {
+        starts: vec![3, 101, 250, 397],
+        carry: vec![false; 4],
+    };
+    let t = 20;
+    let mut e = CpuEngine::new(cfg.clone(), AdamConfig::default(), params.clone()).unwrap();
+    e.set_signals_with_deltas(&signal, None, Some(&deltas))
+        .unwrap();
+    let (mut points, mut head) = (Vec::new(), Vec::new());
+    e.predict_with_head(&batch, t, &mut points, Some(&mut head))
+        .unwrap();
+    let (mut want, mut uniform) = (0.0, 0.0);
+    let b = batch.starts.len();
+    for step in 0..t {
+        for (lane, &s0) in batch.starts.iter().enumerate() {
+            // Past the last target a lane reads the last one (`dataset::gather`).
+            let p = (s0 + step).min(frames - 2);
+            for ch in 0..c {
+                let r = (step * b + lane) * c + ch;
+                let (mu, s) = (f64::from(head[2 * r]), f64::from(head[2 * r + 1]));
+                let x = f64::from(signal[(p + 1) * c + ch]);
+                want += bin_nll(mu, s, x, f64::from(deltas[(p + 1) * c + ch])).0;
+                uniform += bin_nll(mu, s, x, delta_for_scale(0.1)).0;
+            }
+        }
+    }
+    let n = (t * b * c) as f64;
+    let (want, uniform) = (want / n, uniform / n);
+    e.train_step(&batch, t, 1e-3).unwrap();
+    let got = e.take_stats(true).unwrap()[0].loss;
+    assert!((got - want).abs() < 1e-6 * want.abs(), "{got} vs {want}");
+    assert!(
+        (got - uniform).abs() > 1e-2,
+        "the widths changed nothing: {got} vs {uniform}"
+    );
+
+    let mut bad = |d: &[f32]| {
+        e.set_signals_with_deltas(&signal, None, Some(d))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(bad(&deltas[..10]).contains("not as long"));
+    let mut zero = deltas.clone();
+    zero[7] = 0.0;
+    assert!(bad(&zero).contains("positive finite"));
+    zero[7] = f32::NAN;
+    assert!(bad(&zero).contains("positive finite"));
+    let mse = ModelConfig {
+        output: Output::Mse,
+        ..cfg
+    };
+    let mut e = CpuEngine::new(
+        mse.clone(),
+        AdamConfig::default(),
+        init_params(&mse, &mut SplitMix64::new(1)),
+    )
+    .unwrap();
+    let err = e
+        .set_signals_with_deltas(&signal, None, Some(&deltas))
+        .unwrap_err();
+    assert!(err.to_string().contains("laplace head"), "{err}");
+}

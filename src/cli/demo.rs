@@ -42,6 +42,7 @@ impl Commands for Cli {
             plot: Some(plot.to_path_buf()),
             from: None,
             to: None,
+            adapt: Default::default(),
             common: self.common.clone(),
         })
         .map(|_| ())

@@ -35,6 +35,8 @@ pub(super) struct EvalArgs {
     #[arg(long)]
     plot: Option<PathBuf>,
     #[command(flatten)]
+    adapt: super::adapt::AdaptArgs,
+    #[command(flatten)]
     pub(super) common: CommonArgs,
 }
 
@@ -53,6 +55,10 @@ pub(super) fn run(a: &EvalArgs) -> Result<()> {
             f => Scope::Last(f),
         }
     };
+    let adapt = a.adapt.config();
+    if let Some(ad) = &adapt {
+        eval::check_adapt(cfg, ad)?;
+    }
     let plots = plot_paths(a.plot.as_deref(), &a.songs)?;
     let mut engine = super::make_engine(
         &a.common.engine_choice(),
@@ -63,7 +69,15 @@ pub(super) fn run(a: &EvalArgs) -> Result<()> {
     eprintln!("evaluating on {}", engine.describe());
     let mut reports = Vec::new();
     for (song, plot_path) in a.songs.iter().zip(plots) {
-        let (r, forced) = eval::evaluate(engine.as_mut(), cfg, song, scope)?;
+        let started = std::time::Instant::now();
+        let (r, forced) =
+            eval::evaluate_adapting(engine.as_mut(), cfg, song, scope, adapt.as_ref())?;
+        eprintln!(
+            "{}: scored in {:.1} s{}",
+            song.display(),
+            started.elapsed().as_secs_f64(),
+            if adapt.is_some() { " (adapting)" } else { "" }
+        );
         if let Some(path) = plot_path {
             let (x, y) = forced.scored_mono(cfg.scale);
             let name = song

@@ -1,6 +1,7 @@
 //! The command line: parses arguments, runs the library's commands and is
 //! the only place that prints. One file per command.
 
+mod adapt;
 mod bench;
 mod demo;
 mod devices;

@@ -8,7 +8,7 @@ use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::metrics::Score;
 use crate::plot;
-use crate::predict_song::predict_song;
+use crate::predict_song::predict_song_adapting;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -42,6 +42,8 @@ pub(super) struct PredictArgs {
     #[arg(long, requires = "plot")]
     pub(super) to: Option<f64>,
     #[command(flatten)]
+    pub(super) adapt: super::adapt::AdaptArgs,
+    #[command(flatten)]
     pub(super) common: CommonArgs,
 }
 
@@ -64,7 +66,11 @@ pub(super) fn run(a: &PredictArgs) -> Result<Score> {
             return Err(Error::config("--from and --to: need 0 ≤ from < to"));
         }
     }
-    let p = predict_song(engine.as_mut(), &ck.config, &a.song)?;
+    let adapt = a.adapt.config();
+    if let Some(ad) = &adapt {
+        crate::eval::check_adapt(&ck.config, ad)?;
+    }
+    let p = predict_song_adapting(engine.as_mut(), &ck.config, &a.song, adapt.as_ref())?;
     audio::write_wav(
         &a.out,
         &p.out,

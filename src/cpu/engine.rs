@@ -6,7 +6,7 @@ use super::laplace_nll::{laplace_nll_loss, location, Delta};
 use super::mulaw::{expected_value, softmax_xent_loss_masked};
 use super::network::{backward, forward, mse_loss_masked, BurnIn, Workspace};
 use super::window_step::{self, TwoPartStep};
-use crate::dataset::{gather, Batch};
+use crate::dataset::{gather, gather_targets, Batch};
 use crate::engine::{check, Engine, StepStats, TrainState};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Output, ParamLayout};
@@ -35,6 +35,10 @@ pub struct CpuEngine {
     signal: Vec<f32>,
     /// The target signal when it is not `signal` (empty: it is).
     targets: Vec<f32>,
+    /// Per-target 16-bit bin widths `[N, C]` of a `laplace` head (empty:
+    /// one width from its scale), and the batch's, `[T, B, C]`.
+    deltas: Vec<f32>,
+    delta: Vec<f32>,
     ws: Workspace<f32>,
     x: Vec<f32>,
     target: Vec<f32>,
@@ -141,6 +145,8 @@ impl CpuEngine {
             step: 0,
             signal: Vec::new(),
             targets: Vec::new(),
+            deltas: Vec::new(),
+            delta: Vec::new(),
             ws: Workspace::default(),
             x: Vec::new(),
             target: Vec::new(),
@@ -189,6 +195,15 @@ impl CpuEngine {
             &mut self.x,
             &mut self.target,
         );
+        if !self.deltas.is_empty() {
+            gather_targets(
+                &self.deltas,
+                cfg.channels,
+                &batch.starts,
+                seq_len,
+                &mut self.delta,
+            );
+        }
         Ok(())
     }
 
@@ -256,7 +271,11 @@ impl CpuEngine {
             Output::Laplace { scale } => laplace_nll_loss(
                 pred,
                 &self.target,
-                Delta::Uniform(crate::laplace::delta_for_scale(f64::from(scale))),
+                if self.deltas.is_empty() {
+                    Delta::Uniform(crate::laplace::delta_for_scale(f64::from(scale)))
+                } else {
+                    Delta::PerTarget(&self.delta)
+                },
                 c,
                 burn_in,
                 &mut self.dpred,
@@ -348,10 +367,16 @@ impl Engine for CpuEngine {
         &self.cfg
     }
 
-    fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
-        check::check_signals(&self.cfg, signal, targets)?;
+    fn set_signals_with_deltas(
+        &mut self,
+        signal: &[f32],
+        targets: Option<&[f32]>,
+        deltas: Option<&[f32]>,
+    ) -> Result<()> {
+        check::check_signals(&self.cfg, signal, targets, deltas)?;
         self.signal = signal.to_vec();
         self.targets = targets.map_or_else(Vec::new, <[f32]>::to_vec);
+        self.deltas = deltas.map_or_else(Vec::new, <[f32]>::to_vec);
         Ok(())
     }
 

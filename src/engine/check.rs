@@ -41,7 +41,27 @@ pub fn check_state(cfg: &ModelConfig, s: &TrainState) -> Result<()> {
 /// and a target signal (if any) as long as the input signal.
 /// A model that reads features (`ModelConfig::features`) has an input
 /// signal `[N, W]` wider than its targets `[N, C]`, and must be given them.
-pub fn check_signals(cfg: &ModelConfig, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
+///
+/// Per-target bin widths, if any, belong to a `laplace` head and are as
+/// long as the targets, positive and finite.
+pub fn check_signals(
+    cfg: &ModelConfig,
+    signal: &[f32],
+    targets: Option<&[f32]>,
+    deltas: Option<&[f32]>,
+) -> Result<()> {
+    let other = |m: &str| Err(Error::Other(m.into()));
+    if let Some(d) = deltas {
+        if !matches!(cfg.output, crate::model::Output::Laplace { .. }) {
+            return other("per-target bin widths need a laplace head");
+        }
+        if d.len() * cfg.input_width() != signal.len() * cfg.channels {
+            return other("the bin widths are not as long as the signal");
+        }
+        if !d.iter().all(|v| v.is_finite() && *v > 0.0) {
+            return other("a bin width is not a positive finite number");
+        }
+    }
     let w = cfg.input_width();
     if !signal.len().is_multiple_of(w) {
         return Err(Error::Other(

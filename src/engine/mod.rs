@@ -50,7 +50,19 @@ pub trait Engine {
     /// Windows from `signal`, targets from `targets` when given (`[N, C]`
     /// like `signal`: a residual the model learns instead of the signal,
     /// see `dataset`), else from `signal`.
-    fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()>;
+    fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
+        self.set_signals_with_deltas(signal, targets, None)
+    }
+    /// [`Engine::set_signals`], and for a `laplace` head whose units follow
+    /// a local gain (`--base cascade`) the width of every target's 16-bit bin
+    /// in those units, `[N, C]` like the targets (positive, finite); without
+    /// them every bin is `laplace::delta_for_scale` of the head's scale wide.
+    fn set_signals_with_deltas(
+        &mut self,
+        signal: &[f32],
+        targets: Option<&[f32]>,
+        deltas: Option<&[f32]>,
+    ) -> Result<()>;
     /// Forward, backward, clipping and one Adam update at learning rate `lr`
     /// on `batch` of `seq_len` timesteps. The carried training state is updated.
     /// The step's loss comes later, from [`Engine::take_stats`]: a GPU reads

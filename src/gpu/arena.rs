@@ -14,6 +14,7 @@
 //! | `dh_rec`, `dc` | `[B, H]` recurrent gradient and carried ∂L/∂c (step path) |
 //! | `partials` | the gradient norm's per-workgroup sums |
 //! | `point` | `[T, B, C]`: a distribution head's per-distribution losses (training) or point predictions (inference: a `mulaw` head's expected values, a `laplace` head's locations); the head's output itself for `mse` |
+//! | `delta` | `[T, B, C]`: a `laplace` head's per-target bin widths, when it is given them (none for the other heads) |
 //!
 //! Two savings against the CPU engine's layout keep the `seq` workload
 //! (hidden 256, 2 layers, T 256, B 32) inside the 128 MiB storage binding
@@ -56,6 +57,7 @@ pub struct Arena {
     pub dh_rec: usize,
     pub dc: usize,
     pub partials: usize,
+    pub delta: Option<usize>,
     pub point: usize,
     /// Elements in all.
     pub total: usize,
@@ -96,6 +98,7 @@ impl Arena {
             Output::Mse => *dense.last().expect("the head has an output layer"),
             Output::Mulaw { .. } | Output::Laplace { .. } => take(tb * cfg.channels),
         };
+        let delta = matches!(cfg.output, Output::Laplace { .. }).then(|| take(tb * cfg.channels));
         Arena {
             t,
             b,
@@ -112,6 +115,7 @@ impl Arena {
             dc,
             partials,
             point,
+            delta,
             total: at,
         }
     }

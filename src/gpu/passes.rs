@@ -109,7 +109,9 @@ impl Program {
     /// its gradient into the last `dy`; the first `burn_in` timesteps of
     /// every lane that starts from zero state (carry flag 0 in `lanes`) are
     /// left out.
-    pub fn loss(&mut self, cfg: &ModelConfig, ar: &Arena, burn_in: usize) {
+    /// A `laplace` head reads its bin widths from `ar.delta` when
+    /// `per_target_delta`.
+    pub fn loss(&mut self, cfg: &ModelConfig, ar: &Arena, burn_in: usize, per_target_delta: bool) {
         let rows = ar.t * ar.b * cfg.channels;
         let dy = *ar.dy.last().expect("head output");
         let mask = LossMask {
@@ -128,7 +130,7 @@ impl Program {
                     targets: ar.target,
                     dhead: dy,
                     per_row: ar.point,
-                    delta_at: None,
+                    delta_at: ar.delta.filter(|_| per_target_delta),
                 };
                 self.laplace_nll(rows, at, delta as f32, mask);
             }

@@ -72,6 +72,8 @@ pub struct GpuEngine {
     frames: usize,
     /// Element offset of the target signal in `signal` (0: the signal itself).
     targets_at: usize,
+    /// Element offset of a `laplace` head's per-target bin widths (0: none).
+    deltas_at: usize,
     lanes: wgpu::Buffer,
     lanes_cap: usize,
     acts: wgpu::Buffer,
@@ -131,6 +133,7 @@ impl GpuEngine {
             carry: buffer(&gpu, "carry", 0),
             frames: 0,
             targets_at: 0,
+            deltas_at: 0,
             lanes_cap: 0,
             acts_cap: 0,
             carry_layout: CarryLayout::new(&cfg, 0),
@@ -235,20 +238,30 @@ impl Engine for GpuEngine {
         &self.cfg
     }
 
-    fn set_signals(&mut self, signal: &[f32], targets: Option<&[f32]>) -> Result<()> {
-        check::check_signals(&self.cfg, signal, targets)?;
-        let len = signal.len() + targets.map_or(0, <[f32]>::len);
+    fn set_signals_with_deltas(
+        &mut self,
+        signal: &[f32],
+        targets: Option<&[f32]>,
+        deltas: Option<&[f32]>,
+    ) -> Result<()> {
+        check::check_signals(&self.cfg, signal, targets, deltas)?;
+        let len = signal.len() + targets.map_or(0, <[f32]>::len) + deltas.map_or(0, <[f32]>::len);
         self.signal = self.create("audio", len)?;
         let queue = &self.gpu.queue;
         queue.write_buffer(&self.signal, 0, bytemuck::cast_slice(signal));
-        if let Some(t) = targets {
-            queue.write_buffer(
-                &self.signal,
-                (4 * signal.len()) as u64,
-                bytemuck::cast_slice(t),
-            );
+        // The target signal, then the bin widths, after the signal.
+        let mut at = signal.len();
+        for (v, offset) in [
+            (targets, &mut self.targets_at),
+            (deltas, &mut self.deltas_at),
+        ] {
+            *offset = 0;
+            if let Some(v) = v {
+                queue.write_buffer(&self.signal, (4 * at) as u64, bytemuck::cast_slice(v));
+                *offset = at;
+                at += v.len();
+            }
         }
-        self.targets_at = if targets.is_some() { signal.len() } else { 0 };
         self.frames = signal.len() / self.cfg.input_width();
         self.storage = None;
         // Programs hold the signal's length.

@@ -15,13 +15,13 @@ impl GpuEngine {
         let mut p = Program::default();
         let predict = matches!(key.mode, Mode::Predict | Mode::PredictTiming | Mode::Free);
         if key.mode != Mode::Free {
-            p.gather(cfg, &ar, self.frames, self.targets_at);
+            p.gather(cfg, &ar, self.frames, self.targets_at, self.deltas_at);
         }
         p.state(cfg, &ar, &self.carry_layout, predict, false);
         p.forward(cfg, &ar, key.path, key.fresh);
         match key.mode {
             Mode::Train | Mode::TrainTiming => {
-                p.loss(cfg, &ar, self.burn_in);
+                p.loss(cfg, &ar, self.burn_in, self.deltas_at != 0);
                 p.backward(cfg, &ar, key.path);
                 if key.mode == Mode::Train {
                     p.update(&self.adam, self.n, &ar, self.ring);

@@ -18,13 +18,23 @@ uniform! {
         pub targets: u32,
         pub targets_at: u32,
         pub in_width: u32,
+        pub deltas_at: u32,
+        pub deltas: u32,
     }
 }
 
 impl Program {
     /// Windows and targets of the batch; the target signal starts at element
-    /// `targets_at` of the signal buffer (0: the signal is its own target).
-    pub fn gather(&mut self, cfg: &ModelConfig, ar: &Arena, frames: usize, targets_at: usize) {
+    /// `targets_at` of the signal buffer (0: the signal is its own target),
+    /// a `laplace` head's per-target bin widths at `deltas_at` (0: none).
+    pub fn gather(
+        &mut self,
+        cfg: &ModelConfig,
+        ar: &Arena,
+        frames: usize,
+        targets_at: usize,
+        deltas_at: usize,
+    ) {
         let params = Params {
             t: u(ar.t),
             b: u(ar.b),
@@ -35,6 +45,8 @@ impl Program {
             targets: u(ar.target),
             targets_at: u(targets_at),
             in_width: u(cfg.input_width()),
+            deltas_at: u(deltas_at),
+            deltas: u(ar.delta.unwrap_or(0)),
         };
         self.push(Kernel::Gather, params, grid(ar.t * ar.b, WG));
     }
