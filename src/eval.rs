@@ -22,7 +22,7 @@
 use crate::adapt::{adaptive_teacher_forced, AdaptConfig};
 use crate::audio::{self, Audio};
 use crate::cascade::{self, CascadeConfig};
-use crate::codelength::{residual_bits, MulawGrid};
+use crate::codelength::{residual_bits, to_16bit, MulawGrid};
 use crate::dataset::{valid_frames, Dataset};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -231,8 +231,16 @@ pub fn predict_signal_adapting(
     };
     let c = input.channels;
     let targets_of = |t: &[f32]| t[(positions.start + 1) * c..(positions.end + 1) * c].to_vec();
+    // The scored samples are the 16-bit integers the cascade's bits and a
+    // codec count (a mono mixdown of two channels falls between them): a
+    // head's bins are costed on that grid, not on bins centred between it.
+    let on_grid = |v: f32| f64::from(to_16bit(f64::from(v))) / 32768.0;
+    let scored = (positions.start + 1) * c..(positions.end + 1) * c;
     let mut head_targets = if with_head {
-        targets_of(&signal)
+        input.samples[scored.clone()]
+            .iter()
+            .map(|&v| (on_grid(v) / f64::from(cfg.scale)) as f32)
+            .collect()
     } else {
         Vec::new()
     };
@@ -240,7 +248,10 @@ pub fn predict_signal_adapting(
     if let Some(h) = &hybrid {
         h.restore(&mut pred, &signal, positions.clone(), true);
         if let Some(d) = &deltas {
-            head_targets = targets_of(&h.target);
+            head_targets = scored
+                .clone()
+                .map(|n| ((on_grid(input.samples[n]) - h.base[n]) / h.gain[n]) as f32)
+                .collect();
             head_deltas = targets_of(d);
         }
     }

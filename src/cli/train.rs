@@ -67,7 +67,7 @@ pub(super) struct TrainArgs {
     init: Option<PathBuf>,
     #[arg(long, value_enum)]
     preset: Option<Preset>,
-    /// Epochs to train [default: 1].
+    /// Epochs to train [default: 1; hybrid preset: 40].
     #[arg(long)]
     epochs: Option<u64>,
     /// Stop after this many training steps in all.
