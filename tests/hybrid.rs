@@ -353,7 +353,14 @@ fn a_laplace_head_over_the_cascade_costs_the_audio_integer_grid() {
         .expect("a laplace head's own bits");
     let c = forced.input.channels;
     let frames = forced.input.frames();
-    let h = HybridSignal::new(&forced.signal, c, cfg.scale, &[0..frames], hybrid);
+    let whole = 0..frames;
+    let h = HybridSignal::new(
+        &forced.signal,
+        c,
+        cfg.scale,
+        std::slice::from_ref(&whole),
+        hybrid,
+    );
     let (mut total, mut n) = (0.0, 0usize);
     for (i, p) in forced.positions.clone().enumerate() {
         for ch in 0..c {
