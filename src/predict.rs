@@ -35,6 +35,30 @@ impl Plan {
     pub fn carries_state(stateful: bool, seq_len: usize) -> bool {
         stateful || seq_len > 1
     }
+
+    /// The lanes `positions` is cut into, each `(start, s0, s1)`: the lane
+    /// runs from `start` and keeps its predictions of `s0..s1` (non-empty);
+    /// `start` is `warmup` before `s0` when the state is carried, never
+    /// before `first_valid`. Segments are at least twice the warm-up (or the
+    /// sequence length), so at most a third of the work is warm-up.
+    fn segments(&self) -> Vec<(usize, usize, usize)> {
+        let (p0, p1) = (self.positions.start, self.positions.end);
+        let n = p1 - p0;
+        if n == 0 {
+            return Vec::new();
+        }
+        let warmup = if self.carry { self.warmup } else { 0 };
+        let lanes = (n / (2 * warmup.max(self.seq_len))).clamp(1, self.max_lanes.max(1));
+        let seg = n.div_ceil(lanes);
+        (0..lanes)
+            .map(|k| {
+                let s0 = p0 + k * seg;
+                let s1 = (s0 + seg).min(p1);
+                (s0.saturating_sub(warmup).max(self.first_valid), s0, s1)
+            })
+            .filter(|&(_, s0, s1)| s0 < s1)
+            .collect()
+    }
 }
 
 /// Predictions `[positions.len(), C]` in normalized units, from the signal
@@ -78,19 +102,7 @@ fn run(
     if n == 0 {
         return Ok((out, head_out));
     }
-    let warmup = if plan.carry { plan.warmup } else { 0 };
-    // Segments at least twice the warm-up: at most a third of the work is warm-up.
-    let lanes = (n / (2 * warmup.max(plan.seq_len))).clamp(1, plan.max_lanes.max(1));
-    let seg = n.div_ceil(lanes);
-    let segs: Vec<(usize, usize, usize)> = (0..lanes)
-        .map(|k| {
-            let s0 = p0 + k * seg;
-            let s1 = (s0 + seg).min(p1);
-            let start = s0.saturating_sub(warmup).max(plan.first_valid);
-            (start, s0, s1)
-        })
-        .filter(|&(_, s0, s1)| s0 < s1)
-        .collect();
+    let segs = plan.segments();
     let longest = segs
         .iter()
         .map(|&(start, _, s1)| s1 - start)
@@ -147,22 +159,10 @@ pub fn teacher_forced_outputs(
 ) -> Result<()> {
     let model = engine.model().clone();
     let (c, frame, outputs) = (model.channels, model.frame, model.outputs());
-    let (p0, p1) = (plan.positions.start, plan.positions.end);
-    let n = p1 - p0;
-    if n == 0 {
+    let segs = plan.segments();
+    if segs.is_empty() {
         return Ok(());
     }
-    let warmup = if plan.carry { plan.warmup } else { 0 };
-    let lanes = (n / (2 * warmup.max(plan.seq_len))).clamp(1, plan.max_lanes.max(1));
-    let seg = n.div_ceil(lanes);
-    let segs: Vec<(usize, usize, usize)> = (0..lanes)
-        .map(|k| {
-            let s0 = p0 + k * seg;
-            let s1 = (s0 + seg).min(p1);
-            (s0.saturating_sub(warmup).max(plan.first_valid), s0, s1)
-        })
-        .filter(|&(_, s0, s1)| s0 < s1)
-        .collect();
     let longest = segs.iter().map(|&(a, _, s1)| s1 - a).max().unwrap_or(0);
     let w = frame * c;
     let mut inputs = vec![0.0f32; segs.len() * w];

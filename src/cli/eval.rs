@@ -60,12 +60,7 @@ pub(super) fn run(a: &EvalArgs) -> Result<()> {
         eval::check_adapt(cfg, ad)?;
     }
     let plots = plot_paths(a.plot.as_deref(), &a.songs)?;
-    let mut engine = super::make_engine(
-        &a.common.engine_choice(),
-        &cfg.model,
-        cfg.adam,
-        ck.state.params.clone(),
-    )?;
+    let mut engine = super::checkpoint_engine(&a.common, &ck)?;
     eprintln!("evaluating on {}", engine.describe());
     let mut reports = Vec::new();
     for (song, plot_path) in a.songs.iter().zip(plots) {

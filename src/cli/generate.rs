@@ -122,12 +122,7 @@ pub(super) fn run(a: &GenerateArgs) -> Result<Vec<TakeReport>> {
         .iter()
         .map(|v| v / cfg.scale)
         .collect();
-    let mut engine = super::make_engine(
-        &a.common.engine_choice(),
-        &cfg.model,
-        cfg.adam,
-        ck.state.params.clone(),
-    )?;
+    let mut engine = super::checkpoint_engine(&a.common, &ck)?;
     let format = if a.float {
         SampleFormat::Float32
     } else {

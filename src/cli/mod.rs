@@ -13,6 +13,7 @@ mod progress;
 mod torch_io;
 mod train;
 
+use crate::checkpoint::Checkpoint;
 use crate::engine::open::{self, Device, EngineChoice, Opened};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -198,6 +199,16 @@ fn make_engine(
     params: Vec<f32>,
 ) -> Result<Box<dyn Engine>> {
     Ok(open_engine(choice, model, adam, params)?.into_engine())
+}
+
+/// An engine holding a loaded checkpoint's weights, on the device `common` asks for.
+fn checkpoint_engine(common: &CommonArgs, ck: &Checkpoint) -> Result<Box<dyn Engine>> {
+    make_engine(
+        &common.engine_choice(),
+        &ck.config.model,
+        ck.config.adam,
+        ck.state.params.clone(),
+    )
 }
 
 fn with_threads<T>(common: &CommonArgs, f: impl FnOnce() -> Result<T> + Send) -> Result<T>

@@ -54,12 +54,7 @@ const DEFAULT_PLOT_WINDOW: f64 = 0.05;
 pub(super) fn run(a: &PredictArgs) -> Result<Score> {
     atomic::check_output(&a.out)?;
     let ck = checkpoint::load(&a.model)?;
-    let mut engine = super::make_engine(
-        &a.common.engine_choice(),
-        &ck.config.model,
-        ck.config.adam,
-        ck.state.params.clone(),
-    )?;
+    let mut engine = super::checkpoint_engine(&a.common, &ck)?;
     eprintln!("predicting on {}", engine.describe());
     if let (Some(from), Some(to)) = (a.from, a.to) {
         if !(from >= 0.0 && to > from) {
