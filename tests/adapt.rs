@@ -3,7 +3,7 @@
 //! back unchanged, and the command line refuses what it cannot adapt.
 
 mod common;
-use common::{asset, run, s, text, tmpdir};
+use common::{asset, eval_json, run, run_ok, s, text, tmpdir, train_small};
 use wavelstm::adapt::{adaptive_teacher_forced, AdaptConfig};
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::engine::Engine;
@@ -164,33 +164,10 @@ fn clip() -> std::path::PathBuf {
 
 fn train(dir: &std::path::Path, name: &str, extra: &[&str]) -> std::path::PathBuf {
     let m = dir.join(name);
-    let clip = clip();
-    let mut a = vec![
-        "train",
-        s(&clip),
-        "--out",
-        s(&m),
-        "--hidden",
-        "8",
-        "--seq-len",
-        "64",
-        "--batch",
-        "4",
-        "--max-steps",
-        "3",
-        "--device",
-        "cpu",
-    ];
+    let mut a = vec!["--seq-len", "64", "--max-steps", "3", "--device", "cpu"];
     a.extend(extra);
-    let o = run(&a);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    train_small(&clip(), &m, &a);
     m
-}
-
-fn eval_json(args: &[&str]) -> serde_json::Value {
-    let o = run(args);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 #[test]
@@ -202,19 +179,20 @@ fn eval_and_predict_adapt_a_hybrid_and_refuse_what_they_cannot() {
         "hyb.safetensors",
         &["--preset", "hybrid", "--output", "laplace"],
     );
-    let base = [
-        "eval",
-        "--model",
-        s(&m),
-        s(&clip),
-        "--json",
-        "--device",
-        "cpu",
-    ];
-    let plain = eval_json(&base);
-    let mut a = base.to_vec();
-    a.extend(["--adapt", "--adapt-block", "256", "--adapt-lr", "1e-2"]);
-    let adapted = eval_json(&a);
+    let plain = eval_json(&m, &clip, &["--device", "cpu"]);
+    let adapted = eval_json(
+        &m,
+        &clip,
+        &[
+            "--device",
+            "cpu",
+            "--adapt",
+            "--adapt-block",
+            "256",
+            "--adapt-lr",
+            "1e-2",
+        ],
+    );
     let figure = |v: &serde_json::Value, k: &str| v["songs"][0][k].clone();
     // The cascade is the same; the model's prediction and its own bits move.
     assert_eq!(figure(&plain, "cascade"), figure(&adapted, "cascade"));
@@ -223,7 +201,7 @@ fn eval_and_predict_adapt_a_hybrid_and_refuse_what_they_cannot() {
     assert!(bits.is_finite() && bits > 0.0 && bits < 16.0, "{bits}");
 
     let wav = dir.join("p.wav");
-    let o = run(&[
+    run_ok(&[
         "predict",
         "--model",
         s(&m),
@@ -236,7 +214,6 @@ fn eval_and_predict_adapt_a_hybrid_and_refuse_what_they_cannot() {
         "--device",
         "cpu",
     ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(wav.exists());
 
     let lpc = train(&dir, "lpc.safetensors", &["--base", "lpc"]);

@@ -3,7 +3,7 @@
 //! panic and nothing half-written.
 
 mod common;
-use common::{asset, run, text, tmpdir};
+use common::{asset, resume, run, text, tmpdir, train_small};
 
 use std::path::PathBuf;
 
@@ -14,27 +14,11 @@ fn train_predict_resume_on_a_real_clip() {
     let dir = tmpdir("e2e");
     let model = dir.join("m.safetensors");
     let clip = asset("electronic_savino_palace_2s_f32.wav");
-    let common = [
-        "--hidden",
-        "8",
-        "--seq-len",
-        "64",
-        "--batch",
-        "4",
-        "--seed",
-        "3",
-    ];
-    let mut args = vec![
-        "train",
-        clip.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--max-steps",
-        "3",
-    ];
-    args.extend(common);
-    let out = run(&args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = train_small(
+        &clip,
+        &model,
+        &["--max-steps", "3", "--seq-len", "64", "--seed", "3"],
+    );
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("valid MSE") && stdout.contains("next = current"),
@@ -64,15 +48,7 @@ fn train_predict_resume_on_a_real_clip() {
     assert_eq!(r.duration(), 88_200);
 
     // Resume to 5 steps in all: the cursor moves on from 3.
-    let out = run(&[
-        "train",
-        "--resume",
-        model.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--max-steps",
-        "5",
-    ]);
+    let out = resume(&model, "5", &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let ck = wavelstm::checkpoint::load(&model).unwrap();
     assert_eq!(ck.cursor.global_step, 5);

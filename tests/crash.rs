@@ -9,7 +9,7 @@
 #![cfg(unix)]
 
 mod common;
-use common::{bin, run, s, text, tmpdir};
+use common::{bin, resume, resume_args, run, s, text, tmpdir};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -99,15 +99,7 @@ fn kill_9_never_leaves_a_corrupt_lost_or_stale_checkpoint() {
     let mut last_step = 0;
     for k in 0..attempts {
         let a = match model.exists() {
-            true => vec![
-                "train",
-                "--resume",
-                s(&model),
-                "--out",
-                s(&model),
-                "--max-steps",
-                STEPS,
-            ],
+            true => resume_args(&model, STEPS, &[]),
             false => args(&song, &model),
         };
         let mut child = spawn(&a);
@@ -155,15 +147,7 @@ fn kill_9_never_leaves_a_corrupt_lost_or_stale_checkpoint() {
     // The resumed run finishes, removes what the killed ones left, and ends
     // where the run that was never killed did.
     // (A run with nothing left to do is refused, after tidying the folder.)
-    let out = run(&[
-        "train",
-        "--resume",
-        s(&model),
-        "--out",
-        s(&model),
-        "--max-steps",
-        STEPS,
-    ]);
+    let out = resume(&model, STEPS, &[]);
     let err = text(&out.stderr);
     assert!(
         out.status.success() || err.contains("nothing to train"),

@@ -3,7 +3,7 @@
 //! and against `lpc` run directly; plots and bad input.
 
 mod common;
-use common::{asset, run, s, text, tmpdir};
+use common::{asset, eval_json, run, run_ok, s, text, tmpdir, train_small};
 
 use std::path::{Path, PathBuf};
 use wavelstm::audio::{self, ChannelMode};
@@ -16,23 +16,11 @@ use wavelstm::metrics::score;
 /// Train 3 steps of a tiny mono model on `clip` into `dir`.
 fn tiny_model(dir: &Path, clip: &Path) -> PathBuf {
     let model = dir.join("m.safetensors");
-    let out = run(&[
-        "train",
-        s(clip),
-        "--out",
-        s(&model),
-        "--max-steps",
-        "3",
-        "--hidden",
-        "8",
-        "--seq-len",
-        "64",
-        "--batch",
-        "4",
-        "--seed",
-        "5",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    train_small(
+        clip,
+        &model,
+        &["--max-steps", "3", "--seq-len", "64", "--seed", "5"],
+    );
     model
 }
 
@@ -267,7 +255,7 @@ fn eval_counts_a_mulaw_models_bits_by_its_own_probabilities() {
     let model = dir.join("mu.safetensors");
     // seq-len 1 without carried state: every timestep starts from zero, so
     // the head's outputs can be had one position at a time below.
-    let out = run(&[
+    run_ok(&[
         "train",
         s(&clip),
         "--out",
@@ -285,10 +273,7 @@ fn eval_counts_a_mulaw_models_bits_by_its_own_probabilities() {
         "--output",
         "mulaw",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = run(&["eval", "--model", s(&model), s(&clip), "--json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = eval_json(&model, &clip, &[]);
     let song = &doc["songs"][0];
     let got = song["model_bits_per_sample"]
         .as_f64()

@@ -4,7 +4,7 @@
 //! fails with one line, a non-zero exit and no output file.
 
 mod common;
-use common::{asset, run, text, tmpdir};
+use common::{asset, run, text, tmpdir, train_small};
 
 use std::path::{Path, PathBuf};
 
@@ -14,25 +14,20 @@ fn clip() -> PathBuf {
 
 fn train(dir: &Path, output: &str) -> PathBuf {
     let model = dir.join(format!("{output}.safetensors"));
-    let out = run(&[
-        "train",
-        clip().to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--hidden",
-        "8",
-        "--seq-len",
-        "32",
-        "--batch",
-        "4",
-        "--max-steps",
-        "3",
-        "--output",
-        output,
-        "--device",
-        "cpu",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    train_small(
+        &clip(),
+        &model,
+        &[
+            "--seq-len",
+            "32",
+            "--max-steps",
+            "3",
+            "--output",
+            output,
+            "--device",
+            "cpu",
+        ],
+    );
     model
 }
 

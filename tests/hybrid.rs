@@ -5,9 +5,10 @@
 //! refused; a tiny run trains, evaluates and generates end to end.
 
 mod common;
-use common::{asset, run, s, text, tmpdir};
+use common::{asset, eval_json, run, s, text, tmpdir, train_small};
 
 use std::ops::Range;
+use std::path::Path;
 use wavelstm::audio::{self, ChannelMode};
 use wavelstm::cascade::{self, CascadeConfig};
 use wavelstm::hybrid::{HybridConfig, HybridSignal, Stream};
@@ -214,30 +215,20 @@ fn bad_combinations_are_refused_with_a_clear_message() {
     }
 }
 
+/// `train --preset hybrid` of the small model on the CPU, sequences of 64,
+/// with `extra` options after; it must succeed.
+fn train_hybrid(clip: &Path, model: &Path, extra: &[&str]) {
+    let mut args = vec!["--preset", "hybrid", "--seq-len", "64", "--device", "cpu"];
+    args.extend_from_slice(extra);
+    train_small(clip, model, &args);
+}
+
 #[test]
 fn a_hybrid_model_trains_evaluates_and_generates() {
     let dir = tmpdir("e2e");
     let model = dir.join("m.safetensors");
     let clip = clip();
-    let o = run(&[
-        "train",
-        s(&clip),
-        "--out",
-        s(&model),
-        "--preset",
-        "hybrid",
-        "--hidden",
-        "8",
-        "--seq-len",
-        "64",
-        "--batch",
-        "4",
-        "--max-steps",
-        "3",
-        "--device",
-        "cpu",
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    train_hybrid(&clip, &model, &["--max-steps", "3"]);
     let ck = wavelstm::checkpoint::load(&model).unwrap();
     let Residual::Cascade { hybrid } = &ck.config.residual else {
         panic!("no cascade in the checkpoint: {:?}", ck.config.residual)
@@ -246,17 +237,7 @@ fn a_hybrid_model_trains_evaluates_and_generates() {
     assert_eq!(ck.config.model.features, hybrid.features());
     assert_eq!(ck.config.model.frame, 1);
 
-    let o = run(&[
-        "eval",
-        "--model",
-        s(&model),
-        s(&clip),
-        "--json",
-        "--device",
-        "cpu",
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = eval_json(&model, &clip, &["--device", "cpu"]);
     let song = &v["songs"][0];
     let (model_db, cascade_db) = (
         song["model"]["gain_db"].as_f64().unwrap(),
@@ -318,27 +299,7 @@ fn a_laplace_head_over_the_cascade_costs_the_audio_integer_grid() {
     let dir = tmpdir("laplace");
     let model = dir.join("m.safetensors");
     let clip = clip();
-    let o = run(&[
-        "train",
-        s(&clip),
-        "--out",
-        s(&model),
-        "--preset",
-        "hybrid",
-        "--output",
-        "laplace",
-        "--hidden",
-        "8",
-        "--seq-len",
-        "64",
-        "--batch",
-        "4",
-        "--max-steps",
-        "5",
-        "--device",
-        "cpu",
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    train_hybrid(&clip, &model, &["--output", "laplace", "--max-steps", "5"]);
     let ck = wavelstm::checkpoint::load(&model).unwrap();
     let cfg = &ck.config;
     let Residual::Cascade { hybrid } = &cfg.residual else {

@@ -5,7 +5,7 @@
 //! location at temperature 0), and bad `--burn-in` values are refused.
 
 mod common;
-use common::{asset, run, s, text, tmpdir};
+use common::{asset, eval_json, resume, run, s, text, tmpdir, train_small};
 
 use std::path::{Path, PathBuf};
 use wavelstm::model::Output;
@@ -16,26 +16,9 @@ fn clip() -> PathBuf {
 
 fn train(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let model = dir.join(format!("{name}.safetensors"));
-    let song = clip();
-    let mut args = vec![
-        "train",
-        s(&song),
-        "--out",
-        s(&model),
-        "--hidden",
-        "8",
-        "--seq-len",
-        "32",
-        "--batch",
-        "4",
-        "--max-steps",
-        "4",
-        "--device",
-        "cpu",
-    ];
+    let mut args = vec!["--seq-len", "32", "--max-steps", "4", "--device", "cpu"];
     args.extend_from_slice(extra);
-    let out = run(&args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    train_small(&clip(), &model, &args);
     model
 }
 
@@ -73,17 +56,7 @@ fn the_checkpoint_carries_the_head_and_the_burn_in() {
         other => panic!("{other:?}"),
     }
     // Training goes on from the checkpoint.
-    let out = run(&[
-        "train",
-        "--resume",
-        s(&model),
-        "--out",
-        s(&model),
-        "--max-steps",
-        "6",
-        "--device",
-        "cpu",
-    ]);
+    let out = resume(&model, "6", &["--device", "cpu"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
@@ -91,17 +64,7 @@ fn the_checkpoint_carries_the_head_and_the_burn_in() {
 fn eval_reports_the_models_own_bits_per_sample() {
     let dir = tmpdir("eval");
     let model = train(&dir, "laplace", &["--output", "laplace"]);
-    let out = run(&[
-        "eval",
-        "--model",
-        s(&model),
-        s(&clip()),
-        "--json",
-        "--device",
-        "cpu",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = eval_json(&model, &clip(), &["--device", "cpu"]);
     let song = &doc["songs"][0];
     let bits = song["model_bits_per_sample"].as_f64().expect("a number");
     // A barely trained model: more than nothing, less than a raw 24 bits.
@@ -115,16 +78,7 @@ fn eval_reports_the_models_own_bits_per_sample() {
     );
     // The mse head has no distribution to cost.
     let mse = train(&dir, "mse", &[]);
-    let out = run(&[
-        "eval",
-        "--model",
-        s(&mse),
-        s(&clip()),
-        "--json",
-        "--device",
-        "cpu",
-    ]);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = eval_json(&mse, &clip(), &["--device", "cpu"]);
     assert!(doc["songs"][0]["model_bits_per_sample"].is_null());
 }
 

@@ -4,7 +4,7 @@
 //! be written, stale temporary files, and a WAV ending in a partial frame.
 
 mod common;
-use common::{run, s, text, tmpdir};
+use common::{resume, run, s, text, tmpdir};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -331,15 +331,7 @@ fn valid_fraction_zero_trains_and_its_checkpoint_loads() {
     // Usable by every command that reads checkpoints.
     let out = run(&["eval", "--model", s(&model), s(&clip)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = run(&[
-        "train",
-        "--resume",
-        s(&model),
-        "--out",
-        s(&model),
-        "--max-steps",
-        "3",
-    ]);
+    let out = resume(&model, "3", &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
@@ -372,15 +364,7 @@ fn resume_with_max_frames_is_byte_identical_to_a_straight_run() {
     args.extend(["--max-steps", "13"]);
     let out = train(&clip, &split, &args);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = run(&[
-        "train",
-        "--resume",
-        s(&split),
-        "--out",
-        s(&split),
-        "--max-steps",
-        "40",
-    ]);
+    let out = resume(&split, "40", &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (a, b) = (
         checkpoint::load(&straight).unwrap(),
@@ -414,15 +398,7 @@ fn runs_that_do_nothing_are_refused_with_a_message() {
     assert!(!model.exists());
     // Resuming a run that is already done says so.
     assert!(train(&clip, &model, &["--max-steps", "2"]).status.success());
-    let out = run(&[
-        "train",
-        "--resume",
-        s(&model),
-        "--out",
-        s(&model),
-        "--max-steps",
-        "2",
-    ]);
+    let out = resume(&model, "2", &[]);
     fails_with(&out, &["nothing to train", "2 step(s)"]);
 }
 

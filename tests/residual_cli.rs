@@ -5,7 +5,7 @@
 //! μ-law head is refused.
 
 mod common;
-use common::{asset, run, s, text, tmpdir};
+use common::{asset, eval_json, resume, run, s, text, tmpdir, train_small_args};
 
 use std::path::{Path, PathBuf};
 use wavelstm::residual::Residual;
@@ -20,24 +20,9 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
     let model = dir.join("m.safetensors");
     let clip = clip();
     let train = |extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            s(&clip),
-            "--out",
-            s(&model),
-            "--hidden",
-            "8",
-            "--seq-len",
-            "64",
-            "--batch",
-            "4",
-            "--seed",
-            "2",
-            "--device",
-            "cpu",
-        ];
+        let mut args = vec!["--seq-len", "64", "--seed", "2", "--device", "cpu"];
         args.extend(extra);
-        run(&args)
+        run(&train_small_args(&clip, &model, &args))
     };
     let out = train(&["--max-steps", "3", "--residual", "lpc"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -48,17 +33,7 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
     };
     assert!(scale > 0.0 && scale < 0.1 * ck.config.scale, "{scale}");
 
-    let out = run(&[
-        "eval",
-        "--model",
-        s(&model),
-        s(&clip),
-        "--json",
-        "--device",
-        "cpu",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = eval_json(&model, &clip, &["--device", "cpu"]);
     let song = &doc["songs"][0];
     let gain = |name: &str| song[name]["gain_db"].as_f64().unwrap();
     let valid = ck.history.last().unwrap().valid;
@@ -111,17 +86,7 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
     assert_eq!(std::fs::read(&g1).unwrap(), std::fs::read(&g2).unwrap());
 
     // Resuming keeps the residual and its scale.
-    let out = run(&[
-        "train",
-        "--resume",
-        s(&model),
-        "--out",
-        s(&model),
-        "--max-steps",
-        "4",
-        "--device",
-        "cpu",
-    ]);
+    let out = resume(&model, "4", &["--device", "cpu"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let again = wavelstm::checkpoint::load(&model).unwrap();
     assert_eq!(again.config.residual, Residual::Lpc { scale });

@@ -17,6 +17,65 @@ pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("the binary runs")
 }
 
+/// Run the binary and insist that it succeeds (its stderr is the message).
+pub fn run_ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out
+}
+
+/// `train` the small model the command-line tests share (8 units, batches
+/// of 4) on `song` into `out`, with `extra` options after.
+pub fn train_small_args<'a>(song: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        s(song),
+        "--out",
+        s(out),
+        "--hidden",
+        "8",
+        "--batch",
+        "4",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Run [`train_small_args`]; it must succeed.
+pub fn train_small(song: &Path, out: &Path, extra: &[&str]) -> Output {
+    run_ok(&train_small_args(song, out, extra))
+}
+
+/// `train --resume MODEL --out MODEL --max-steps STEPS` with `extra`
+/// options after: a run taken up from its own checkpoint.
+pub fn resume_args<'a>(model: &'a Path, steps: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "--resume",
+        s(model),
+        "--out",
+        s(model),
+        "--max-steps",
+        steps,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Run [`resume_args`] to completion (it may fail: the caller judges).
+pub fn resume(model: &Path, steps: &str, extra: &[&str]) -> Output {
+    run(&resume_args(model, steps, extra))
+}
+
+/// The report of `eval --model MODEL SONG --json` with `extra` options
+/// after; it must succeed.
+pub fn eval_json(model: &Path, song: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["eval", "--model", s(model), s(song), "--json"];
+    args.extend_from_slice(extra);
+    let out = run_ok(&args);
+    serde_json::from_slice(&out.stdout).expect("eval --json prints JSON")
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
