@@ -16,8 +16,9 @@ use wavelstm::cpu::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, Lst
 use wavelstm::cpu::matmul::{gemm, Op};
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
 use wavelstm::flops;
-use wavelstm::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use wavelstm::model::{init_params, ModelConfig};
 use wavelstm::optim::AdamConfig;
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 
 struct Workload {
@@ -54,18 +55,9 @@ const WORKLOADS: [Workload; 3] = [
 
 fn config(w: &Workload) -> ModelConfig {
     ModelConfig {
-        channels: 1,
-        frame: 1,
         hidden: w.hidden,
         layers: w.layers,
-        head: vec![],
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
-        lstm_output_activation: Activation::Linear,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
-        output: wavelstm::model::Output::Mse,
+        ..Defaults::of(None).model(1)
     }
 }
 

@@ -5,9 +5,8 @@
 
 use std::time::Instant;
 use wavelstm::cpu::fast_step::FastStep;
-use wavelstm::model::{
-    init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
-};
+use wavelstm::model::{init_params, ModelConfig};
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 
 fn main() {
@@ -18,18 +17,8 @@ fn main() {
     };
     let (hidden, takes, threads, steps) = (arg(1, 256), arg(2, 1), arg(3, 2), arg(4, 20000));
     let cfg = ModelConfig {
-        channels: 1,
-        frame: 1,
         hidden,
-        layers: 1,
-        head: vec![],
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
-        lstm_output_activation: Activation::Linear,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
-        output: Output::Mse,
+        ..Defaults::of(None).model(1)
     };
     let params = init_params(&cfg, &mut SplitMix64::new(1));
     let mut fast = FastStep::new(&cfg, &params, threads);

@@ -9,27 +9,19 @@ use common::engines::for_each_engine;
 
 use wavelstm::dataset::Batch;
 use wavelstm::engine::{Engine, TrainState};
-use wavelstm::model::{
-    init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
-};
+use wavelstm::model::{init_params, ModelConfig};
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 
 /// Two layers, a dense head, a window of three stereo frames: every shape
 /// rule has a dimension of its own to get wrong.
 fn model() -> ModelConfig {
     ModelConfig {
-        channels: 2,
         frame: 3,
         hidden: 8,
         layers: 2,
         head: vec![5],
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
-        lstm_output_activation: Activation::Linear,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
-        output: Output::Mse,
+        ..Defaults::of(None).model(2)
     }
 }
 

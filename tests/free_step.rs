@@ -17,6 +17,7 @@ use wavelstm::cpu::isa::Isa;
 use wavelstm::cpu::step::{step_forward, StepScratch};
 use wavelstm::cpu::step_threads::StepThreads;
 use wavelstm::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 
 fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f32> {
@@ -143,7 +144,6 @@ fn model(
     output: Output,
 ) -> ModelConfig {
     ModelConfig {
-        channels: 2,
         frame: 3,
         hidden,
         layers,
@@ -151,10 +151,8 @@ fn model(
         cell_activation: cell,
         gate_activation: gate,
         lstm_output_activation: Activation::LeakyRelu,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
         output,
+        ..Defaults::of(None).model(2)
     }
 }
 

@@ -11,11 +11,10 @@ use wavelstm::cpu::step::{step_forward, StepScratch};
 use wavelstm::dataset::{Batch, DataConfig};
 use wavelstm::engine::Engine;
 use wavelstm::generate::{generate, GenerateConfig, TakeReport};
-use wavelstm::model::{
-    init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
-};
+use wavelstm::model::{init_params, Activation, ModelConfig, Output};
 use wavelstm::mulaw::{self, CLASSES};
 use wavelstm::optim::AdamConfig;
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 use wavelstm::run_config::{LrSchedule, RunConfig};
 use wavelstm::spectrum::long_term;
@@ -28,18 +27,13 @@ fn model(
     output: Output,
 ) -> ModelConfig {
     ModelConfig {
-        channels,
         frame,
         hidden,
         layers,
         head: vec![5],
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
         lstm_output_activation: Activation::LeakyRelu,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
         output,
+        ..Defaults::of(None).model(channels)
     }
 }
 

@@ -25,6 +25,7 @@ use wavelstm::cpu::laplace_nll::{laplace_nll_loss, Delta};
 use wavelstm::cpu::mulaw::softmax_xent_loss_masked;
 use wavelstm::cpu::network::{backward, forward, mse_loss_masked, BurnIn, Workspace};
 use wavelstm::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 
 struct Case {
@@ -46,18 +47,11 @@ impl Case {
 
 fn cfg(layers: usize, frame: usize, hidden: usize, channels: usize, head: &[usize]) -> ModelConfig {
     ModelConfig {
-        channels,
         frame,
         hidden,
         layers,
         head: head.to_vec(),
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
-        lstm_output_activation: Activation::Linear,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
-        output: Output::Mse,
+        ..Defaults::of(None).model(channels)
     }
 }
 

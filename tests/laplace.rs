@@ -403,24 +403,15 @@ fn bits_per_sample_is_the_mean_code_length() {
 fn teacher_forcing_hands_back_the_head() {
     use wavelstm::cpu::engine::CpuEngine;
     use wavelstm::engine::Engine;
-    use wavelstm::model::{
-        init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
-    };
+    use wavelstm::model::{init_params, ModelConfig, Output};
     use wavelstm::optim::AdamConfig;
     use wavelstm::predict::{teacher_forced, teacher_forced_with_head, Plan};
+    use wavelstm::preset::Defaults;
     let cfg = ModelConfig {
-        channels: 2,
         frame: 2,
         hidden: 6,
-        layers: 1,
-        head: vec![],
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
-        lstm_output_activation: Activation::Linear,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
         output: Output::Laplace { scale: 0.1 },
+        ..Defaults::of(None).model(2)
     };
     let params = init_params(&cfg, &mut SplitMix64::new(3));
     let mut e = CpuEngine::new(cfg.clone(), AdamConfig::default(), params).unwrap();
@@ -453,24 +444,15 @@ fn the_engine_costs_each_target_with_its_own_bin_width() {
     use wavelstm::cpu::engine::CpuEngine;
     use wavelstm::dataset::Batch;
     use wavelstm::engine::Engine;
-    use wavelstm::model::{
-        init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
-    };
+    use wavelstm::model::{init_params, ModelConfig, Output};
     use wavelstm::optim::AdamConfig;
+    use wavelstm::preset::Defaults;
     let (c, frames) = (2, 400);
     let cfg = ModelConfig {
-        channels: c,
         frame: 2,
         hidden: 6,
-        layers: 1,
-        head: vec![],
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
-        lstm_output_activation: Activation::Linear,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
         output: Output::Laplace { scale: 0.1 },
+        ..Defaults::of(None).model(c)
     };
     let params = init_params(&cfg, &mut SplitMix64::new(3));
     let mut rng = SplitMix64::new(5);

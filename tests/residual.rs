@@ -12,9 +12,10 @@ use wavelstm::dataset::{DataConfig, Dataset};
 use wavelstm::engine::Engine;
 use wavelstm::eval::{self, Scope};
 use wavelstm::lpc::{self, LpcConfig, LpcStream};
-use wavelstm::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use wavelstm::model::{init_params, ModelConfig};
 use wavelstm::optim::AdamConfig;
 use wavelstm::predict::{teacher_forced, Plan};
+use wavelstm::preset::Defaults;
 use wavelstm::residual::Residual;
 use wavelstm::rng::SplitMix64;
 use wavelstm::run_config::{LrSchedule, RunConfig};
@@ -140,18 +141,9 @@ fn the_streaming_lpc_predicts_what_the_block_lpc_predicts() {
 fn run_config() -> RunConfig {
     RunConfig {
         model: ModelConfig {
-            channels: 1,
             frame: 2,
             hidden: 16,
-            layers: 1,
-            head: vec![],
-            cell_activation: CellActivation::Tanh,
-            gate_activation: GateActivation::Sigmoid,
-            lstm_output_activation: Activation::Linear,
-            output_activation: Activation::Linear,
-            leaky_slope: 0.3,
-            features: 0,
-            output: wavelstm::model::Output::Mse,
+            ..Defaults::of(None).model(1)
         },
         data: data(2),
         adam: AdamConfig {

@@ -7,8 +7,9 @@ use wavelstm::checkpoint::{self, Cursor};
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::dataset::{DataConfig, Dataset};
 use wavelstm::epoch_report::EpochReport;
-use wavelstm::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use wavelstm::model::{init_params, ModelConfig};
 use wavelstm::optim::AdamConfig;
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 use wavelstm::run_config::{LrSchedule, RunConfig};
 use wavelstm::train::train;
@@ -39,18 +40,11 @@ fn synth(frames: usize, seed: u64) -> Audio {
 fn config(stateful: bool) -> RunConfig {
     RunConfig {
         model: ModelConfig {
-            channels: 1,
             frame: 2,
             hidden: 24,
             layers: 2,
             head: vec![8],
-            cell_activation: CellActivation::Tanh,
-            gate_activation: GateActivation::Sigmoid,
-            lstm_output_activation: Activation::Linear,
-            output_activation: Activation::Linear,
-            leaky_slope: 0.3,
-            features: 0,
-            output: wavelstm::model::Output::Mse,
+            ..Defaults::of(None).model(1)
         },
         data: DataConfig {
             frame: 2,

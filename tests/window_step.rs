@@ -28,6 +28,7 @@ use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
 };
 use wavelstm::optim::AdamConfig;
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 
 fn random(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
@@ -247,7 +248,6 @@ fn model(
     output: Output,
 ) -> ModelConfig {
     ModelConfig {
-        channels: 1,
         frame: 3,
         hidden,
         layers,
@@ -255,10 +255,8 @@ fn model(
         cell_activation: cell,
         gate_activation: gate,
         lstm_output_activation: Activation::LeakyRelu,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
         output,
+        ..Defaults::of(None).model(1)
     }
 }
 
