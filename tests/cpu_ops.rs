@@ -20,6 +20,7 @@ use wavelstm::cpu::matmul::{gemm, gemm_reference, Op};
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
 use wavelstm::cpu::scalar::CpuReal;
 use wavelstm::model::{Activation, CellActivation, GateActivation, LstmOffsets, ModelConfig};
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 
 fn random<T: CpuReal>(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<T> {
@@ -179,13 +180,14 @@ fn gemm_cases() -> Vec<GemmCase> {
     cases
 }
 
-#[test]
-fn gemm_matches_reference_f32() {
+/// Every case of [`gemm_cases`] in precision `T` (named `name` in the
+/// messages), case `n` on inputs from seed `seed + n`.
+fn gemm_matches_reference<T: CpuReal>(name: &str, seed: u64) {
     for (n, c) in gemm_cases().iter().enumerate() {
-        let e = gemm_case::<f32>(c, 100 + n as u64);
+        let e = gemm_case::<T>(c, seed + n as u64);
         assert!(
-            e < tol::<f32>(),
-            "f32 {:?}{:?} m={} n={} k={}: scaled error {e:e}",
+            e < tol::<T>(),
+            "{name} {:?}{:?} m={} n={} k={}: scaled error {e:e}",
             c.op_a,
             c.op_b,
             c.m,
@@ -196,19 +198,13 @@ fn gemm_matches_reference_f32() {
 }
 
 #[test]
+fn gemm_matches_reference_f32() {
+    gemm_matches_reference::<f32>("f32", 100);
+}
+
+#[test]
 fn gemm_matches_reference_f64() {
-    for (n, c) in gemm_cases().iter().enumerate() {
-        let e = gemm_case::<f64>(c, 200 + n as u64);
-        assert!(
-            e < tol::<f64>(),
-            "f64 {:?}{:?} m={} n={} k={}: scaled error {e:e}",
-            c.op_a,
-            c.op_b,
-            c.m,
-            c.n,
-            c.k
-        );
-    }
+    gemm_matches_reference::<f64>("f64", 200);
 }
 
 #[test]
@@ -503,18 +499,13 @@ fn mse_loss_and_its_gradient() {
 
 fn model(layers: usize, hidden: usize, head: &[usize], channels: usize) -> ModelConfig {
     ModelConfig {
-        channels,
         frame: 3,
         hidden,
         layers,
         head: head.to_vec(),
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
         lstm_output_activation: Activation::LeakyRelu,
         output_activation: Activation::LeakyRelu,
-        leaky_slope: 0.3,
-        features: 0,
-        output: wavelstm::model::Output::Mse,
+        ..Defaults::of(None).model(channels)
     }
 }
 

@@ -5,52 +5,30 @@
 //! They need a GPU adapter (lavapipe will do); without one they print why
 //! and pass, unless WAVELSTM_REQUIRE_GPU=1, where they fail.
 
+mod common;
+use common::gpu::gpu;
+
 use std::time::Instant;
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::mulaw::{expected_value, softmax_xent_loss};
 use wavelstm::dataset::Batch;
 use wavelstm::engine::Engine;
-use wavelstm::gpu::context::{self, Gpu};
+use wavelstm::gpu::context::Gpu;
 use wavelstm::gpu::engine::{GpuEngine, PathChoice};
 use wavelstm::gpu::program::{stats, LossMask, Path, Program};
 use wavelstm::gpu::workbench::{Buf, Workbench};
-use wavelstm::model::{
-    init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
-};
+use wavelstm::model::{init_params, ModelConfig, Output};
 use wavelstm::mulaw::CLASSES;
 use wavelstm::optim::AdamConfig;
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
-
-fn gpu(test: &str) -> Option<Gpu> {
-    let required = std::env::var("WAVELSTM_REQUIRE_GPU").is_ok_and(|v| v == "1");
-    match context::choose(None, false) {
-        Ok(Some(a)) => Some(Gpu::open(a).expect("the adapter opens")),
-        other => {
-            let why = match other {
-                Err(e) => e.to_string(),
-                _ => "no GPU adapter".into(),
-            };
-            assert!(!required, "{test}: WAVELSTM_REQUIRE_GPU=1 but {why}");
-            eprintln!("{test}: skipped, {why}");
-            None
-        }
-    }
-}
 
 fn model(hidden: usize, channels: usize, output: Output) -> ModelConfig {
     ModelConfig {
-        channels,
         frame: 2,
         hidden,
-        layers: 1,
-        head: vec![],
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
-        lstm_output_activation: Activation::Linear,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
         output,
+        ..Defaults::of(None).model(channels)
     }
 }
 
@@ -78,11 +56,11 @@ fn noise(n: usize, seed: u64, amp: f64) -> Vec<f32> {
 
 #[test]
 fn softmax_xent_kernels_match_the_cpu() {
-    let Some(g) = gpu("softmax_xent_kernels_match_the_cpu") else {
+    let Some(g) = gpu() else {
         return;
     };
     let scale = 0.2f32;
-    let mut wb = Workbench::new(&g).unwrap();
+    let mut wb = Workbench::new(g).unwrap();
     for (i, rows) in [1usize, 7, 33, 301].into_iter().enumerate() {
         let logits = noise(rows * CLASSES, 10 + i as u64, 3.0);
         let targets = noise(rows, 20 + i as u64, 2.0);
@@ -130,11 +108,11 @@ fn softmax_xent_kernels_match_the_cpu() {
 
 #[test]
 fn a_short_mulaw_training_run_matches_the_cpu() {
-    let Some(g) = gpu("a_short_mulaw_training_run_matches_the_cpu") else {
+    let Some(g) = gpu() else {
         return;
     };
     let cfg = model(8, 1, Output::Mulaw { scale: 0.1 });
-    let (mut cpu, mut gpu) = engines(&cfg, g, 2);
+    let (mut cpu, mut gpu) = engines(&cfg, g.clone(), 2);
     let signal: Vec<f32> = (0..600)
         .map(|n| (3.0 * (n as f64 * 0.07).sin()) as f32)
         .collect();
@@ -170,13 +148,12 @@ fn a_short_mulaw_training_run_matches_the_cpu() {
 
 #[test]
 fn free_running_matches_the_cpu() {
-    let Some(g) = gpu("free_running_matches_the_cpu") else {
+    let Some(g) = gpu() else {
         return;
     };
-    let mut first = Some(g);
     for output in [Output::Mse, Output::Mulaw { scale: 0.5 }] {
         let cfg = model(6, 2, output);
-        let device = first.take().unwrap_or_else(reopen);
+        let device = g.clone();
         let (mut cpu, mut gpu) = engines(&cfg, device, 3);
         let signal = noise(200 * 2, 5, 1.0);
         cpu.set_signal(&signal).unwrap();
@@ -211,10 +188,4 @@ fn free_running_matches_the_cpu() {
             started.elapsed().as_secs_f64() * 1e6 / steps as f64
         );
     }
-}
-
-/// A device of its own for the next engine.
-fn reopen() -> Gpu {
-    let a = context::choose(None, false).unwrap().unwrap();
-    Gpu::open(a).unwrap()
 }

@@ -8,39 +8,25 @@
 //! They need a GPU adapter (lavapipe will do); without one they print why
 //! and pass, unless WAVELSTM_REQUIRE_GPU=1, where they fail.
 
+mod common;
+use common::gpu::gpu;
+
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::laplace_nll::{laplace_nll_loss, location, Delta};
 use wavelstm::cpu::mulaw::softmax_xent_loss_masked;
 use wavelstm::cpu::network::{mse_loss_masked, BurnIn};
 use wavelstm::dataset::Batch;
-use wavelstm::engine::Engine;
-use wavelstm::gpu::context::{self, Gpu};
+use wavelstm::engine::{Engine, StepStats};
+use wavelstm::gpu::context::Gpu;
 use wavelstm::gpu::engine::{GpuEngine, PathChoice};
 use wavelstm::gpu::ops::laplace_nll::LaplaceAt;
 use wavelstm::gpu::program::{stats, LossMask, Path, Program};
 use wavelstm::gpu::workbench::{Buf, Workbench};
-use wavelstm::model::{
-    init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
-};
+use wavelstm::model::{init_params, ModelConfig, Output};
 use wavelstm::mulaw::CLASSES;
 use wavelstm::optim::AdamConfig;
+use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
-
-fn gpu(test: &str) -> Option<Gpu> {
-    let required = std::env::var("WAVELSTM_REQUIRE_GPU").is_ok_and(|v| v == "1");
-    match context::choose(None, false) {
-        Ok(Some(a)) => Some(Gpu::open(a).expect("the adapter opens")),
-        other => {
-            let why = match other {
-                Err(e) => e.to_string(),
-                _ => "no GPU adapter".into(),
-            };
-            assert!(!required, "{test}: WAVELSTM_REQUIRE_GPU=1 but {why}");
-            eprintln!("{test}: skipped, {why}");
-            None
-        }
-    }
-}
 
 /// Heads `[R, 2]`, targets and bin widths over the regimes: bins from 1e-5
 /// to 30 scales wide, targets inside their bin, near it, and far away.
@@ -76,10 +62,10 @@ fn rel(a: f32, b: f64, floor: f64) -> f64 {
 
 #[test]
 fn laplace_kernels_match_the_cpu() {
-    let Some(g) = gpu("laplace_kernels_match_the_cpu") else {
+    let Some(g) = gpu() else {
         return;
     };
-    let mut wb = Workbench::new(&g).unwrap();
+    let mut wb = Workbench::new(g).unwrap();
     // (T, B, C, burn-in)
     for (i, (t, b, c, burn)) in [
         (1, 1, 1, 0),
@@ -166,10 +152,10 @@ fn laplace_kernels_match_the_cpu() {
 
 #[test]
 fn mse_and_mulaw_losses_burn_in_like_the_cpu() {
-    let Some(g) = gpu("mse_and_mulaw_losses_burn_in_like_the_cpu") else {
+    let Some(g) = gpu() else {
         return;
     };
-    let mut wb = Workbench::new(&g).unwrap();
+    let mut wb = Workbench::new(g).unwrap();
     let mut rng = SplitMix64::new(9);
     for (t, b, c, burn) in [(5, 3, 1, 2), (9, 4, 2, 3), (3, 2, 1, 0)] {
         let carry: Vec<bool> = (0..b).map(|lane| lane == 1).collect();
@@ -235,18 +221,12 @@ fn mse_and_mulaw_losses_burn_in_like_the_cpu() {
 
 fn model(hidden: usize, channels: usize, head: Vec<usize>, output: Output) -> ModelConfig {
     ModelConfig {
-        channels,
         frame: 3,
         hidden,
         layers: 2,
         head,
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
-        lstm_output_activation: Activation::Linear,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
         output,
+        ..Defaults::of(None).model(channels)
     }
 }
 
@@ -259,9 +239,35 @@ fn engines(cfg: &ModelConfig, gpu: Gpu, seed: u64, path: Path) -> (CpuEngine, Gp
     )
 }
 
-fn reopen() -> Gpu {
-    let a = context::choose(None, false).unwrap().unwrap();
-    Gpu::open(a).unwrap()
+/// After the same `steps` training steps on both engines: every step's loss
+/// within 2e-3 (relative) of the CPU's, every parameter within 1e-3. The
+/// CPU's step reports.
+fn assert_trained_alike(
+    cpu: &mut CpuEngine,
+    gpu: &mut GpuEngine,
+    steps: usize,
+    what: &str,
+) -> Vec<StepStats> {
+    let (a, b) = (cpu.take_stats(true).unwrap(), gpu.take_stats(true).unwrap());
+    assert_eq!(a.len(), steps);
+    assert_eq!(b.len(), steps);
+    for (s, (x, y)) in a.iter().zip(&b).enumerate() {
+        let rel = (x.loss - y.loss).abs() / x.loss.abs().max(1e-3);
+        assert!(
+            rel < 2e-3,
+            "{what}: step {s}: cpu {} gpu {}",
+            x.loss,
+            y.loss
+        );
+    }
+    let (p, q) = (cpu.state().unwrap().params, gpu.state().unwrap().params);
+    let worst = p
+        .iter()
+        .zip(&q)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-3, "{what}: parameters {worst}");
+    a
 }
 
 /// Training steps with a burn-in (lanes that start afresh and lanes that
@@ -270,17 +276,16 @@ fn reopen() -> Gpu {
 /// mse head.
 #[test]
 fn training_with_burn_in_prediction_and_free_steps_match_the_cpu() {
-    let Some(g) = gpu("training_with_burn_in_prediction_and_free_steps_match_the_cpu") else {
+    let Some(g) = gpu() else {
         return;
     };
-    let mut first = Some(g);
     for (output, channels, path) in [
         (Output::Laplace { scale: 0.05 }, 1, Path::Step),
         (Output::Laplace { scale: 0.2 }, 2, Path::Sequence),
         (Output::Mse, 2, Path::Step),
     ] {
         let cfg = model(9, channels, vec![5], output);
-        let device = first.take().unwrap_or_else(reopen);
+        let device = g.clone();
         let (mut cpu, mut gpu) = engines(&cfg, device, 4, path);
         let frames = 700;
         let signal: Vec<f32> = (0..frames * channels)
@@ -303,24 +308,7 @@ fn training_with_burn_in_prediction_and_free_steps_match_the_cpu() {
             cpu.train_step(&batch, 16, 5e-3).unwrap();
             gpu.train_step(&batch, 16, 5e-3).unwrap();
         }
-        let (a, b) = (cpu.take_stats(true).unwrap(), gpu.take_stats(true).unwrap());
-        assert_eq!(a.len(), 5);
-        for (s, (x, y)) in a.iter().zip(&b).enumerate() {
-            let rel = (x.loss - y.loss).abs() / x.loss.abs().max(1e-3);
-            assert!(
-                rel < 2e-3,
-                "{what}: step {s}: cpu {} gpu {}",
-                x.loss,
-                y.loss
-            );
-        }
-        let (p, q) = (cpu.state().unwrap().params, gpu.state().unwrap().params);
-        let worst = p
-            .iter()
-            .zip(&q)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst < 1e-3, "{what}: parameters {worst}");
+        assert_trained_alike(&mut cpu, &mut gpu, 5, &what);
 
         let batch = Batch {
             starts: vec![5, 333],
@@ -368,13 +356,12 @@ fn training_with_burn_in_prediction_and_free_steps_match_the_cpu() {
 /// not the uniform width's.
 #[test]
 fn training_with_per_target_bin_widths_matches_the_cpu() {
-    let Some(g) = gpu("training_with_per_target_bin_widths_matches_the_cpu") else {
+    let Some(g) = gpu() else {
         return;
     };
-    let mut first = Some(g);
     for (channels, path) in [(1, Path::Step), (2, Path::Sequence)] {
         let cfg = model(7, channels, vec![], Output::Laplace { scale: 0.1 });
-        let device = first.take().unwrap_or_else(reopen);
+        let device = g.clone();
         let (mut cpu, mut gpu) = engines(&cfg, device, 6, path);
         let frames = 500;
         let mut rng = SplitMix64::new(8);
@@ -399,26 +386,9 @@ fn training_with_per_target_bin_widths_matches_the_cpu() {
             cpu.train_step(&batch, 13, 5e-3).unwrap();
             gpu.train_step(&batch, 13, 5e-3).unwrap();
         }
-        let (a, b) = (cpu.take_stats(true).unwrap(), gpu.take_stats(true).unwrap());
-        assert_eq!(a.len(), 4);
-        for (s, (x, y)) in a.iter().zip(&b).enumerate() {
-            let rel = (x.loss - y.loss).abs() / x.loss.abs().max(1e-3);
-            assert!(
-                rel < 2e-3,
-                "{what}: step {s}: cpu {} gpu {}",
-                x.loss,
-                y.loss
-            );
-        }
-        let (p, q) = (cpu.state().unwrap().params, gpu.state().unwrap().params);
-        let worst = p
-            .iter()
-            .zip(&q)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst < 1e-3, "{what}: parameters {worst}");
+        let a = assert_trained_alike(&mut cpu, &mut gpu, 4, &what);
         // The widths matter: one width for all trains to another loss.
-        let (mut u, _) = engines(&cfg, reopen(), 6, path);
+        let (mut u, _) = engines(&cfg, g.clone(), 6, path);
         u.set_signal(&signal).unwrap();
         u.set_burn_in(3);
         let batch = Batch {
