@@ -12,6 +12,14 @@ fn bench(args: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
+/// `bench` of one timed step without warm-up on the CPU (the smallest run),
+/// with `args` after.
+fn bench_once(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--device", "cpu", "--steps", "1", "--warmup", "0"];
+    all.extend_from_slice(args);
+    bench(&all)
+}
+
 #[test]
 fn json_lines_one_per_workload() {
     let out = bench(&[
@@ -81,17 +89,7 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn generation_reports_its_real_time_factor() {
     // One timed second of audio per take, no warm-up: the smallest run.
-    let out = bench(&[
-        "--workload",
-        "generate,generate-8",
-        "--device",
-        "cpu",
-        "--steps",
-        "1",
-        "--warmup",
-        "0",
-        "--json",
-    ]);
+    let out = bench_once(&["--workload", "generate,generate-8", "--json"]);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 2);
     for (v, (name, takes)) in lines.iter().zip([("generate", 1.0), ("generate-8", 8.0)]) {
@@ -126,16 +124,7 @@ fn generation_reports_its_real_time_factor() {
 
 #[test]
 fn generation_line_for_people_names_the_real_time_factor() {
-    let out = bench(&[
-        "--workload",
-        "generate",
-        "--device",
-        "cpu",
-        "--steps",
-        "1",
-        "--warmup",
-        "0",
-    ]);
+    let out = bench_once(&["--workload", "generate"]);
     assert!(
         out.status.success(),
         "{}",
@@ -150,17 +139,7 @@ fn generation_line_for_people_names_the_real_time_factor() {
 
 #[test]
 fn training_lines_have_no_real_time_factor() {
-    let out = bench(&[
-        "--workload",
-        "small",
-        "--device",
-        "cpu",
-        "--steps",
-        "1",
-        "--warmup",
-        "0",
-        "--json",
-    ]);
+    let out = bench_once(&["--workload", "small", "--json"]);
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 1);
     assert!(lines[0].get("rtf").is_none(), "{}", lines[0]);
