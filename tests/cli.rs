@@ -3,7 +3,7 @@
 //! panic and nothing half-written.
 
 mod common;
-use common::{asset, resume, run, text, tmpdir, train_small};
+use common::{asset, predict, resume, run, text, tmpdir, train_small};
 
 use std::path::PathBuf;
 
@@ -27,14 +27,7 @@ fn train_predict_resume_on_a_real_clip() {
     assert!(model.exists());
 
     let pred = dir.join("pred.wav");
-    let out = run(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        clip.to_str().unwrap(),
-        "--out",
-        pred.to_str().unwrap(),
-    ]);
+    let out = predict(&model, &clip, &pred, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("prediction gain"),
@@ -351,15 +344,7 @@ fn stereo_model_and_resampled_song() {
     // The mono 22,050 Hz clip through the 44.1 kHz stereo model: out at 22,050 Hz, 1 channel.
     let mono = asset("orchestral_kaufman_heroes_rite_mono_22050.wav");
     let pred = dir.join("p.wav");
-    let out = run(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        mono.to_str().unwrap(),
-        "--out",
-        pred.to_str().unwrap(),
-        "--float",
-    ]);
+    let out = predict(&model, &mono, &pred, &["--float"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let r = hound::WavReader::open(&pred).unwrap();
     assert_eq!(

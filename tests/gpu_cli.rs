@@ -7,7 +7,7 @@
 //! unless WAVELSTM_REQUIRE_GPU=1.
 
 mod common;
-use common::{asset, run, text, tmpdir};
+use common::{asset, predict, run, text, tmpdir};
 
 use std::path::{Path, PathBuf};
 use wavelstm::checkpoint;
@@ -104,17 +104,7 @@ fn training_on_the_gpu_reaches_the_cpu_figures() {
     let mut outs = Vec::new();
     for device in ["cpu", "gpu"] {
         let wav = dir.join(format!("pred_{device}.wav"));
-        let out = run(&[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            clip.to_str().unwrap(),
-            "--out",
-            wav.to_str().unwrap(),
-            "--float",
-            "--device",
-            device,
-        ]);
+        let out = predict(&model, &clip, &wav, &["--float", "--device", device]);
         assert!(
             out.status.success(),
             "predict --device {device}: {}",

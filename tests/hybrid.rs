@@ -5,7 +5,7 @@
 //! refused; a tiny run trains, evaluates and generates end to end.
 
 mod common;
-use common::{asset, eval_json, run, s, text, tmpdir, train_small};
+use common::{asset, eval_json, generate, run, s, text, tmpdir, train_small};
 
 use std::ops::Range;
 use std::path::Path;
@@ -250,19 +250,12 @@ fn a_hybrid_model_trains_evaluates_and_generates() {
     );
 
     let wav = dir.join("g.wav");
-    let o = run(&[
-        "generate",
-        "--model",
-        s(&model),
-        "--prime",
-        s(&clip),
-        "--seconds",
-        "0.5",
-        "--out",
-        s(&wav),
-        "--device",
-        "cpu",
-    ]);
+    let o = generate(
+        &model,
+        &clip,
+        &wav,
+        &["--seconds", "0.5", "--device", "cpu"],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let g = audio::load(&wav, ChannelMode::Mono, None).unwrap();
     assert_eq!(g.frames(), (0.5 * g.sample_rate as f64).round() as usize);

@@ -83,27 +83,25 @@ fn eval_reports_the_models_own_bits_per_sample() {
 }
 
 fn generate(model: &Path, out: &Path, seed: &str, temperature: &str) {
-    let o = run(&[
-        "generate",
-        "--model",
-        s(model),
-        "--prime",
-        s(&clip()),
-        "--prime-seconds",
-        "0.2",
-        "--seconds",
-        "0.3",
-        "--variations",
-        "2",
-        "--seed",
-        seed,
-        "--temperature",
-        temperature,
-        "--out",
-        s(out),
-        "--device",
-        "cpu",
-    ]);
+    let o = common::generate(
+        model,
+        &clip(),
+        out,
+        &[
+            "--prime-seconds",
+            "0.2",
+            "--seconds",
+            "0.3",
+            "--variations",
+            "2",
+            "--seed",
+            seed,
+            "--temperature",
+            temperature,
+            "--device",
+            "cpu",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
 

@@ -4,7 +4,7 @@
 //! be written, stale temporary files, and a WAV ending in a partial frame.
 
 mod common;
-use common::{resume, run, s, text, tmpdir};
+use common::{generate, predict, resume, run, s, text, tmpdir};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -421,19 +421,12 @@ fn outputs_that_cannot_be_written_are_refused_before_any_work() {
     let model = dir.join("m.safetensors");
     assert!(train(&clip, &model, &["--max-steps", "1"]).status.success());
     let gen = |out: &Path, seconds: &str| {
-        run(&[
-            "generate",
-            "--model",
-            s(&model),
-            "--prime",
-            s(&clip),
-            "--out",
-            s(out),
-            "--seconds",
-            seconds,
-            "--prime-seconds",
-            "0.1",
-        ])
+        generate(
+            &model,
+            &clip,
+            out,
+            &["--seconds", seconds, "--prime-seconds", "0.1"],
+        )
     };
     fails_with(
         &gen(&missing.with_extension("wav"), "0.1"),
@@ -443,14 +436,7 @@ fn outputs_that_cannot_be_written_are_refused_before_any_work() {
     fails_with(&gen(&dir.join("g.wav"), "1e12"), &["--seconds", "one hour"]);
     fails_with(&gen(&dir.join("g.wav"), "nan"), &["--seconds"]);
     assert!(!dir.join("g.wav").exists());
-    let out = run(&[
-        "predict",
-        "--model",
-        s(&model),
-        s(&clip),
-        "--out",
-        s(&missing),
-    ]);
+    let out = predict(&model, &clip, &missing, &[]);
     fails_with(&out, &["does not exist"]);
     // No temporary file is left by any of them.
     let temps: Vec<_> = std::fs::read_dir(&dir)

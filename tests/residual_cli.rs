@@ -5,9 +5,9 @@
 //! μ-law head is refused.
 
 mod common;
-use common::{asset, eval_json, resume, run, s, text, tmpdir, train_small_args};
+use common::{asset, eval_json, generate, predict, resume, run, text, tmpdir, train_small_args};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use wavelstm::residual::Residual;
 
 fn clip() -> PathBuf {
@@ -44,39 +44,21 @@ fn a_residual_model_trains_evaluates_predicts_and_generates() {
     assert!(gain("model") > gain("lpc") - 10.0, "{song}");
 
     let pred = dir.join("pred.wav");
-    let out = run(&[
-        "predict",
-        "--model",
-        s(&model),
-        s(&clip),
-        "--out",
-        s(&pred),
-        "--device",
-        "cpu",
-    ]);
+    let out = predict(&model, &clip, &pred, &["--device", "cpu"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(hound::WavReader::open(&pred).unwrap().duration(), 132_300);
 
-    let generate = |out: &Path| {
-        run(&[
-            "generate",
-            "--model",
-            s(&model),
-            "--prime",
-            s(&clip),
+    let (g1, g2) = (dir.join("g1.wav"), dir.join("g2.wav"));
+    for g in [&g1, &g2] {
+        let take = [
             "--prime-seconds",
             "1.5",
             "--seconds",
             "0.1",
-            "--out",
-            s(out),
             "--device",
             "cpu",
-        ])
-    };
-    let (g1, g2) = (dir.join("g1.wav"), dir.join("g2.wav"));
-    for g in [&g1, &g2] {
-        let out = generate(g);
+        ];
+        let out = generate(&model, &clip, g, &take);
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
     let r = hound::WavReader::open(&g1).unwrap();

@@ -67,6 +67,30 @@ pub fn resume(model: &Path, steps: &str, extra: &[&str]) -> Output {
     run(&resume_args(model, steps, extra))
 }
 
+/// `predict --model MODEL SONG --out OUT` with `extra` options after, run
+/// to completion (it may fail: the caller judges).
+pub fn predict(model: &Path, song: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["predict", "--model", s(model), s(song), "--out", s(out)];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// `generate --model MODEL --prime PRIME --out OUT` with `extra` options
+/// after, run to completion (it may fail: the caller judges).
+pub fn generate(model: &Path, prime: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "generate",
+        "--model",
+        s(model),
+        "--prime",
+        s(prime),
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// The report of `eval --model MODEL SONG --json` with `extra` options
 /// after; it must succeed.
 pub fn eval_json(model: &Path, song: &Path, extra: &[&str]) -> serde_json::Value {
