@@ -143,18 +143,22 @@ pub unsafe fn dispatch<K: Kernel>(isa: Isa, kernel: K) -> K::Output {
     }
 }
 
-/// The wrappers, written once for every kernel.
+/// The wrappers, written once for every kernel. Each is kept a function of
+/// its own: inlined into one another (a window step's body calling the
+/// lanes products, each through its own wrapper) they made one huge body,
+/// and the seed epoch took 0.40-0.45 s against 0.345 s as separate
+/// functions (AVX-512, this repository's BENCHMARKS.md).
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Isa, Kernel};
 
-    #[inline]
+    #[inline(never)]
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn avx512<K: Kernel>(kernel: K) -> K::Output {
         kernel.run(Isa::Avx512)
     }
 
-    #[inline]
+    #[inline(never)]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn avx2<K: Kernel>(kernel: K) -> K::Output {
         kernel.run(Isa::Avx2Fma)
