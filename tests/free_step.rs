@@ -16,9 +16,11 @@ use wavelstm::cpu::gemv::{gemv, gemv_on, gemv_portable, gemv_reference};
 use wavelstm::cpu::isa::Isa;
 use wavelstm::cpu::step::{step_forward, StepScratch};
 use wavelstm::cpu::step_threads::StepThreads;
-use wavelstm::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
-use wavelstm::preset::Defaults;
+use wavelstm::model::{CellActivation, GateActivation, ModelConfig, Output};
 use wavelstm::rng::SplitMix64;
+
+mod common;
+use common::models::lstm;
 
 fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(-scale, scale) as f32).collect()
@@ -135,43 +137,23 @@ fn gemv_lane_results_do_not_depend_on_the_batch() {
     }
 }
 
-fn model(
-    layers: usize,
-    hidden: usize,
-    head: Vec<usize>,
-    cell: CellActivation,
-    gate: GateActivation,
-    output: Output,
-) -> ModelConfig {
-    ModelConfig {
-        frame: 3,
-        hidden,
-        layers,
-        head,
-        cell_activation: cell,
-        gate_activation: gate,
-        lstm_output_activation: Activation::LeakyRelu,
-        output,
-        ..Defaults::of(None).model(2)
-    }
-}
-
 fn configs() -> Vec<ModelConfig> {
     let (t, s) = (CellActivation::Tanh, GateActivation::Sigmoid);
     let mut v: Vec<ModelConfig> = [1, 7, 33, 100, 256]
         .into_iter()
-        .map(|h| model(1, h, vec![], t, s, Output::Mse))
+        .map(|h| lstm(2, 1, h, &[], t, s, Output::Mse))
         .collect();
-    v.push(model(2, 33, vec![5, 3], t, s, Output::Mse));
-    v.push(model(
+    v.push(lstm(2, 2, 33, &[5, 3], t, s, Output::Mse));
+    v.push(lstm(
+        2,
         1,
         100,
-        vec![],
+        &[],
         CellActivation::Linear,
         GateActivation::HardSigmoid,
         Output::Mse,
     ));
-    v.push(model(2, 7, vec![4], t, s, Output::Mulaw { scale: 0.3 }));
+    v.push(lstm(2, 2, 7, &[4], t, s, Output::Mulaw { scale: 0.3 }));
     v
 }
 
@@ -248,10 +230,11 @@ fn fast_step_is_bit_identical_on_one_and_two_threads() {
         }
     }
     // The models above that are large enough to split really ran on two.
-    let big = model(
+    let big = lstm(
+        2,
         1,
         256,
-        vec![],
+        &[],
         CellActivation::Tanh,
         GateActivation::Sigmoid,
         Output::Mse,

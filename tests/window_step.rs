@@ -28,8 +28,10 @@ use wavelstm::model::{
     init_params, Activation, CellActivation, GateActivation, ModelConfig, Output,
 };
 use wavelstm::optim::AdamConfig;
-use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
+
+mod common;
+use common::models::lstm;
 
 fn random(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect()
@@ -239,27 +241,6 @@ fn lanes_layout_round_trips() {
 
 // ---------------------------------------------------------------- step
 
-fn model(
-    hidden: usize,
-    layers: usize,
-    head: &[usize],
-    cell: CellActivation,
-    gate: GateActivation,
-    output: Output,
-) -> ModelConfig {
-    ModelConfig {
-        frame: 3,
-        hidden,
-        layers,
-        head: head.to_vec(),
-        cell_activation: cell,
-        gate_activation: gate,
-        lstm_output_activation: Activation::LeakyRelu,
-        output,
-        ..Defaults::of(None).model(1)
-    }
-}
-
 /// The models the step is checked on: every activation pair, one and two
 /// layers, no head and the seed preset's head, every output head, two
 /// channels, odd widths.
@@ -273,30 +254,32 @@ fn models() -> Vec<ModelConfig> {
         (Tanh, HardSigmoid),
         (Linear, Sigmoid),
     ] {
-        v.push(model(7, 1, &[], cell, gate, Output::Mse));
+        v.push(lstm(1, 1, 7, &[], cell, gate, Output::Mse));
     }
-    let mut seed = model(100, 1, &[50, 25, 12], Linear, HardSigmoid, Output::Mse);
+    let mut seed = lstm(1, 1, 100, &[50, 25, 12], Linear, HardSigmoid, Output::Mse);
     seed.output_activation = Activation::LeakyRelu;
     v.push(seed);
-    v.push(model(33, 2, &[5], Tanh, Sigmoid, Output::Mse));
-    v.push(model(1, 3, &[], Tanh, Sigmoid, Output::Mse));
-    v.push(model(
-        9,
+    v.push(lstm(1, 2, 33, &[5], Tanh, Sigmoid, Output::Mse));
+    v.push(lstm(1, 3, 1, &[], Tanh, Sigmoid, Output::Mse));
+    v.push(lstm(
         1,
+        1,
+        9,
         &[4],
         Tanh,
         Sigmoid,
         Output::Mulaw { scale: 0.5 },
     ));
-    v.push(model(
-        5,
+    v.push(lstm(
+        1,
         2,
+        5,
         &[],
         Tanh,
         Sigmoid,
         Output::Laplace { scale: 0.3 },
     ));
-    let mut stereo = model(13, 2, &[6], Tanh, HardSigmoid, Output::Mse);
+    let mut stereo = lstm(1, 2, 13, &[6], Tanh, HardSigmoid, Output::Mse);
     stereo.channels = 2;
     stereo.frame = 1;
     v.push(stereo);
@@ -472,9 +455,10 @@ fn windows(rng: &mut SplitMix64, b: usize, frames: usize, frame: usize) -> Batch
 #[test]
 fn engine_window_steps_match_the_general_step() {
     let cfg = {
-        let mut c = model(
-            24,
+        let mut c = lstm(
+            1,
             2,
+            24,
             &[10, 5],
             CellActivation::Linear,
             GateActivation::HardSigmoid,

@@ -4,6 +4,7 @@
 
 pub mod engines;
 pub mod gpu;
+pub mod models;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
