@@ -369,41 +369,24 @@ fn predict_raw_matches_the_float_wav_and_the_commands_run() {
     assert!(torch.exists());
     // train --init takes the torch names too.
     let trained = dir.join("t.safetensors");
-    let out = run(&[
-        "train",
-        s(&clip),
-        "--init",
-        s(&sd),
+    let train_init = |shape: &[&str]| {
+        let mut args = vec!["train", s(&clip), "--init", s(&sd)];
+        args.extend_from_slice(shape);
+        args.extend_from_slice(&["--max-steps", "1", "--device", "cpu", "--out", s(&trained)]);
+        run(&args)
+    };
+    let out = train_init(&[
         "--hidden",
         "8",
         "--head",
         "4",
-        "--max-steps",
-        "1",
         "--seq-len",
         "32",
         "--batch",
         "2",
-        "--device",
-        "cpu",
-        "--out",
-        s(&trained),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = run(&[
-        "train",
-        s(&clip),
-        "--init",
-        s(&sd),
-        "--hidden",
-        "9",
-        "--max-steps",
-        "1",
-        "--device",
-        "cpu",
-        "--out",
-        s(&trained),
-    ]);
+    let out = train_init(&["--hidden", "9"]);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("holds a model of 1 inputs, 1 layer(s) of 8 units"),
