@@ -15,14 +15,12 @@ use wavelstm::atomic::write_atomic;
 use wavelstm::audio::{self, Audio, ChannelMode, SampleFormat};
 use wavelstm::Error;
 
+mod common;
+use common::asset;
+use common::riff::{chunk, chunk_claiming, fmt_body, fmt_chunk, riff};
+
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn asset(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/audio")
-        .join(name)
-}
 
 const PIANO_WAV: &str = "piano_sabatella_unclaimed_gift.wav";
 const PIANO_FLAC: &str = "piano_sabatella_unclaimed_gift.flac";
@@ -92,53 +90,9 @@ fn noise(n: usize, mut s: u64) -> Vec<u8> {
         .collect()
 }
 
-/// One RIFF chunk with its true size (and the pad byte an odd size needs).
-fn chunk(id: &[u8; 4], body: &[u8]) -> Vec<u8> {
-    chunk_claiming(id, body.len() as u32, body)
-}
-
-/// One RIFF chunk whose size field says `size`, whatever the body holds.
-fn chunk_claiming(id: &[u8; 4], size: u32, body: &[u8]) -> Vec<u8> {
-    let mut c = id.to_vec();
-    c.extend(size.to_le_bytes());
-    c.extend(body);
-    if body.len() % 2 == 1 {
-        c.push(0);
-    }
-    c
-}
-
-/// A RIFF/WAVE file from ready-made chunks.
-fn riff(chunks: &[Vec<u8>]) -> Vec<u8> {
-    let body: Vec<u8> = chunks.concat();
-    let mut f = b"RIFF".to_vec();
-    f.extend((body.len() as u32 + 4).to_le_bytes());
-    f.extend(b"WAVE");
-    f.extend(body);
-    f
-}
-
-/// A 16-byte `fmt ` body with every field given explicitly.
-fn fmt_body(tag: u16, channels: u16, rate: u32, block_align: u16, bits: u16) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend(tag.to_le_bytes());
-    f.extend(channels.to_le_bytes());
-    f.extend(rate.to_le_bytes());
-    f.extend((rate * u32::from(block_align)).to_le_bytes());
-    f.extend(block_align.to_le_bytes());
-    f.extend(bits.to_le_bytes());
-    f
-}
-
 /// A well-formed plain WAV (`tag` 1 = integer PCM, 3 = float) around `data`.
 fn wav(tag: u16, channels: u16, rate: u32, bits: u16, data: &[u8]) -> Vec<u8> {
-    riff(&[
-        chunk(
-            b"fmt ",
-            &fmt_body(tag, channels, rate, channels * bits / 8, bits),
-        ),
-        chunk(b"data", data),
-    ])
+    riff(&[fmt_chunk(tag, channels, rate, bits), chunk(b"data", data)])
 }
 
 fn i16_bytes(v: &[i16]) -> Vec<u8> {
@@ -324,38 +278,41 @@ fn float_wav_equals_16bit_over_32768_exactly() {
         .all(|(&f, &s)| f == f32::from(s) / 32768.0));
 }
 
+/// Both channels of the lossy `clip` against the `wav` it was made from, by
+/// [`assert_aligned_match`].
+#[track_caller]
+fn assert_stereo_matches_its_wav(
+    codec: &str,
+    clip: &str,
+    wav: &str,
+    min_corr: f64,
+    min_snr_db: f64,
+) {
+    let (lossy, wav) = (decode(clip), decode(wav));
+    assert_eq!(lossy.frames(), wav.frames());
+    for ch in 0..2 {
+        assert_aligned_match(
+            &format!("{codec} channel {ch}"),
+            &wav.channel(ch),
+            &lossy.channel(ch),
+            min_corr,
+            min_snr_db,
+        );
+    }
+}
+
 #[test]
 fn mp3_matches_its_wav_sample_aligned() {
     // Measured: correlation 0.99970 / SNR 32.1 dB (left), 0.99970 / 32.2 dB (right),
     // both at lag 0; one frame off, the SNR drops to about 20.7 dB.
-    let (mp3, wav) = (decode(ELEC_MP3), decode(ELEC_WAV));
-    assert_eq!(mp3.frames(), wav.frames());
-    for ch in 0..2 {
-        assert_aligned_match(
-            &format!("MP3 channel {ch}"),
-            &wav.channel(ch),
-            &mp3.channel(ch),
-            0.999,
-            30.0,
-        );
-    }
+    assert_stereo_matches_its_wav("MP3", ELEC_MP3, ELEC_WAV, 0.999, 30.0);
 }
 
 #[test]
 fn ogg_vorbis_matches_its_wav_sample_aligned() {
     // Measured: correlation 0.99736 / SNR 22.8 dB per channel at lag 0
     // (18.6 dB one frame off).
-    let (ogg, wav) = (decode(ORCH_OGG), decode(ORCH_WAV));
-    assert_eq!(ogg.frames(), wav.frames());
-    for ch in 0..2 {
-        assert_aligned_match(
-            &format!("Vorbis channel {ch}"),
-            &wav.channel(ch),
-            &ogg.channel(ch),
-            0.995,
-            21.0,
-        );
-    }
+    assert_stereo_matches_its_wav("Vorbis", ORCH_OGG, ORCH_WAV, 0.995, 21.0);
 }
 
 #[test]
@@ -649,67 +606,26 @@ fn corrupt_files_fail() {
 fn impossible_wav_headers_fail() {
     let dir = Scratch::new("headers");
     let data = chunk(b"data", &[0; 16]);
-    let case = |name: &str, fmt: Vec<u8>, words: &[&str]| {
+    #[rustfmt::skip]
+    let cases: [(&str, Vec<u8>, &[&str]); 11] = [
+        ("zero_channels.wav",  fmt_body(1, 0, 44_100, 0, 16),                &["0 channels"]),
+        ("zero_rate.wav",      fmt_body(1, 2, 0, 4, 16),                     &["sample rate", "0 Hz"]),
+        ("zero_bits.wav",      fmt_body(1, 2, 44_100, 0, 0),                 &["0 bits per sample"]),
+        ("seven_bits.wav",     fmt_body(1, 1, 44_100, 1, 7),                 &["7 bits per sample"]),
+        ("float16.wav",        fmt_body(3, 1, 44_100, 2, 16),                &["16 bits per sample", "float"]),
+        ("block_align.wav",    fmt_body(1, 2, 44_100, 3, 16),                &["block align"]),
+        ("short_fmt.wav",      fmt_body(1, 2, 44_100, 4, 16)[..10].to_vec(), &["fmt chunk is 10 bytes"]),
+        ("alaw.wav",           fmt_body(6, 1, 8000, 1, 8),                   &["unsupported", "A-law"]),
+        ("ext_short.wav",      fmt_body(0xFFFE, 1, 8000, 2, 16),             &["EXTENSIBLE"]),
+        ("ext_valid_bits.wav", extensible_fmt(1, 1, 16, 20),                 &["20 valid bits"]),
+        ("ext_subformat.wav",  extensible_fmt(2, 1, 16, 16),                 &["unsupported", "0x0002"]),
+    ];
+    for (name, fmt, words) in cases {
         assert_fails(
             &dir.file(name, &riff(&[chunk(b"fmt ", &fmt), data.clone()])),
             words,
         );
-    };
-    case(
-        "zero_channels.wav",
-        fmt_body(1, 0, 44_100, 0, 16),
-        &["0 channels"],
-    );
-    case(
-        "zero_rate.wav",
-        fmt_body(1, 2, 0, 4, 16),
-        &["sample rate", "0 Hz"],
-    );
-    case(
-        "zero_bits.wav",
-        fmt_body(1, 2, 44_100, 0, 0),
-        &["0 bits per sample"],
-    );
-    case(
-        "seven_bits.wav",
-        fmt_body(1, 1, 44_100, 1, 7),
-        &["7 bits per sample"],
-    );
-    case(
-        "float16.wav",
-        fmt_body(3, 1, 44_100, 2, 16),
-        &["16 bits per sample", "float"],
-    );
-    case(
-        "block_align.wav",
-        fmt_body(1, 2, 44_100, 3, 16),
-        &["block align"],
-    );
-    case(
-        "short_fmt.wav",
-        fmt_body(1, 2, 44_100, 4, 16)[..10].to_vec(),
-        &["fmt chunk is 10 bytes"],
-    );
-    case(
-        "alaw.wav",
-        fmt_body(6, 1, 8000, 1, 8),
-        &["unsupported", "A-law"],
-    );
-    case(
-        "ext_short.wav",
-        fmt_body(0xFFFE, 1, 8000, 2, 16),
-        &["EXTENSIBLE"],
-    );
-    case(
-        "ext_valid_bits.wav",
-        extensible_fmt(1, 1, 16, 20),
-        &["20 valid bits"],
-    );
-    case(
-        "ext_subformat.wav",
-        extensible_fmt(2, 1, 16, 16),
-        &["unsupported", "0x0002"],
-    );
+    }
 
     let fmt = chunk(b"fmt ", &fmt_body(1, 2, 44_100, 4, 16));
     // Absurd data size: far more than the file holds.

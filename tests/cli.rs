@@ -3,6 +3,7 @@
 //! panic and nothing half-written.
 
 mod common;
+use common::riff::{chunk_claiming, fmt_chunk, riff};
 use common::{asset, predict, resume, run, text, tmpdir, train_small};
 
 use std::path::PathBuf;
@@ -115,7 +116,8 @@ fn info_reports_format_and_levels() {
     );
 }
 
-/// A RIFF/WAVE file with the given `fmt ` fields and data bytes.
+/// A WAV file with the given `fmt ` fields and data bytes, whose data chunk
+/// claims `data_len` bytes.
 fn wav_bytes(
     format: u16,
     channels: u16,
@@ -124,22 +126,10 @@ fn wav_bytes(
     data: &[u8],
     data_len: u32,
 ) -> Vec<u8> {
-    let block = channels as u32 * bits as u32 / 8;
-    let mut v = Vec::new();
-    v.extend(b"RIFF");
-    v.extend((36 + data.len() as u32).to_le_bytes());
-    v.extend(b"WAVEfmt ");
-    v.extend(16u32.to_le_bytes());
-    v.extend(format.to_le_bytes());
-    v.extend(channels.to_le_bytes());
-    v.extend(rate.to_le_bytes());
-    v.extend((rate * block).to_le_bytes());
-    v.extend((block as u16).to_le_bytes());
-    v.extend(bits.to_le_bytes());
-    v.extend(b"data");
-    v.extend(data_len.to_le_bytes());
-    v.extend(data);
-    v
+    riff(&[
+        fmt_chunk(format, channels, rate, bits),
+        chunk_claiming(b"data", data_len, data),
+    ])
 }
 
 fn pcm16(n: usize) -> Vec<u8> {

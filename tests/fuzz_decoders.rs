@@ -19,6 +19,7 @@
 //! `WAVELSTM_FUZZ_KEEP=1` keeps the mutant files.
 
 mod common;
+use common::riff::{chunk, fmt_chunk, riff};
 use common::{asset, bin, text, tmpdir};
 
 use std::ops::Range;
@@ -52,31 +53,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 const WAV_FRAMES: usize = 11_025;
 
 fn wav_bytes(tag: u16, bits: u16, channels: u16, rate: u32, data: &[u8]) -> Vec<u8> {
-    let block = channels * bits / 8;
-    let mut fmt = Vec::new();
-    fmt.extend(tag.to_le_bytes());
-    fmt.extend(channels.to_le_bytes());
-    fmt.extend(rate.to_le_bytes());
-    fmt.extend((rate * u32::from(block)).to_le_bytes());
-    fmt.extend(block.to_le_bytes());
-    fmt.extend(bits.to_le_bytes());
-    let mut body = b"WAVE".to_vec();
-    for (id, chunk) in [
-        (b"fmt ", &fmt[..]),
-        (b"LIST", b"INFOISFT\x04\0\0\0test"),
-        (b"data", data),
-    ] {
-        body.extend(id);
-        body.extend((chunk.len() as u32).to_le_bytes());
-        body.extend(chunk);
-        if chunk.len() % 2 == 1 {
-            body.push(0);
-        }
-    }
-    let mut out = b"RIFF".to_vec();
-    out.extend((body.len() as u32).to_le_bytes());
-    out.extend(body);
-    out
+    riff(&[
+        fmt_chunk(tag, channels, rate, bits),
+        chunk(b"LIST", b"INFOISFT\x04\0\0\0test"),
+        chunk(b"data", data),
+    ])
 }
 
 fn piano() -> Vec<f32> {

@@ -5,6 +5,7 @@
 pub mod engines;
 pub mod gpu;
 pub mod models;
+pub mod riff;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
