@@ -4,7 +4,7 @@
 
 mod common;
 use common::riff::{chunk_claiming, fmt_chunk, riff};
-use common::{asset, predict, resume, run, text, tmpdir, train_small};
+use common::{asset, predict, resume, run, s, text, tmpdir, train_small};
 
 use std::path::PathBuf;
 
@@ -57,7 +57,7 @@ fn the_demo_writes_every_file_and_the_summary_table() {
     let out = run(&[
         "demo",
         "--out-dir",
-        dir.to_str().unwrap(),
+        s(&dir),
         "--steps",
         "3",
         "--seconds",
@@ -164,63 +164,32 @@ fn bad_inputs_fail_cleanly() {
         *b ^= 0x5a;
     }
     let good = std::fs::read(asset("piano_sabatella_unclaimed_gift.wav")).unwrap();
+    let text_file = b"hello, I am a text file and not audio at all\n";
+    #[rustfmt::skip]
     let cases: Vec<(PathBuf, &str)> = vec![
         (dir.join("missing.wav"), "no such file"),
         (dir.clone(), "directory"),
         (write("empty.wav", b""), "empty"),
-        (
-            write(
-                "text.wav",
-                b"hello, I am a text file and not audio at all\n",
-            ),
-            "",
-        ),
+        (write("text.wav", text_file), ""),
         (write("truncated.wav", &good[..good.len() / 3]), "truncated"),
         (write("corrupt.flac", &corrupt), ""),
-        (
-            write(
-                "zero_channels.wav",
-                &wav_bytes(1, 0, 44100, 16, &pcm16(1000), 2000),
-            ),
-            "channel",
-        ),
-        (
-            write("zero_rate.wav", &wav_bytes(1, 1, 0, 16, &pcm16(1000), 2000)),
-            "rate",
-        ),
-        (
-            write(
-                "huge.wav",
-                &wav_bytes(1, 1, 44100, 16, &pcm16(1000), 0xFFFF_FFF0),
-            ),
-            "",
-        ),
-        (
-            write("bits7.wav", &wav_bytes(1, 1, 44100, 7, &pcm16(1000), 2000)),
-            "bits",
-        ),
-        (
-            write(
-                "nan.wav",
-                &wav_bytes(3, 1, 44100, 32, &floats_with_nan, 16000),
-            ),
-            "nan",
-        ),
-        (
-            write("short.wav", &wav_bytes(1, 1, 44100, 16, &pcm16(100), 200)),
-            "short",
-        ),
+        (write("zero_channels.wav", &wav_bytes(1, 0, 44100, 16, &pcm16(1000), 2000)), "channel"),
+        (write("zero_rate.wav", &wav_bytes(1, 1, 0, 16, &pcm16(1000), 2000)), "rate"),
+        (write("huge.wav", &wav_bytes(1, 1, 44100, 16, &pcm16(1000), 0xFFFF_FFF0)), ""),
+        (write("bits7.wav", &wav_bytes(1, 1, 44100, 7, &pcm16(1000), 2000)), "bits"),
+        (write("nan.wav", &wav_bytes(3, 1, 44100, 32, &floats_with_nan, 16000)), "nan"),
+        (write("short.wav", &wav_bytes(1, 1, 44100, 16, &pcm16(100), 200)), "short"),
     ];
     let model = dir.join("keep.safetensors");
     std::fs::write(&model, b"previous checkpoint").unwrap();
     let pred = dir.join("pred.wav");
     for (path, word) in &cases {
-        let p = path.to_str().unwrap();
+        let p = s(path);
         let out = run(&[
             "train",
             p,
             "--out",
-            model.to_str().unwrap(),
+            s(&model),
             "--max-steps",
             "1",
             "--hidden",
@@ -252,12 +221,12 @@ fn bad_inputs_fail_cleanly() {
     let out = run(&[
         "predict",
         "--model",
-        model.to_str().unwrap(),
+        s(&model),
         asset("piano_sabatella_unclaimed_gift.wav")
             .to_str()
             .unwrap(),
         "--out",
-        pred.to_str().unwrap(),
+        s(&pred),
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("keep.safetensors"));
@@ -276,7 +245,7 @@ fn bad_inputs_fail_cleanly() {
 #[test]
 fn bad_arguments_fail_cleanly() {
     let clip = asset("electronic_savino_palace_2s_f32.wav");
-    let c = clip.to_str().unwrap();
+    let c = s(&clip);
     for args in [
         vec!["train", c, "--hidden", "0"],
         vec!["train", c, "--head", "50,x"],
@@ -315,11 +284,11 @@ fn stereo_model_and_resampled_song() {
     ];
     let mut args = vec![
         "train",
-        clip.to_str().unwrap(),
+        s(&clip),
         "--channels",
         "stereo",
         "--out",
-        model.to_str().unwrap(),
+        s(&model),
     ];
     args.extend(small);
     let out = run(&args);
