@@ -4,7 +4,7 @@
 
 mod common;
 use common::riff::{chunk_claiming, fmt_chunk, riff};
-use common::{asset, predict, resume, run, s, text, tmpdir, train_small};
+use common::{assert_mentions, asset, predict, resume, run, s, text, tmpdir, train_small};
 
 use std::path::PathBuf;
 
@@ -79,21 +79,22 @@ fn the_demo_writes_every_file_and_the_summary_table() {
     let gen = hound::WavReader::open(dir.join("gen.wav")).unwrap();
     assert_eq!(gen.duration(), 8820, "0.2 s at 44.1 kHz");
     let summary = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
-    for row in [
-        "model ",
-        "next = current",
-        "linear extrapolation",
-        "LPC-32",
-        "cascade",
-        "bits/sample",
-        "x real time",
-        "gen.wav",
-        "pred.png",
-        "loss.png",
-        "summary.txt",
-    ] {
-        assert!(summary.contains(row), "no `{row}` in\n{summary}");
-    }
+    assert_mentions(
+        &summary,
+        &[
+            "model ",
+            "next = current",
+            "linear extrapolation",
+            "LPC-32",
+            "cascade",
+            "bits/sample",
+            "x real time",
+            "gen.wav",
+            "pred.png",
+            "loss.png",
+            "summary.txt",
+        ],
+    );
     assert!(
         text(&out.stdout).contains(&summary),
         "the same table on screen"

@@ -3,7 +3,7 @@
 //! and against `lpc` run directly; plots and bad input.
 
 mod common;
-use common::{asset, eval_json, run, run_ok, s, text, tmpdir, train_small};
+use common::{assert_mentions, asset, eval_json, run, run_ok, s, text, tmpdir, train_small};
 
 use std::path::{Path, PathBuf};
 use wavelstm::audio::{self, ChannelMode};
@@ -160,18 +160,19 @@ fn eval_table_and_spectrograms() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let table = text(&out.stdout);
-    for word in [
-        "model",
-        "next = current",
-        "linear",
-        "LPC-32",
-        "cascade",
-        "last 10%",
-        "dB",
-        " b ",
-    ] {
-        assert!(table.contains(word), "{word} missing from\n{table}");
-    }
+    assert_mentions(
+        &table,
+        &[
+            "model",
+            "next = current",
+            "linear",
+            "LPC-32",
+            "cascade",
+            "last 10%",
+            "dB",
+            " b ",
+        ],
+    );
     // The training song is marked, the other one is not.
     assert!(
         table.contains("electronic_savino_palace_2s_f32.wav *"),

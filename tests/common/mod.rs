@@ -102,6 +102,15 @@ pub fn eval_json(model: &Path, song: &Path, extra: &[&str]) -> serde_json::Value
     serde_json::from_slice(&out.stdout).expect("eval --json prints JSON")
 }
 
+/// `text` must hold every one of `words` (a failure names the missing one
+/// and shows the whole text).
+#[track_caller]
+pub fn assert_mentions(text: &str, words: &[&str]) {
+    for w in words {
+        assert!(text.contains(w), "no `{w}` in\n{text}");
+    }
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
