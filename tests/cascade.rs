@@ -3,14 +3,16 @@
 //! combiner's rules, causality and channels, and the figures on the bundled
 //! clips (the cascade never worse than its first stage).
 
-use wavelstm::audio::{self, ChannelMode};
 use wavelstm::cascade::{
     self, Cascade, CascadeConfig, Ewls, EwlsConfig, Mix, MixConfig, MixRule, Nlms, NlmsConfig,
 };
 use wavelstm::codelength::residual_bits;
-use wavelstm::dataset::valid_frames;
 use wavelstm::metrics::score;
 use wavelstm::rng::SplitMix64;
+
+mod common;
+use common::normal_equations::{add_row, gauss};
+use common::{asset, mono_and_scored};
 
 /// A noisy AR(3) signal whose level swells and fades: what the stages must track.
 fn synthetic(n: usize, seed: u64) -> Vec<f64> {
@@ -24,32 +26,6 @@ fn synthetic(n: usize, seed: u64) -> Vec<f64> {
     x
 }
 
-/// Solve `A·a = b` (A `p × p`, rows) by Gaussian elimination with partial pivoting.
-fn gauss(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
-    let p = b.len();
-    for col in 0..p {
-        let piv = (col..p)
-            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
-            .unwrap();
-        a.swap(col, piv);
-        b.swap(col, piv);
-        let pivot = a[col].clone();
-        for r in col + 1..p {
-            let f = a[r][col] / pivot[col];
-            for (v, pv) in a[r].iter_mut().zip(&pivot).skip(col) {
-                *v -= f * pv;
-            }
-            b[r] -= f * b[col];
-        }
-    }
-    let mut out = vec![0.0; p];
-    for i in (0..p).rev() {
-        let s: f64 = (i + 1..p).map(|j| a[i][j] * out[j]).sum();
-        out[i] = (b[i] - s) / a[i][i];
-    }
-    out
-}
-
 /// The EWLS coefficients after samples `x[..=n]`, the long way: every row
 /// `h_k = (x[k−1], …, x[k−P])` (zeros before the start) weighed by
 /// `λ^{n−k}`, the normal equations summed from scratch, the same ridge.
@@ -61,12 +37,7 @@ fn direct_ewls(x: &[f64], n: usize, cfg: &EwlsConfig) -> Vec<f64> {
     for (k, &xk) in x.iter().enumerate().take(n + 1) {
         let w = cfg.lambda.powi((n - k) as i32);
         let h: Vec<f64> = (1..=p).map(|l| at(k as isize - l as isize)).collect();
-        for i in 0..p {
-            rhs[i] += w * h[i] * xk;
-            for j in 0..p {
-                r[i][j] += w * h[i] * h[j];
-            }
-        }
+        add_row(&mut r, &mut rhs, &h, xk, w);
     }
     let delta = cfg.ridge * (0..p).map(|i| r[i][i]).sum::<f64>() / p as f64;
     for (i, row) in r.iter_mut().enumerate() {
@@ -317,12 +288,7 @@ fn cascade_is_causal_streams_like_the_batch_call_and_keeps_channels_apart() {
 
 /// Prediction gain and bits per sample of `cfg` on the last 10 % of a bundled clip (mono).
 fn figures(clip: &str, cfg: &CascadeConfig) -> (f64, f64) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/audio")
-        .join(clip);
-    let a = audio::load(&path, ChannelMode::Mono, None).unwrap();
-    let n = a.frames();
-    let pos = n - valid_frames(n, 0.1) - 1..n - 1;
+    let (a, pos) = mono_and_scored(&asset(clip));
     let pred = cascade::predict(&a.samples, 1, pos.clone(), cfg);
     let gain = score(&pred, &a.samples, 1, pos.clone(), 1.0).gain_db;
     let target: Vec<f64> = a.samples[pos.start + 1..pos.end + 1]
@@ -369,11 +335,8 @@ fn cascade_never_worse_than_its_first_stage_on_the_bundled_clips() {
 /// EWLS's prediction gain on the first 90 % of the bundled piano (the part
 /// settings may be chosen on), solving every `every` samples.
 fn ewls_training_gain(every: usize) -> f64 {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/audio/piano_sabatella_unclaimed_gift.wav");
-    let a = audio::load(&path, ChannelMode::Mono, None).unwrap();
-    let n = a.frames();
-    let pos = 0..n - valid_frames(n, 0.1) - 1;
+    let (a, scored) = mono_and_scored(&asset("piano_sabatella_unclaimed_gift.wav"));
+    let pos = 0..scored.start;
     let mut cfg = CascadeConfig::ewls_only();
     cfg.ewls.every = every;
     let pred = cascade::predict(&a.samples, 1, pos.clone(), &cfg);

@@ -3,10 +3,11 @@
 //! and against `lpc` run directly; plots and bad input.
 
 mod common;
-use common::{assert_mentions, asset, eval_json, run, run_ok, s, text, tmpdir, train_small};
+use common::{
+    assert_mentions, asset, eval_json, mono_and_scored, run, run_ok, s, text, tmpdir, train_small,
+};
 
 use std::path::{Path, PathBuf};
-use wavelstm::audio::{self, ChannelMode};
 use wavelstm::cascade::{self, CascadeConfig};
 use wavelstm::codelength::residual_bits;
 use wavelstm::dataset::valid_frames;
@@ -73,9 +74,7 @@ fn eval_json_matches_training_validation_and_direct_baselines() {
     assert_eq!(song["samples"].as_u64().unwrap() as usize, valid.samples);
 
     // The classic predictors, run directly on the mono clip in sample units.
-    let a = audio::load(&clip, ChannelMode::Mono, None).unwrap();
-    let n = a.frames();
-    let positions = n - valid_frames(n, 0.1) - 1..n - 1;
+    let (a, positions) = mono_and_scored(&clip);
     assert_eq!(
         song["first_frame"].as_u64().unwrap() as usize,
         positions.start + 1
@@ -139,7 +138,7 @@ fn eval_json_matches_training_validation_and_direct_baselines() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let whole = &doc["songs"][0];
     assert_eq!(whole["part"], "whole");
-    assert_eq!(whole["samples"].as_u64().unwrap() as usize, n - 1);
+    assert_eq!(whole["samples"].as_u64().unwrap() as usize, a.frames() - 1);
 }
 
 #[test]

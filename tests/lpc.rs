@@ -2,11 +2,13 @@
 //! signals each predictor must get (nearly) exactly right, causality,
 //! channels kept apart, and the reference figures on the bundled clips.
 
-use wavelstm::audio::{self, ChannelMode};
-use wavelstm::dataset::valid_frames;
 use wavelstm::lpc::{self, fit, fit_rows, LpcConfig};
 use wavelstm::metrics::score;
 use wavelstm::rng::SplitMix64;
+
+mod common;
+use common::normal_equations::{add_row, gauss};
+use common::{asset, mono_and_scored};
 
 /// A noisy AR(3) signal with slowly varying level: something LPC can fit
 /// well but not perfectly.
@@ -28,34 +30,9 @@ fn naive_least_squares(x: &[f32], rows: std::ops::Range<usize>, p: usize) -> Vec
     let mut atb = vec![0.0f64; p];
     for n in rows {
         let row: Vec<f64> = (1..=p).map(|k| x[n - k] as f64).collect();
-        for i in 0..p {
-            atb[i] += row[i] * x[n] as f64;
-            for j in 0..p {
-                ata[i][j] += row[i] * row[j];
-            }
-        }
+        add_row(&mut ata, &mut atb, &row, x[n] as f64, 1.0);
     }
-    for col in 0..p {
-        let piv = (col..p)
-            .max_by(|&a, &b| ata[a][col].abs().total_cmp(&ata[b][col].abs()))
-            .unwrap();
-        ata.swap(col, piv);
-        atb.swap(col, piv);
-        let pivot = ata[col].clone();
-        for r in col + 1..p {
-            let f = ata[r][col] / pivot[col];
-            for (v, pv) in ata[r].iter_mut().zip(&pivot).skip(col) {
-                *v -= f * pv;
-            }
-            atb[r] -= f * atb[col];
-        }
-    }
-    let mut a = vec![0.0f64; p];
-    for i in (0..p).rev() {
-        let s: f64 = (i + 1..p).map(|j| ata[i][j] * a[j]).sum();
-        a[i] = (atb[i] - s) / ata[i][i];
-    }
-    a
+    gauss(ata, atb)
 }
 
 fn small_config() -> LpcConfig {
@@ -253,12 +230,7 @@ fn reference_figures_on_the_bundled_clips() {
         ("electronic_savino_palace.wav", [22.1, 24.3, 30.8]),
     ];
     for (name, want) in clips {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("assets/audio")
-            .join(name);
-        let a = audio::load(&path, ChannelMode::Mono, None).unwrap();
-        let n = a.frames();
-        let positions = n - valid_frames(n, 0.1) - 1..n - 1;
+        let (a, positions) = mono_and_scored(&asset(name));
         let x = &a.samples;
         let got = [
             gain_db(

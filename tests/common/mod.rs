@@ -5,10 +5,14 @@
 pub mod engines;
 pub mod gpu;
 pub mod models;
+pub mod normal_equations;
 pub mod riff;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use wavelstm::audio::{self, Audio, ChannelMode};
+use wavelstm::dataset::valid_frames;
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wavelstm"))
@@ -132,6 +136,15 @@ pub fn tmpdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// The song at `path` mixed down to mono, and the positions scored on it:
+/// those whose next sample lies in its last 10 %.
+pub fn mono_and_scored(path: &Path) -> (Audio, Range<usize>) {
+    let a = audio::load(path, ChannelMode::Mono, None).unwrap();
+    let n = a.frames();
+    let scored = n - valid_frames(n, 0.1) - 1..n - 1;
+    (a, scored)
 }
 
 pub fn s(p: &Path) -> &str {
