@@ -573,34 +573,23 @@ fn fuzz(name: &str, kind: Kind, ext: &str, seed: Vec<u8>) {
     );
 }
 
-#[test]
-fn fuzz_wav_16bit() {
-    fuzz("wav16", Kind::Wav, "wav", wav16());
+/// One test per format, so each fuzzes (and fails) on its own.
+macro_rules! fuzz_tests {
+    ($($test:ident: $name:literal, $kind:ident, $ext:literal, $seed:expr;)*) => {$(
+        #[test]
+        fn $test() {
+            fuzz($name, Kind::$kind, $ext, $seed);
+        }
+    )*};
 }
 
-#[test]
-fn fuzz_wav_24bit() {
-    fuzz("wav24", Kind::Wav, "wav", wav24());
-}
-
-#[test]
-fn fuzz_wav_32bit_float() {
-    fuzz("wavf32", Kind::Wav, "wav", wav_f32());
-}
-
-#[test]
-fn fuzz_mp3() {
-    fuzz("mp3", Kind::Mp3, "mp3", mp3());
-}
-
-#[test]
-fn fuzz_flac() {
-    fuzz("flac", Kind::Flac, "flac", seed_file("seed.flac"));
-}
-
-#[test]
-fn fuzz_ogg_vorbis() {
-    fuzz("ogg", Kind::Ogg, "ogg", seed_file("seed.ogg"));
+fuzz_tests! {
+    fuzz_wav_16bit: "wav16", Wav, "wav", wav16();
+    fuzz_wav_24bit: "wav24", Wav, "wav", wav24();
+    fuzz_wav_32bit_float: "wavf32", Wav, "wav", wav_f32();
+    fuzz_mp3: "mp3", Mp3, "mp3", mp3();
+    fuzz_flac: "flac", Flac, "flac", seed_file("seed.flac");
+    fuzz_ogg_vorbis: "ogg", Ogg, "ogg", seed_file("seed.ogg");
 }
 
 /// What the first fuzzing run found: every value of the block-size byte of
