@@ -3,7 +3,7 @@
 //! back unchanged, and the command line refuses what it cannot adapt.
 
 mod common;
-use common::{asset, eval_json, run, run_ok, s, text, tmpdir, train_small};
+use common::{asset, eval_json, run_ok, run_refused, s, tmpdir, train_small};
 use wavelstm::adapt::{adaptive_teacher_forced, AdaptConfig};
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::engine::Engine;
@@ -245,11 +245,7 @@ fn eval_and_predict_adapt_a_hybrid_and_refuse_what_they_cannot() {
                 a.extend(["--out", s(&out)]);
             }
             a.extend(&args);
-            let o = run(&a);
-            let err = text(&o.stderr);
-            assert!(!o.status.success(), "{cmd} {args:?} was accepted");
-            assert!(err.contains(says), "{cmd} {args:?}: {err}");
-            assert!(!err.contains("panicked"), "{err}");
+            run_refused(&a, says);
             assert!(!out.exists(), "{cmd} {args:?} wrote its output");
         }
     }

@@ -30,6 +30,18 @@ pub fn run_ok(args: &[&str]) -> Output {
     out
 }
 
+/// Run the binary with `args`, which it must refuse with a message saying
+/// `says` and no panic text; returns the message.
+#[track_caller]
+pub fn run_refused(args: &[&str], says: &str) -> String {
+    let out = run(args);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{args:?} was accepted");
+    assert!(err.contains(says), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    err
+}
+
 /// `train` the small model the command-line tests share (8 units, batches
 /// of 4) on `song` into `out`, with `extra` options after.
 pub fn train_small_args<'a>(song: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
