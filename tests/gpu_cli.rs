@@ -7,7 +7,7 @@
 //! unless WAVELSTM_REQUIRE_GPU=1.
 
 mod common;
-use common::{asset, predict, run, text, tmpdir};
+use common::{predict, run, short_piano, text, tmpdir};
 
 use std::path::{Path, PathBuf};
 use wavelstm::checkpoint;
@@ -20,7 +20,7 @@ fn have_gpu() -> bool {
 
 fn train(dir: &Path, device: &str, extra: &[&str]) -> PathBuf {
     let model = dir.join(format!("{device}.safetensors"));
-    let clip = asset("piano_sabatella_unclaimed_gift_3s_s24.wav");
+    let clip = short_piano();
     let mut args = vec![
         "train",
         clip.to_str().unwrap(),
@@ -100,7 +100,7 @@ fn training_on_the_gpu_reaches_the_cpu_figures() {
     assert_eq!(resumed.state.step, 35);
 
     // predict on the GPU writes the same song the CPU predicts.
-    let clip = asset("piano_sabatella_unclaimed_gift_3s_s24.wav");
+    let clip = short_piano();
     let mut outs = Vec::new();
     for device in ["cpu", "gpu"] {
         let wav = dir.join(format!("pred_{device}.wav"));
@@ -144,7 +144,7 @@ fn devices_lists_the_adapter_and_a_wrong_name_lists_them_all() {
 
     let dir = tmpdir("adapter");
     let model = dir.join("m.safetensors");
-    let clip = asset("piano_sabatella_unclaimed_gift_3s_s24.wav");
+    let clip = short_piano();
     let out = run(&[
         "train",
         clip.to_str().unwrap(),

@@ -5,7 +5,7 @@
 //! refused; a tiny run trains, evaluates and generates end to end.
 
 mod common;
-use common::{asset, eval_json, generate, run_refused, s, text, tmpdir, train_small};
+use common::{asset, eval_json, generate, run_refused, s, short_piano, text, tmpdir, train_small};
 
 use std::ops::Range;
 use std::path::Path;
@@ -175,15 +175,11 @@ fn the_gate_keeps_a_harmful_network_within_the_margin_of_the_cascade() {
     );
 }
 
-fn clip() -> std::path::PathBuf {
-    asset("piano_sabatella_unclaimed_gift_3s_s24.wav")
-}
-
 #[test]
 fn bad_combinations_are_refused_with_a_clear_message() {
     let dir = tmpdir("refused");
     let out = dir.join("m.safetensors");
-    let clip = clip();
+    let clip = short_piano();
     for (args, says) in [
         (
             vec!["--base", "cascade", "--output", "mulaw"],
@@ -223,7 +219,7 @@ fn train_hybrid(clip: &Path, model: &Path, extra: &[&str]) {
 fn a_hybrid_model_trains_evaluates_and_generates() {
     let dir = tmpdir("e2e");
     let model = dir.join("m.safetensors");
-    let clip = clip();
+    let clip = short_piano();
     train_hybrid(&clip, &model, &["--max-steps", "3"]);
     let ck = wavelstm::checkpoint::load(&model).unwrap();
     let Residual::Cascade { hybrid } = &ck.config.residual else {
@@ -287,7 +283,7 @@ fn a_laplace_head_over_the_cascade_costs_the_audio_integer_grid() {
     use wavelstm::laplace::STEP_16;
     let dir = tmpdir("laplace");
     let model = dir.join("m.safetensors");
-    let clip = clip();
+    let clip = short_piano();
     train_hybrid(&clip, &model, &["--output", "laplace", "--max-steps", "5"]);
     let ck = wavelstm::checkpoint::load(&model).unwrap();
     let cfg = &ck.config;

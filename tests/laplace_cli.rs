@@ -5,20 +5,16 @@
 //! location at temperature 0), and bad `--burn-in` values are refused.
 
 mod common;
-use common::{asset, eval_json, resume, run, s, text, tmpdir, train_small};
+use common::{eval_json, resume, run, s, short_piano, text, tmpdir, train_small};
 
 use std::path::{Path, PathBuf};
 use wavelstm::model::Output;
-
-fn clip() -> PathBuf {
-    asset("piano_sabatella_unclaimed_gift_3s_s24.wav")
-}
 
 fn train(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let model = dir.join(format!("{name}.safetensors"));
     let mut args = vec!["--seq-len", "32", "--max-steps", "4", "--device", "cpu"];
     args.extend_from_slice(extra);
-    train_small(&clip(), &model, &args);
+    train_small(&short_piano(), &model, &args);
     model
 }
 
@@ -64,13 +60,20 @@ fn the_checkpoint_carries_the_head_and_the_burn_in() {
 fn eval_reports_the_models_own_bits_per_sample() {
     let dir = tmpdir("eval");
     let model = train(&dir, "laplace", &["--output", "laplace"]);
-    let doc = eval_json(&model, &clip(), &["--device", "cpu"]);
+    let doc = eval_json(&model, &short_piano(), &["--device", "cpu"]);
     let song = &doc["songs"][0];
     let bits = song["model_bits_per_sample"].as_f64().expect("a number");
     // A barely trained model: more than nothing, less than a raw 24 bits.
     assert!(bits > 1.0 && bits < 24.0, "{bits}");
     assert!(song["model"]["gain_db"].as_f64().unwrap().is_finite());
-    let table = run(&["eval", "--model", s(&model), s(&clip()), "--device", "cpu"]);
+    let table = run(&[
+        "eval",
+        "--model",
+        s(&model),
+        s(&short_piano()),
+        "--device",
+        "cpu",
+    ]);
     assert!(
         text(&table.stdout).contains("bits per sample"),
         "{}",
@@ -78,14 +81,14 @@ fn eval_reports_the_models_own_bits_per_sample() {
     );
     // The mse head has no distribution to cost.
     let mse = train(&dir, "mse", &[]);
-    let doc = eval_json(&mse, &clip(), &["--device", "cpu"]);
+    let doc = eval_json(&mse, &short_piano(), &["--device", "cpu"]);
     assert!(doc["songs"][0]["model_bits_per_sample"].is_null());
 }
 
 fn generate(model: &Path, out: &Path, seed: &str, temperature: &str) {
     let o = common::generate(
         model,
-        &clip(),
+        &short_piano(),
         out,
         &[
             "--prime-seconds",
@@ -136,7 +139,7 @@ fn bad_burn_in_values_are_refused() {
     for bad in ["32", "40"] {
         let out = run(&[
             "train",
-            s(&clip()),
+            s(&short_piano()),
             "--out",
             s(&model),
             "--seq-len",

@@ -5,20 +5,17 @@
 //! μ-law head is refused.
 
 mod common;
-use common::{asset, eval_json, generate, predict, resume, run, text, tmpdir, train_small_args};
+use common::{
+    eval_json, generate, predict, resume, run, short_piano, text, tmpdir, train_small_args,
+};
 
-use std::path::PathBuf;
 use wavelstm::residual::Residual;
-
-fn clip() -> PathBuf {
-    asset("piano_sabatella_unclaimed_gift_3s_s24.wav")
-}
 
 #[test]
 fn a_residual_model_trains_evaluates_predicts_and_generates() {
     let dir = tmpdir("e2e");
     let model = dir.join("m.safetensors");
-    let clip = clip();
+    let clip = short_piano();
     let train = |extra: &[&str]| {
         let mut args = vec!["--seq-len", "64", "--seed", "2", "--device", "cpu"];
         args.extend(extra);

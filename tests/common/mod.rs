@@ -138,6 +138,11 @@ pub fn asset(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The 3-second 24-bit piano clip: the song most command-line tests train on.
+pub fn short_piano() -> PathBuf {
+    asset("piano_sabatella_unclaimed_gift_3s_s24.wav")
+}
+
 /// An empty folder of its own for test `name` of this test binary and process.
 pub fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
