@@ -16,8 +16,8 @@ use wavelstm::audio::{self, Audio, ChannelMode, SampleFormat};
 use wavelstm::Error;
 
 mod common;
-use common::asset;
 use common::riff::{chunk, chunk_claiming, fmt_body, fmt_chunk, riff};
+use common::{asset, max_abs_diff};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -961,12 +961,7 @@ fn write_wav_int16_round_trips_within_one_step() {
     audio::write_wav(&p, &x, SampleFormat::default()).unwrap();
     let y = decode_path(&p);
     assert_eq!((y.sample_rate, y.channels), (16_000, 1));
-    let worst = x
-        .samples
-        .iter()
-        .zip(&y.samples)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = max_abs_diff(&x.samples, &y.samples);
     assert!(worst <= 0.5 / 32768.0 + 1e-9, "worst {worst}");
 }
 

@@ -7,7 +7,7 @@
 //! unless WAVELSTM_REQUIRE_GPU=1.
 
 mod common;
-use common::{predict, run, short_piano, text, tmpdir};
+use common::{max_abs_diff, predict, run, short_piano, text, tmpdir};
 
 use std::path::{Path, PathBuf};
 use wavelstm::checkpoint;
@@ -118,11 +118,7 @@ fn training_on_the_gpu_reaches_the_cpu_figures() {
         outs.push(samples);
     }
     assert_eq!(outs[0].len(), outs[1].len());
-    let worst = outs[0]
-        .iter()
-        .zip(&outs[1])
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = max_abs_diff(&outs[0], &outs[1]);
     assert!(
         worst < 1e-4,
         "GPU prediction differs from the CPU's by {worst}"

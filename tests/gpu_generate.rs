@@ -6,7 +6,7 @@
 //! and pass, unless WAVELSTM_REQUIRE_GPU=1, where they fail.
 
 mod common;
-use common::gpu::gpu;
+use common::gpu::{assert_free_run_alike, gpu};
 
 use std::time::Instant;
 use wavelstm::cpu::engine::CpuEngine;
@@ -165,24 +165,19 @@ fn free_running_matches_the_cpu() {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         cpu.predict(&batch, 40, &mut a).unwrap();
         gpu.predict(&batch, 40, &mut b).unwrap();
-        let mut window = signal[..3 * 2 * 2].to_vec();
         let started = Instant::now();
         let steps = 30;
-        for step in 0..steps {
-            cpu.free_step(&window, false, &mut a).unwrap();
-            gpu.free_step(&window, false, &mut b).unwrap();
-            assert_eq!(a.len(), 3 * cfg.outputs());
-            for (x, y) in a.iter().zip(&b) {
-                assert!(
-                    (x - y).abs() <= 1e-4 * x.abs().max(1.0),
-                    "step {step}: {x} vs {y}"
-                );
-            }
-            // New windows made from the outputs: any values do, both engines get the same.
-            for (i, v) in window.iter_mut().enumerate() {
-                *v = a[i % a.len()].clamp(-2.0, 2.0);
-            }
-        }
+        let window = signal[..3 * 2 * 2].to_vec();
+        let what = format!("{output:?}");
+        assert_free_run_alike(
+            &mut cpu,
+            &mut gpu,
+            window,
+            steps,
+            3 * cfg.outputs(),
+            1e-4,
+            &what,
+        );
         eprintln!(
             "{output:?}: {:.0} µs per free step (CPU and GPU together)",
             started.elapsed().as_secs_f64() * 1e6 / steps as f64

@@ -9,7 +9,8 @@
 //! and pass, unless WAVELSTM_REQUIRE_GPU=1, where they fail.
 
 mod common;
-use common::gpu::gpu;
+use common::gpu::{assert_free_run_alike, gpu};
+use common::max_abs_diff;
 
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::laplace_nll::{laplace_nll_loss, location, Delta};
@@ -239,15 +240,29 @@ fn engines(cfg: &ModelConfig, gpu: Gpu, seed: u64, path: Path) -> (CpuEngine, Gp
     )
 }
 
-/// After the same `steps` training steps on both engines: every step's loss
-/// within 2e-3 (relative) of the CPU's, every parameter within 1e-3. The
-/// CPU's step reports.
+/// The same `steps` training steps of `seq_len` on both engines, with a
+/// burn-in of `burn_in`, from three lanes at `starts(step)` of which lane 1
+/// carries from step 1 on (it continues where it stopped); then every step's
+/// loss within 2e-3 (relative) of the CPU's, every parameter within 1e-3.
+/// The CPU's step reports.
 fn assert_trained_alike(
-    cpu: &mut CpuEngine,
-    gpu: &mut GpuEngine,
+    (cpu, gpu): (&mut CpuEngine, &mut GpuEngine),
+    burn_in: usize,
     steps: usize,
+    seq_len: usize,
+    starts: impl Fn(usize) -> Vec<usize>,
     what: &str,
 ) -> Vec<StepStats> {
+    cpu.set_burn_in(burn_in);
+    gpu.set_burn_in(burn_in);
+    for step in 0..steps {
+        let batch = Batch {
+            starts: starts(step),
+            carry: vec![false, step > 0, false],
+        };
+        cpu.train_step(&batch, seq_len, 5e-3).unwrap();
+        gpu.train_step(&batch, seq_len, 5e-3).unwrap();
+    }
     let (a, b) = (cpu.take_stats(true).unwrap(), gpu.take_stats(true).unwrap());
     assert_eq!(a.len(), steps);
     assert_eq!(b.len(), steps);
@@ -261,11 +276,7 @@ fn assert_trained_alike(
         );
     }
     let (p, q) = (cpu.state().unwrap().params, gpu.state().unwrap().params);
-    let worst = p
-        .iter()
-        .zip(&q)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
+    let worst = max_abs_diff(&p, &q);
     assert!(worst < 1e-3, "{what}: parameters {worst}");
     a
 }
@@ -296,19 +307,9 @@ fn training_with_burn_in_prediction_and_free_steps_match_the_cpu() {
             .collect();
         cpu.set_signal(&signal).unwrap();
         gpu.set_signal(&signal).unwrap();
-        cpu.set_burn_in(5);
-        gpu.set_burn_in(5);
         let what = format!("{output:?} C {channels} {path:?}");
-        for step in 0..5 {
-            // Lane 1 carries from step 1 on (it continues where it stopped).
-            let batch = Batch {
-                starts: vec![2 + 31 * step, 300 + 16 * step, 500],
-                carry: vec![false, step > 0, false],
-            };
-            cpu.train_step(&batch, 16, 5e-3).unwrap();
-            gpu.train_step(&batch, 16, 5e-3).unwrap();
-        }
-        assert_trained_alike(&mut cpu, &mut gpu, 5, &what);
+        let starts = |step| vec![2 + 31 * step, 300 + 16 * step, 500];
+        assert_trained_alike((&mut cpu, &mut gpu), 5, 5, 16, starts, &what);
 
         let batch = Batch {
             starts: vec![5, 333],
@@ -333,21 +334,16 @@ fn training_with_burn_in_prediction_and_free_steps_match_the_cpu() {
             location(&ha, &mut loc);
             assert_eq!(loc, pa, "{what}: point = location");
         }
-        let mut window = signal[..2 * 3 * channels].to_vec();
-        for step in 0..10 {
-            cpu.free_step(&window, false, &mut pa).unwrap();
-            gpu.free_step(&window, false, &mut pb).unwrap();
-            assert_eq!(pa.len(), 2 * cfg.outputs());
-            for (x, y) in pa.iter().zip(&pb) {
-                assert!(
-                    (x - y).abs() <= 1e-3 * x.abs().max(1.0),
-                    "{what}: free step {step}: {x} vs {y}"
-                );
-            }
-            for (i, v) in window.iter_mut().enumerate() {
-                *v = pa[i % pa.len()].clamp(-2.0, 2.0);
-            }
-        }
+        let window = signal[..2 * 3 * channels].to_vec();
+        assert_free_run_alike(
+            &mut cpu,
+            &mut gpu,
+            window,
+            10,
+            2 * cfg.outputs(),
+            1e-3,
+            &what,
+        );
     }
 }
 
@@ -375,18 +371,9 @@ fn training_with_per_target_bin_widths_matches_the_cpu() {
             .unwrap();
         gpu.set_signals_with_deltas(&signal, None, Some(&deltas))
             .unwrap();
-        cpu.set_burn_in(3);
-        gpu.set_burn_in(3);
         let what = format!("C {channels} {path:?}");
-        for step in 0..4 {
-            let batch = Batch {
-                starts: vec![2 + 40 * step, 250 + 13 * step, 480],
-                carry: vec![false, step > 0, false],
-            };
-            cpu.train_step(&batch, 13, 5e-3).unwrap();
-            gpu.train_step(&batch, 13, 5e-3).unwrap();
-        }
-        let a = assert_trained_alike(&mut cpu, &mut gpu, 4, &what);
+        let starts = |step| vec![2 + 40 * step, 250 + 13 * step, 480];
+        let a = assert_trained_alike((&mut cpu, &mut gpu), 3, 4, 13, starts, &what);
         // The widths matter: one width for all trains to another loss.
         let (mut u, _) = engines(&cfg, g.clone(), 6, path);
         u.set_signal(&signal).unwrap();

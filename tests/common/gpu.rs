@@ -3,6 +3,7 @@
 //! error they are judged by.
 
 use std::sync::OnceLock;
+use wavelstm::engine::Engine;
 use wavelstm::gpu::context::{self, Gpu};
 use wavelstm::rng::SplitMix64;
 
@@ -52,5 +53,35 @@ pub fn rel_norm(a: &[f32], b: &[f64]) -> f64 {
         f64::INFINITY
     } else {
         r
+    }
+}
+
+/// `steps` free-running steps on both engines from `window`, each next
+/// window made from the CPU's outputs (any values do: both engines get the
+/// same); every step gives `len` outputs, each within `tol`·max(|cpu|, 1) of
+/// the CPU's.
+pub fn assert_free_run_alike(
+    cpu: &mut dyn Engine,
+    gpu: &mut dyn Engine,
+    mut window: Vec<f32>,
+    steps: usize,
+    len: usize,
+    tol: f32,
+    what: &str,
+) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for step in 0..steps {
+        cpu.free_step(&window, false, &mut a).unwrap();
+        gpu.free_step(&window, false, &mut b).unwrap();
+        assert_eq!(a.len(), len);
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() <= tol * x.abs().max(1.0),
+                "{what}: free step {step}: {x} vs {y}"
+            );
+        }
+        for (i, v) in window.iter_mut().enumerate() {
+            *v = a[i % a.len()].clamp(-2.0, 2.0);
+        }
     }
 }

@@ -127,6 +127,14 @@ pub fn assert_mentions(text: &str, words: &[&str]) {
     }
 }
 
+/// The largest |a − b| over the two slices, side by side.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
