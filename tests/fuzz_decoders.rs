@@ -134,40 +134,49 @@ fn riff_chunks(b: &[u8]) -> Vec<Range<usize>> {
     out
 }
 
-/// MPEG-1 Layer III frames from `start` for as long as headers parse.
-fn mp3_frames(b: &[u8], start: usize) -> Vec<Range<usize>> {
-    const KBPS: [usize; 15] = [
-        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-    ];
-    const RATES: [usize; 3] = [44_100, 48_000, 32_000];
+/// The pieces of `b` laid end to end from `start`, each as long as
+/// `piece_len` says at its start, until it says no more (the last one cut
+/// at the end of `b`).
+fn pieces(b: &[u8], start: usize, piece_len: impl Fn(usize) -> Option<usize>) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut pos = start;
-    while pos + 4 <= b.len() && b[pos] == 0xFF && b[pos + 1] & 0xFE == 0xFA {
-        let (kbps, rate) = (b[pos + 2] >> 4, (b[pos + 2] >> 2) & 3);
-        if kbps == 0 || kbps == 15 || rate == 3 {
-            break;
-        }
-        let len = 144 * KBPS[usize::from(kbps)] * 1000 / RATES[usize::from(rate)]
-            + usize::from((b[pos + 2] >> 1) & 1);
+    while let Some(len) = piece_len(pos) {
         out.push(pos..(pos + len).min(b.len()));
         pos += len;
     }
     out
 }
 
+/// MPEG-1 Layer III frames from `start` for as long as headers parse.
+fn mp3_frames(b: &[u8], start: usize) -> Vec<Range<usize>> {
+    const KBPS: [usize; 15] = [
+        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+    ];
+    const RATES: [usize; 3] = [44_100, 48_000, 32_000];
+    pieces(b, start, |pos| {
+        if !(pos + 4 <= b.len() && b[pos] == 0xFF && b[pos + 1] & 0xFE == 0xFA) {
+            return None;
+        }
+        let (kbps, rate) = (b[pos + 2] >> 4, (b[pos + 2] >> 2) & 3);
+        if kbps == 0 || kbps == 15 || rate == 3 {
+            return None;
+        }
+        Some(
+            144 * KBPS[usize::from(kbps)] * 1000 / RATES[usize::from(rate)]
+                + usize::from((b[pos + 2] >> 1) & 1),
+        )
+    })
+}
+
 fn ogg_pages(b: &[u8]) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos + 27 <= b.len() && &b[pos..pos + 4] == b"OggS" {
+    pieces(b, 0, |pos| {
+        if !(pos + 27 <= b.len() && &b[pos..pos + 4] == b"OggS") {
+            return None;
+        }
         let n = usize::from(b[pos + 26]);
-        let Some(table) = b.get(pos + 27..pos + 27 + n) else {
-            break;
-        };
-        let len = 27 + n + table.iter().map(|&x| usize::from(x)).sum::<usize>();
-        out.push(pos..(pos + len).min(b.len()));
-        pos += len;
-    }
-    out
+        let table = b.get(pos + 27..pos + 27 + n)?;
+        Some(27 + n + table.iter().map(|&x| usize::from(x)).sum::<usize>())
+    })
 }
 
 fn flac_blocks(b: &[u8]) -> Vec<Range<usize>> {
