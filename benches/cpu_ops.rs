@@ -132,20 +132,13 @@ fn bench_lstm(c: &mut Criterion) {
         let mut cache = LstmCache::default();
         let fwd = flops::lstm_layer_forward(s.i, s.h, s.b, s.t);
         g.throughput(Throughput::Elements(fwd as u64));
+        let forward = |cache: &mut LstmCache<f32>, x: &[f32]| {
+            lstm_forward(&s, &params, &layout.lstm[k], x, &zeros, &zeros, cache)
+        };
         g.bench_function(BenchmarkId::new("lstm/forward", w.name), |bench| {
-            bench.iter(|| {
-                lstm_forward(
-                    &s,
-                    &params,
-                    &layout.lstm[k],
-                    black_box(&x),
-                    &zeros,
-                    &zeros,
-                    &mut cache,
-                )
-            })
+            bench.iter(|| forward(&mut cache, black_box(&x)))
         });
-        lstm_forward(&s, &params, &layout.lstm[k], &x, &zeros, &zeros, &mut cache);
+        forward(&mut cache, &x);
         let dh = random(&mut rng, s.t * s.b * s.h);
         let mut grads = vec![0.0f32; params.len()];
         let mut dx = vec![0.0f32; x.len()];

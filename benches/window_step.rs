@@ -72,34 +72,22 @@ fn bench_products(c: &mut Criterion) {
 
     let mut g = quick(c);
     g.throughput(Throughput::Elements(f));
-    g.bench_function("mul_lanes/100x50", |bench| {
-        bench.iter(|| {
-            mul_lanes(
-                isa(),
-                Strided::rows(&w, k),
-                0..n,
-                k,
-                black_box(&x),
-                bp,
-                &mut y,
-                false,
-            )
-        })
-    });
-    g.bench_function("mul_lanes_transposed/50x100", |bench| {
-        bench.iter(|| {
-            mul_lanes(
-                isa(),
-                Strided::transposed(&w, k),
-                0..k,
-                n,
-                black_box(&dy),
-                bp,
-                &mut dx,
-                false,
-            )
-        })
-    });
+    // A product and its transpose: y = W·x, and dx = Wᵀ·dy.
+    for (name, a, rows, depth, input, out) in [
+        ("mul_lanes/100x50", Strided::rows(&w, k), n, k, &x, &mut y),
+        (
+            "mul_lanes_transposed/50x100",
+            Strided::transposed(&w, k),
+            k,
+            n,
+            &dy,
+            &mut dx,
+        ),
+    ] {
+        g.bench_function(name, |bench| {
+            bench.iter(|| mul_lanes(isa(), a, 0..rows, depth, black_box(input), bp, out, false))
+        });
+    }
     g.bench_function("dot_lanes/50x100", |bench| {
         bench.iter(|| dot_lanes(isa(), black_box(&dy), 0..n, &x, k, bp, &mut dw, k, false))
     });
