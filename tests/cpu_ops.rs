@@ -23,6 +23,9 @@ use wavelstm::model::{Activation, CellActivation, GateActivation, LstmOffsets, M
 use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 
+mod common;
+use common::sums::dot_f64;
+
 fn random<T: CpuReal>(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<T> {
     (0..n)
         .map(|_| T::from_f64_lossy(rng.uniform(-scale, scale)))
@@ -627,12 +630,7 @@ fn tile_matches_naive_sums_on_every_instruction_set() {
             unsafe { tile_f32_on(isa, k, a.as_ptr(), b.as_ptr(), &mut out) };
             for r in 0..MR {
                 for c in 0..NR {
-                    let (mut want, mut scale) = (0.0f64, 0.0f64);
-                    for p in 0..k {
-                        let t = f64::from(a[p * MR + r]) * f64::from(b[p * NR + c]);
-                        want += t;
-                        scale += t.abs();
-                    }
+                    let (want, scale) = dot_f64(0.0, k, |p| (a[p * MR + r], b[p * NR + c]));
                     let got = f64::from(out[r * NR + c]);
                     assert!(
                         (got - want).abs() <= tol::<f32>() * scale,

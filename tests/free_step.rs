@@ -21,6 +21,7 @@ use wavelstm::rng::SplitMix64;
 
 mod common;
 use common::models::lstm;
+use common::sums::dot_f64;
 
 fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(-scale, scale) as f32).collect()
@@ -96,12 +97,8 @@ fn gemv_on_every_instruction_set_matches_f64_sums() {
                 gemv_on(isa, rows, cols, &w, &x, lanes, &mut got);
                 for r in 0..rows {
                     for l in 0..lanes {
-                        let (mut want, mut mag) = (0.0f64, 0.0f64);
-                        for p in 0..cols {
-                            let t = f64::from(w[r * cols + p]) * f64::from(x[l * cols + p]);
-                            want += t;
-                            mag += t.abs();
-                        }
+                        let (want, mag) =
+                            dot_f64(0.0, cols, |p| (w[r * cols + p], x[l * cols + p]));
                         let bound = 2.0 * cols as f64 * f64::from(f32::EPSILON) * mag;
                         let g = f64::from(got[r * lanes + l]);
                         assert!(

@@ -32,6 +32,7 @@ use wavelstm::rng::SplitMix64;
 
 mod common;
 use common::models::lstm;
+use common::sums::dot_f64;
 
 fn random(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect()
@@ -118,12 +119,7 @@ fn check_mul(
                 } else {
                     0.0
                 };
-                let (mut want, mut scale) = (base, base.abs());
-                for p in 0..depth {
-                    let t = f64::from(a(r, p)) * f64::from(x[p * bp + l]);
-                    want += t;
-                    scale += t.abs();
-                }
+                let (want, scale) = dot_f64(base, depth, |p| (a(r, p), x[p * bp + l]));
                 assert!(
                     (f64::from(got) - want).abs() <= 1e-5 * scale + 1e-30,
                     "mul_lanes {isa:?} rows {rows} depth {depth} b {b} transposed {transposed} \
@@ -193,12 +189,7 @@ fn dot_and_sum_lanes_match_naive_sums() {
                         } else {
                             0.0
                         };
-                        let (mut want, mut scale) = (base, base.abs());
-                        for l in 0..bp {
-                            let t = f64::from(y[n * bp + l]) * f64::from(x[k * bp + l]);
-                            want += t;
-                            scale += t.abs();
-                        }
+                        let (want, scale) = dot_f64(base, bp, |l| (y[n * bp + l], x[k * bp + l]));
                         assert!(
                             (f64::from(got) - want).abs() <= 1e-5 * scale,
                             "dot_lanes {isa:?} {rows}x{cols} b {b} accumulate {accumulate}: \

@@ -7,6 +7,7 @@ pub mod gpu;
 pub mod models;
 pub mod normal_equations;
 pub mod riff;
+pub mod sums;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
