@@ -24,7 +24,7 @@ use wavelstm::preset::Defaults;
 use wavelstm::rng::SplitMix64;
 
 mod common;
-use common::sums::dot_f64;
+use common::sums::{dot_f64, EVERY_OP_PAIR};
 
 fn random<T: CpuReal>(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<T> {
     (0..n)
@@ -146,12 +146,7 @@ fn gemm_case<T: CpuReal>(c: &GemmCase, seed: u64) -> f64 {
 }
 
 fn gemm_cases() -> Vec<GemmCase> {
-    let ops = [
-        (Op::N, Op::N),
-        (Op::N, Op::T),
-        (Op::T, Op::N),
-        (Op::T, Op::T),
-    ];
+    let ops = EVERY_OP_PAIR;
     // (m, n, k): tiny, odd, tall (row-split in parallel), short and wide
     // (column-split: a batch-1 recurrent step), and the model's big shapes.
     let shapes = [

@@ -15,6 +15,7 @@
 mod common;
 
 use common::gpu::{f64s, gpu, random, rel_norm};
+use common::sums::EVERY_OP_PAIR;
 use wavelstm::cpu::adam::{adam_step, clip_global_norm};
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::cpu::matmul::{gemm_reference, Op};
@@ -184,12 +185,7 @@ fn matmul_matches_cpu_twin() {
         (3, 64, 256),
         (17, 33, 100),
     ];
-    let ops = [
-        (Op::N, Op::N),
-        (Op::N, Op::T),
-        (Op::T, Op::N),
-        (Op::T, Op::T),
-    ];
+    let ops = EVERY_OP_PAIR;
     let srcs = [
         (Src::Acts, Src::Params),
         (Src::Acts, Src::Acts),
