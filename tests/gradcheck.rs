@@ -40,6 +40,18 @@ struct Case {
 }
 
 impl Case {
+    /// `b` lanes of `t` timesteps of `cfg` from random initial states
+    /// (`stateful`) or zeros, with no loss burn-in.
+    fn new(cfg: ModelConfig, t: usize, b: usize, stateful: bool) -> Case {
+        Case {
+            cfg,
+            t,
+            b,
+            stateful,
+            burn_in: 0,
+        }
+    }
+
     fn carry(&self) -> Vec<bool> {
         (0..self.b).map(|lane| lane % 2 == 1).collect()
     }
@@ -256,60 +268,24 @@ fn assert_gradients(case: Case, seed: u64) {
 
 #[test]
 fn one_layer_frame1_seq1_fresh_state() {
-    assert_gradients(
-        Case {
-            cfg: cfg(1, 1, 3, 1, &[]),
-            t: 1,
-            b: 3,
-            stateful: false,
-            burn_in: 0,
-        },
-        1,
-    );
+    assert_gradients(Case::new(cfg(1, 1, 3, 1, &[]), 1, 3, false), 1);
 }
 
 #[test]
 fn one_layer_frame3_seq17_stateful() {
-    assert_gradients(
-        Case {
-            cfg: cfg(1, 3, 7, 1, &[]),
-            t: 17,
-            b: 2,
-            stateful: true,
-            burn_in: 0,
-        },
-        2,
-    );
+    assert_gradients(Case::new(cfg(1, 3, 7, 1, &[]), 17, 2, true), 2);
 }
 
 #[test]
 fn three_layers_seq17_fresh_state_with_head() {
-    assert_gradients(
-        Case {
-            cfg: cfg(3, 1, 5, 1, &[6, 3]),
-            t: 17,
-            b: 3,
-            stateful: false,
-            burn_in: 0,
-        },
-        3,
-    );
+    assert_gradients(Case::new(cfg(3, 1, 5, 1, &[6, 3]), 17, 3, false), 3);
 }
 
 #[test]
 fn three_layers_frame3_seq17_stateful_linear_cell() {
     let mut c = cfg(3, 3, 5, 1, &[4]);
     c.cell_activation = CellActivation::Linear;
-    assert_gradients(
-        Case {
-            cfg: c,
-            t: 17,
-            b: 2,
-            stateful: true,
-            burn_in: 0,
-        },
-        4,
-    );
+    assert_gradients(Case::new(c, 17, 2, true), 4);
 }
 
 #[test]
@@ -321,16 +297,7 @@ fn hard_sigmoid_gates_both_cell_activations() {
         let mut c = cfg(2, 1, 6, 1, &[]);
         c.gate_activation = GateActivation::HardSigmoid;
         c.cell_activation = cell;
-        assert_gradients(
-            Case {
-                cfg: c,
-                t: 17,
-                b: 3,
-                stateful: i == 0,
-                burn_in: 0,
-            },
-            5 + i as u64,
-        );
+        assert_gradients(Case::new(c, 17, 3, i == 0), 5 + i as u64);
     }
 }
 
@@ -339,16 +306,7 @@ fn stereo_channels_and_leaky_activations() {
     let mut c = cfg(2, 3, 9, 2, &[5]);
     c.lstm_output_activation = Activation::LeakyRelu;
     c.output_activation = Activation::LeakyRelu;
-    assert_gradients(
-        Case {
-            cfg: c,
-            t: 5,
-            b: 2,
-            stateful: true,
-            burn_in: 0,
-        },
-        7,
-    );
+    assert_gradients(Case::new(c, 5, 2, true), 7);
 }
 
 /// The notebook's model in miniature: frame 3, seq-len 1, linear cell,
@@ -360,29 +318,14 @@ fn seed_preset_shape() {
     c.gate_activation = GateActivation::HardSigmoid;
     c.lstm_output_activation = Activation::LeakyRelu;
     c.output_activation = Activation::LeakyRelu;
-    assert_gradients(
-        Case {
-            cfg: c,
-            t: 1,
-            b: 5,
-            stateful: false,
-            burn_in: 0,
-        },
-        8,
-    );
+    assert_gradients(Case::new(c, 1, 5, false), 8);
 }
 
 /// The checker itself must be able to fail: one analytic value off by a
 /// relative 1e-5 (a bug far subtler than a wrong sign) is caught in its group.
 #[test]
 fn checker_catches_a_wrong_gradient() {
-    let case = Case {
-        cfg: cfg(2, 1, 3, 1, &[]),
-        t: 4,
-        b: 2,
-        stateful: true,
-        burn_in: 0,
-    };
+    let case = Case::new(cfg(2, 1, 3, 1, &[]), 4, 2, true);
     let clean = check(&case, 9, None);
     assert!(clean.iter().all(|(_, e)| *e < 1e-6));
     let entry = case.cfg.layout().get("weight_hh_l1").unwrap().clone();
@@ -399,6 +342,18 @@ fn checker_catches_a_wrong_gradient() {
     }
 }
 
+/// With the gradient of element `at` of parameter `name` off by a relative
+/// 1e-5, the checker must flag that parameter.
+fn assert_corruption_caught(case: &Case, seed: u64, name: &str, at: usize) {
+    let entry = case.cfg.layout().get(name).unwrap().clone();
+    let bad = check(case, seed, Some(entry.offset + at));
+    let err = bad.iter().find(|(n, _)| *n == entry.name).unwrap().1;
+    assert!(
+        err > 1e-6,
+        "{name}: corrupted gradient not caught ({err:e})"
+    );
+}
+
 /// Audio units per model unit of the μ-law cases' targets.
 const MULAW_SCALE: f32 = 0.3;
 
@@ -409,48 +364,21 @@ fn mulaw(mut c: ModelConfig) -> ModelConfig {
 
 #[test]
 fn mulaw_head_linear() {
-    assert_gradients(
-        Case {
-            cfg: mulaw(cfg(1, 2, 4, 1, &[])),
-            t: 3,
-            b: 2,
-            stateful: true,
-            burn_in: 0,
-        },
-        11,
-    );
+    assert_gradients(Case::new(mulaw(cfg(1, 2, 4, 1, &[])), 3, 2, true), 11);
 }
 
 #[test]
 fn mulaw_head_two_layers_stereo_with_hidden_head() {
     let mut c = mulaw(cfg(2, 1, 3, 2, &[5]));
     c.lstm_output_activation = Activation::LeakyRelu;
-    assert_gradients(
-        Case {
-            cfg: c,
-            t: 4,
-            b: 2,
-            stateful: true,
-            burn_in: 0,
-        },
-        12,
-    );
+    assert_gradients(Case::new(c, 4, 2, true), 12);
 }
 
 /// The checker fails on the μ-law head too: one gradient off by a relative 1e-5.
 #[test]
 fn checker_catches_a_wrong_mulaw_gradient() {
-    let case = Case {
-        cfg: mulaw(cfg(1, 1, 3, 1, &[])),
-        t: 2,
-        b: 2,
-        stateful: true,
-        burn_in: 0,
-    };
-    let entry = case.cfg.layout().get("head.0.weight").unwrap().clone();
-    let bad = check(&case, 13, Some(entry.offset + 100));
-    let err = bad.iter().find(|(n, _)| *n == entry.name).unwrap().1;
-    assert!(err > 1e-6, "corrupted gradient not caught ({err:e})");
+    let case = Case::new(mulaw(cfg(1, 1, 3, 1, &[])), 2, 2, true);
+    assert_corruption_caught(&case, 13, "head.0.weight", 100);
 }
 
 fn laplace(mut c: ModelConfig) -> ModelConfig {
@@ -460,49 +388,22 @@ fn laplace(mut c: ModelConfig) -> ModelConfig {
 
 #[test]
 fn laplace_head_linear() {
-    assert_gradients(
-        Case {
-            cfg: laplace(cfg(1, 2, 4, 1, &[])),
-            t: 5,
-            b: 3,
-            stateful: true,
-            burn_in: 0,
-        },
-        21,
-    );
+    assert_gradients(Case::new(laplace(cfg(1, 2, 4, 1, &[])), 5, 3, true), 21);
 }
 
 #[test]
 fn laplace_head_two_layers_stereo_with_hidden_head() {
     let mut c = laplace(cfg(2, 1, 5, 2, &[6]));
     c.lstm_output_activation = Activation::LeakyRelu;
-    assert_gradients(
-        Case {
-            cfg: c,
-            t: 6,
-            b: 2,
-            stateful: false,
-            burn_in: 0,
-        },
-        22,
-    );
+    assert_gradients(Case::new(c, 6, 2, false), 22);
 }
 
 /// The checker fails on the Laplace head too: one gradient off by a relative 1e-5.
 #[test]
 fn checker_catches_a_wrong_laplace_gradient() {
-    let case = Case {
-        cfg: laplace(cfg(1, 1, 3, 1, &[])),
-        t: 3,
-        b: 2,
-        stateful: true,
-        burn_in: 0,
-    };
-    let entry = case.cfg.layout().get("head.0.bias").unwrap().clone();
+    let case = Case::new(laplace(cfg(1, 1, 3, 1, &[])), 3, 2, true);
     // The log-scale's bias.
-    let bad = check(&case, 23, Some(entry.offset + 1));
-    let err = bad.iter().find(|(n, _)| *n == entry.name).unwrap().1;
-    assert!(err > 1e-6, "corrupted gradient not caught ({err:e})");
+    assert_corruption_caught(&case, 23, "head.0.bias", 1);
 }
 
 /// A loss burn-in on every head: the gradients of the masked loss are
@@ -520,11 +421,8 @@ fn burn_in_every_head() {
     {
         assert_gradients(
             Case {
-                cfg: c,
-                t: 7,
-                b: 3,
-                stateful: i == 1,
                 burn_in: 3,
+                ..Case::new(c, 7, 3, i == 1)
             },
             [30, 31, 42][i],
         );
