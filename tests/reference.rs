@@ -179,51 +179,23 @@ fn reference_bptt_matches_finite_differences() {
                 "{s:?} {name}[{k}]: finite difference {fd} vs BPTT {want}"
             );
         };
-        for k in 0..p.len() {
-            let (mut a, mut b) = (p.clone(), p.clone());
-            a[k] += eps;
-            b[k] -= eps;
-            check(
-                "params",
-                k,
-                loss(&a, &x, &h0, &c0),
-                loss(&b, &x, &h0, &c0),
-                analytic[k],
-            );
-        }
-        for k in 0..x.len() {
-            let (mut a, mut b) = (x.clone(), x.clone());
-            a[k] += eps;
-            b[k] -= eps;
-            check(
-                "x",
-                k,
-                loss(&p, &a, &h0, &c0),
-                loss(&p, &b, &h0, &c0),
-                g.x[k],
-            );
-        }
-        for k in 0..bh {
-            let (mut a, mut b) = (h0.clone(), h0.clone());
-            a[k] += eps;
-            b[k] -= eps;
-            check(
-                "h0",
-                k,
-                loss(&p, &x, &a, &c0),
-                loss(&p, &x, &b, &c0),
-                g.h0[k],
-            );
-            let (mut a, mut b) = (c0.clone(), c0.clone());
-            a[k] += eps;
-            b[k] -= eps;
-            check(
-                "c0",
-                k,
-                loss(&p, &x, &h0, &a),
-                loss(&p, &x, &h0, &b),
-                g.c0[k],
-            );
+        // Every element of each input, in the order `loss` takes them.
+        let inputs = [&p, &x, &h0, &c0];
+        let wanted = [
+            ("params", &analytic),
+            ("x", &g.x),
+            ("h0", &g.h0),
+            ("c0", &g.c0),
+        ];
+        for (which, (name, want)) in wanted.into_iter().enumerate() {
+            for k in 0..inputs[which].len() {
+                let nudged = |d: f64| {
+                    let mut v = inputs.map(|v| v.clone());
+                    v[which][k] += d;
+                    loss(&v[0], &v[1], &v[2], &v[3])
+                };
+                check(name, k, nudged(eps), nudged(-eps), want[k]);
+            }
         }
     }
 }
