@@ -65,77 +65,27 @@ fn outputs(isa: Isa) -> Vec<(&'static str, u64)> {
     got.push(("fresh", hash_file(fresh.as_ref())));
     let resumed = f("resumed.safetensors");
     std::fs::copy(&fresh, &resumed).unwrap();
-    run(
-        isa,
-        &[
-            "train",
-            "--resume",
-            &resumed,
-            "--out",
-            &resumed,
-            "--max-steps",
-            "7",
-            "--device",
-            "cpu",
-        ],
-    );
+    let mut args = vec!["train", "--resume", &resumed, "--out", &resumed];
+    args.extend(["--max-steps", "7", "--device", "cpu"]);
+    run(isa, &args);
     got.push(("resumed", hash_file(resumed.as_ref())));
 
     // The seed preset (the window step), cut short.
     let seed = f("seed.safetensors");
-    run(
-        isa,
-        &[
-            "train",
-            MONO_CLIP,
-            "--out",
-            &seed,
-            "--preset",
-            "seed",
-            "--max-frames",
-            "20000",
-            "--max-steps",
-            "5",
-            "--seed",
-            "2",
-            "--device",
-            "cpu",
-        ],
-    );
+    let mut args = vec!["train", MONO_CLIP, "--out", &seed, "--preset", "seed"];
+    args.extend(["--max-frames", "20000", "--max-steps", "5"]);
+    args.extend(["--seed", "2", "--device", "cpu"]);
+    run(isa, &args);
     got.push(("seed preset", hash_file(seed.as_ref())));
 
     // Stereo, stateful, two layers, a dense head and a μ-law output.
     let mulaw = f("mulaw.safetensors");
-    run(
-        isa,
-        &[
-            "train",
-            STEREO_CLIP,
-            "--out",
-            &mulaw,
-            "--channels",
-            "stereo",
-            "--stateful",
-            "--layers",
-            "2",
-            "--hidden",
-            "6",
-            "--head",
-            "5",
-            "--output",
-            "mulaw",
-            "--seq-len",
-            "32",
-            "--batch",
-            "3",
-            "--max-steps",
-            "4",
-            "--seed",
-            "3",
-            "--device",
-            "cpu",
-        ],
-    );
+    let mut args = vec!["train", STEREO_CLIP, "--out", &mulaw];
+    args.extend(["--channels", "stereo", "--stateful", "--layers", "2"]);
+    args.extend(["--hidden", "6", "--head", "5", "--output", "mulaw"]);
+    args.extend(["--seq-len", "32", "--batch", "3", "--max-steps", "4"]);
+    args.extend(["--seed", "3", "--device", "cpu"]);
+    run(isa, &args);
     got.push(("stereo stateful mulaw", hash_file(mulaw.as_ref())));
 
     // The LPC residual, resampled, at a constant learning rate.
@@ -149,60 +99,21 @@ fn outputs(isa: Isa) -> Vec<(&'static str, u64)> {
 
     // What the models write and score.
     let pred = f("pred.wav");
-    run(
-        isa,
-        &[
-            "predict",
-            "--model",
-            &fresh,
-            STEREO_CLIP,
-            "--out",
-            &pred,
-            "--device",
-            "cpu",
-        ],
-    );
+    let mut args = vec!["predict", "--model", &fresh, STEREO_CLIP];
+    args.extend(["--out", &pred, "--device", "cpu"]);
+    run(isa, &args);
     got.push(("predict", hash_file(pred.as_ref())));
     let gen = f("gen.wav");
-    run(
-        isa,
-        &[
-            "generate",
-            "--model",
-            &mulaw,
-            "--prime",
-            STEREO_CLIP,
-            "--prime-seconds",
-            "0.1",
-            "--seconds",
-            "0.05",
-            "--variations",
-            "2",
-            "--seed",
-            "5",
-            "--temperature",
-            "0.8",
-            "--out",
-            &gen,
-            "--device",
-            "cpu",
-        ],
-    );
+    let mut args = vec!["generate", "--model", &mulaw, "--prime", STEREO_CLIP];
+    args.extend(["--prime-seconds", "0.1", "--seconds", "0.05"]);
+    args.extend(["--variations", "2", "--seed", "5", "--temperature", "0.8"]);
+    args.extend(["--out", &gen, "--device", "cpu"]);
+    run(isa, &args);
     got.push(("generate take 1", hash_file(&dir.join("gen_1.wav"))));
     got.push(("generate take 2", hash_file(&dir.join("gen_2.wav"))));
-    let json = run(
-        isa,
-        &[
-            "eval",
-            "--model",
-            &lpc,
-            STEREO_CLIP,
-            MONO_CLIP,
-            "--json",
-            "--device",
-            "cpu",
-        ],
-    );
+    let mut args = vec!["eval", "--model", &lpc, STEREO_CLIP, MONO_CLIP];
+    args.extend(["--json", "--device", "cpu"]);
+    let json = run(isa, &args);
     let doc: serde_json::Value = serde_json::from_str(&json).expect("eval --json is JSON");
     got.push(("eval figures", fnv1a(doc["songs"].to_string().as_bytes())));
 
