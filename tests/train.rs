@@ -83,6 +83,15 @@ fn dataset(cfg: &mut RunConfig) -> Dataset {
     ds
 }
 
+/// [`config`] trained for `epochs` epochs, and its dataset (which sets the
+/// scale).
+fn setup(stateful: bool, epochs: u64) -> (RunConfig, Dataset) {
+    let mut cfg = config(stateful);
+    cfg.epochs = epochs;
+    let ds = dataset(&mut cfg);
+    (cfg, ds)
+}
+
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wavelstm-train-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -140,9 +149,7 @@ fn pool(n: usize) -> rayon::ThreadPool {
 
 #[test]
 fn learns_to_beat_the_next_equals_current_baseline() {
-    let mut cfg = config(false);
-    cfg.epochs = 12;
-    let ds = dataset(&mut cfg);
+    let (cfg, ds) = setup(false, 12);
     let out = tmp("learns");
     let h = run(&cfg, &ds, &out, None, None);
     let (first, last) = (&h[0], h.last().unwrap());
@@ -198,9 +205,7 @@ fn same_seed_same_checkpoint_bytes_on_one_two_or_three_threads() {
 #[test]
 fn resume_continues_exactly_mid_epoch_and_across_epochs() {
     for stateful in [false, true] {
-        let mut cfg = config(stateful);
-        cfg.epochs = 2;
-        let ds = dataset(&mut cfg);
+        let (cfg, ds) = setup(stateful, 2);
         let straight = tmp(&format!("straight-{stateful}"));
         let h_straight = run(&cfg, &ds, &straight, None, None);
 
@@ -235,9 +240,7 @@ fn resume_continues_exactly_mid_epoch_and_across_epochs() {
 
 #[test]
 fn checkpoint_round_trip_and_init_by_name() {
-    let mut cfg = config(true);
-    cfg.epochs = 1;
-    let ds = dataset(&mut cfg);
+    let (cfg, ds) = setup(true, 1);
     let out = tmp("roundtrip");
     run(&cfg, &ds, &out, Some(3), None);
     let ck = checkpoint::load(&out).unwrap();
@@ -283,8 +286,7 @@ fn bad_checkpoints_are_refused_with_the_file_named() {
         .to_string()
         .contains("missing.safetensors"));
     // Cut a good checkpoint short: refused, not half-read.
-    let mut cfg = config(false);
-    let ds = dataset(&mut cfg);
+    let (cfg, ds) = setup(false, 2);
     let good = tmp("bad-good");
     run(&cfg, &ds, &good, Some(1), None);
     let bytes = std::fs::read(&good).unwrap();
