@@ -44,6 +44,13 @@ fn decode_err(path: &Path) -> String {
     e
 }
 
+/// A fresh folder for test `name` holding [`song`] as song.wav.
+fn dir_with_song(name: &str) -> (PathBuf, PathBuf) {
+    let dir = tmpdir(name);
+    let clip = song(&dir, "song.wav");
+    (dir, clip)
+}
+
 /// Half a second of a synthetic mono song: two partials and a little noise.
 fn song(dir: &Path, name: &str) -> PathBuf {
     let rate = 8000;
@@ -224,8 +231,7 @@ fn edit_meta(file: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> 
 
 #[test]
 fn checkpoints_never_hold_non_finite_values_and_loading_names_the_culprit() {
-    let dir = tmpdir("finite");
-    let clip = song(&dir, "song.wav");
+    let (dir, clip) = dir_with_song("finite");
     let model = dir.join("m.safetensors");
     let out = train(&clip, &model, &["--max-steps", "2"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -277,8 +283,7 @@ fn checkpoints_never_hold_non_finite_values_and_loading_names_the_culprit() {
 
 #[test]
 fn a_diverging_run_names_the_parameter_group_and_keeps_the_good_checkpoint() {
-    let dir = tmpdir("diverge");
-    let clip = song(&dir, "song.wav");
+    let (dir, clip) = dir_with_song("diverge");
     let model = dir.join("m.safetensors");
     // A rate an f32 cannot hold is refused before any work.
     let out = train(&clip, &model, &["--lr", "1e39", "--max-steps", "1"]);
@@ -311,8 +316,7 @@ fn a_diverging_run_names_the_parameter_group_and_keeps_the_good_checkpoint() {
 
 #[test]
 fn valid_fraction_zero_trains_and_its_checkpoint_loads() {
-    let dir = tmpdir("nofraction");
-    let clip = song(&dir, "song.wav");
+    let (dir, clip) = dir_with_song("nofraction");
     let model = dir.join("m.safetensors");
     let out = train(
         &clip,
@@ -339,8 +343,7 @@ fn valid_fraction_zero_trains_and_its_checkpoint_loads() {
 /// run stopped and resumed ends with the very bits of a straight run.
 #[test]
 fn resume_with_max_frames_is_byte_identical_to_a_straight_run() {
-    let dir = tmpdir("maxframes");
-    let clip = song(&dir, "song.wav");
+    let (dir, clip) = dir_with_song("maxframes");
     let common = [
         "--max-frames",
         "1500",
@@ -384,8 +387,7 @@ fn resume_with_max_frames_is_byte_identical_to_a_straight_run() {
 
 #[test]
 fn runs_that_do_nothing_are_refused_with_a_message() {
-    let dir = tmpdir("nothing");
-    let clip = song(&dir, "song.wav");
+    let (dir, clip) = dir_with_song("nothing");
     let model = dir.join("m.safetensors");
     fails_with(
         &train(&clip, &model, &["--epochs", "0"]),
@@ -404,8 +406,7 @@ fn runs_that_do_nothing_are_refused_with_a_message() {
 
 #[test]
 fn outputs_that_cannot_be_written_are_refused_before_any_work() {
-    let dir = tmpdir("outputs");
-    let clip = song(&dir, "song.wav");
+    let (dir, clip) = dir_with_song("outputs");
     let missing = dir.join("no/such/folder/m.safetensors");
     let out = train(&clip, &missing, &["--max-steps", "2"]);
     fails_with(&out, &["does not exist", "no/such/folder"]);
@@ -449,8 +450,7 @@ fn outputs_that_cannot_be_written_are_refused_before_any_work() {
 
 #[test]
 fn stale_temporary_files_are_removed_by_the_next_run() {
-    let dir = tmpdir("stale");
-    let clip = song(&dir, "song.wav");
+    let (dir, clip) = dir_with_song("stale");
     let model = dir.join("m.safetensors");
     // Left by killed runs (no such process), by a live one (this test), and
     // a user's file that only looks similar.
