@@ -12,7 +12,10 @@ fn clip() -> PathBuf {
     asset("electronic_savino_palace_2s_f32.wav")
 }
 
-fn train(dir: &Path, output: &str) -> PathBuf {
+/// A fresh folder for test `name`, and in it a small model with the
+/// `output` head trained for 3 steps on [`clip`].
+fn trained(name: &str, output: &str) -> (PathBuf, PathBuf) {
+    let dir = tmpdir(name);
     let model = dir.join(format!("{output}.safetensors"));
     train_small(
         &clip(),
@@ -28,13 +31,12 @@ fn train(dir: &Path, output: &str) -> PathBuf {
             "cpu",
         ],
     );
-    model
+    (dir, model)
 }
 
 #[test]
 fn a_mulaw_model_generates_takes_of_the_exact_length() {
-    let dir = tmpdir("mulaw");
-    let model = train(&dir, "mulaw");
+    let (dir, model) = trained("mulaw", "mulaw");
     let gen = dir.join("gen.wav");
     let plot = dir.join("gen.png");
     let args = |out: &Path| {
@@ -122,8 +124,7 @@ fn a_mulaw_model_generates_takes_of_the_exact_length() {
 
 #[test]
 fn bad_input_fails_cleanly_without_output() {
-    let dir = tmpdir("bad");
-    let model = train(&dir, "mse");
+    let (dir, model) = trained("bad", "mse");
     let gen = dir.join("gen.wav");
     let not_audio = dir.join("notes.txt");
     std::fs::write(&not_audio, "not audio").unwrap();
