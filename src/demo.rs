@@ -1,6 +1,7 @@
-//! The demo (what running with no command does): a small model trained on
-//! the bundled piano clip for about a minute, then the clip predicted,
-//! scored and continued, and a summary of it all.
+//! The demo (what running with no command does): the recommended model
+//! (`--preset hybrid`: an LSTM over the cascade's residual) trained on the
+//! bundled piano clip for about a minute, then the clip predicted, scored
+//! and continued, and a summary of it all.
 //!
 //! [`run`] takes its steps from a [`Commands`]: the command line's own
 //! `train`, `predict` and `generate` (which print as they go), so the demo
@@ -12,14 +13,14 @@ use crate::epoch_report::EpochReport;
 use crate::error::{Error, Result};
 use crate::eval::{self, Scope, SongReport};
 use crate::generate::TakeReport;
-use crate::model::ModelConfig;
+use crate::model::Output;
+use crate::preset::Preset;
+use crate::residual::Residual;
 use crate::run_config::RunConfig;
 use crate::train_setup::TrainOptions;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Training steps: about a minute on 2 cores.
-pub const STEPS: u64 = 1000;
 /// Seconds generated.
 pub const SECONDS: f64 = 3.0;
 /// Seconds of the clip generation is primed on.
@@ -37,15 +38,38 @@ pub fn clip() -> PathBuf {
     }
 }
 
-/// The demo's training run: the defaults, `steps` steps, the checkpoint `out`.
-pub fn train_options(clip: &Path, out: &Path, steps: u64) -> TrainOptions {
+/// The demo's training run: `--preset hybrid` (its 40 epochs of the clip
+/// are about 1,900 steps, a minute on 2 cores), or at most `steps` steps;
+/// the checkpoint `out`.
+pub fn train_options(clip: &Path, out: &Path, steps: Option<u64>) -> TrainOptions {
     TrainOptions {
         songs: vec![clip.to_path_buf()],
         out: out.to_path_buf(),
-        epochs: Some(1000),
-        max_steps: Some(steps),
+        preset: Some(Preset::Hybrid),
+        max_steps: steps,
         ..TrainOptions::default()
     }
+}
+
+/// The model in words, as the summary names it.
+fn describe(cfg: &RunConfig) -> String {
+    let m = &cfg.model;
+    let base = match cfg.residual {
+        Residual::None => "",
+        Residual::Lpc { .. } => " over LPC-32's residual",
+        Residual::Cascade { .. } => " over the cascade's residual",
+    };
+    let head = match m.output {
+        Output::Mse => "linear head",
+        Output::Mulaw { .. } => "mu-law head",
+        Output::Laplace { .. } => "Laplace head",
+    };
+    format!(
+        "{} x {} LSTM{base}, {head} ({} parameters)",
+        m.layers,
+        m.hidden,
+        m.layout().total
+    )
 }
 
 /// What the demo wrote and measured.
@@ -54,7 +78,7 @@ pub struct DemoRun<'a> {
     pub steps: u64,
     pub train_secs: f64,
     pub samples_per_sec: f64,
-    pub model: &'a ModelConfig,
+    pub config: &'a RunConfig,
     pub valid: &'a SongReport,
     /// Seconds of prime and of generated audio, wall-clock seconds, the take.
     pub prime_secs: f64,
@@ -66,19 +90,16 @@ pub struct DemoRun<'a> {
 
 /// The summary table, as shown and as written to `summary.txt`.
 pub fn summary(d: &DemoRun) -> String {
-    let m = d.model;
     let mut t = format!(
         "wavelstm demo summary\n\
          song:      {}\n\
-         model:     {} x {} LSTM, linear head ({} parameters)\n\
+         model:     {}\n\
          training:  {} steps in {:.1} s ({:.0} samples/s)\n\n\
          one-step prediction of the last 10% of the clip (never trained on),\n\
          all predictors on the same {} samples:\n\
          \x20 {:<22} {:>10} {:>9} {:>12}\n",
         d.clip.display(),
-        m.layers,
-        m.hidden,
-        m.layout().total,
+        describe(d.config),
         d.steps,
         d.train_secs,
         d.samples_per_sec,
@@ -101,6 +122,17 @@ pub fn summary(d: &DemoRun) -> String {
             f.mse, f.gain_db, f.bits_per_sample
         ));
     }
+    if let Some(bits) = v.model_bits_per_sample {
+        t.push_str(&format!(
+            "  {:<22} {:>10} {:>9} {bits:>12.3}\n",
+            "model, its own law", "", ""
+        ));
+    }
+    t.push_str(&format!(
+        "  the model against the cascade: {:+.2} dB, {:+.3} bits/sample\n",
+        v.model.gain_db - v.cascade.gain_db,
+        v.model.bits_per_sample - v.cascade.bits_per_sample
+    ));
     t.push_str(&format!(
         "\ngeneration: {:.1} s after a {:.1} s prime, in {:.1} s: {:.2}x real time\n\
          \x20 the take: RMS {:.1} dBFS, last second {:.1} dBFS, peak {:.3}{}\n\
@@ -141,8 +173,8 @@ pub fn write_summary(path: &Path, summary: &str) -> Result<()> {
 
 /// The commands the demo runs, as the caller runs them.
 pub trait Commands {
-    /// The demo starts learning `clip` for `steps` steps.
-    fn started(&mut self, clip: &Path, steps: u64);
+    /// The demo starts learning `clip` (for at most `steps` steps).
+    fn started(&mut self, clip: &Path, steps: Option<u64>);
     /// `train` as `o` says; the run's history.
     fn train(&mut self, o: &TrainOptions) -> Result<Vec<EpochReport>>;
     /// `predict` of `song` by `model` into `out`, plotted to `plot`.
@@ -160,11 +192,12 @@ pub trait Commands {
     ) -> Result<Vec<TakeReport>>;
 }
 
-/// The demo into `out_dir`: `steps` training steps, `gen_seconds` generated.
+/// The demo into `out_dir`: the preset's training (at most `steps` steps),
+/// `gen_seconds` generated.
 /// Returns the summary (also written to `summary.txt`).
 pub fn run(
     out_dir: &Path,
-    steps: u64,
+    steps: Option<u64>,
     gen_seconds: f64,
     commands: &mut dyn Commands,
 ) -> Result<String> {
@@ -199,7 +232,7 @@ pub fn run(
         steps: history.iter().map(|r| r.steps).sum(),
         train_secs,
         samples_per_sec: last.samples_per_sec,
-        model: &cfg.model,
+        config: cfg,
         valid: &valid,
         prime_secs: PRIME_SECONDS,
         gen_secs: gen_seconds,

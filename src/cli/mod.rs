@@ -70,9 +70,10 @@ enum Command {
         /// Where to write the model, the WAVs, the plots and the summary.
         #[arg(long, default_value = crate::demo::OUT_DIR)]
         out_dir: PathBuf,
-        /// Training steps (the default takes about a minute on 2 cores).
-        #[arg(long, default_value_t = crate::demo::STEPS)]
-        steps: u64,
+        /// Stop training after this many steps (default: the hybrid
+        /// preset's 40 epochs of the clip, about a minute on 2 cores).
+        #[arg(long)]
+        steps: Option<u64>,
         /// Seconds of audio to generate after a 2-s prime on the clip.
         #[arg(long, default_value_t = crate::demo::SECONDS)]
         seconds: f64,
@@ -159,11 +160,7 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<()> {
     crate::cpu::isa::requested().map_err(Error::config)?;
     match cli.command {
-        None => demo::run(
-            Path::new(crate::demo::OUT_DIR),
-            crate::demo::STEPS,
-            crate::demo::SECONDS,
-        ),
+        None => demo::run(Path::new(crate::demo::OUT_DIR), None, crate::demo::SECONDS),
         Some(Command::Demo {
             out_dir,
             steps,
