@@ -23,7 +23,7 @@
 use crate::dataset::Batch;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::predict::Plan;
+use crate::predict::{zeroed_outputs, Plan};
 
 /// How dynamic evaluation adapts (`--adapt-block`, `--adapt-steps`, `--adapt-lr`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -97,13 +97,9 @@ pub fn adaptive_teacher_forced(
             "--adapt needs a model that carries its state (trained with --seq-len above 1 or --stateful)",
         ));
     }
-    let model = engine.model().clone();
-    let (c, width) = (model.channels, if with_head { model.outputs() } else { 0 });
     let (p0, p1) = (plan.positions.start, plan.positions.end);
-    let n = p1 - p0;
-    let mut out = vec![0.0f32; n * c];
-    let mut head_out = vec![0.0f32; n * width];
-    if n == 0 {
+    let (c, width, mut out, mut head_out) = zeroed_outputs(engine.model(), p1 - p0, with_head);
+    if p1 == p0 {
         return Ok((out, head_out));
     }
     let initial = engine.state()?;

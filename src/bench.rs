@@ -29,8 +29,9 @@ use crate::dataset::Batch;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::flops;
-use crate::model::{init_params, Activation, CellActivation, GateActivation, ModelConfig};
+use crate::model::{init_params, ModelConfig};
 use crate::optim::AdamConfig;
+use crate::preset::{Defaults, Preset};
 use crate::rng::SplitMix64;
 use serde::Serialize;
 use std::time::Instant;
@@ -83,26 +84,18 @@ pub const GENERATE_UNIT: usize = SAMPLE_RATE as usize;
 /// it, short enough to cost nothing next to the timed seconds.
 const GENERATE_PRIME: usize = 441;
 
+/// The plain default model (mono) at another size.
 fn lstm_model(hidden: usize, layers: usize) -> ModelConfig {
     ModelConfig {
-        channels: 1,
-        frame: 1,
         hidden,
         layers,
-        head: vec![],
-        cell_activation: CellActivation::Tanh,
-        gate_activation: GateActivation::Sigmoid,
-        lstm_output_activation: Activation::Linear,
-        output_activation: Activation::Linear,
-        leaky_slope: 0.3,
-        features: 0,
-        output: crate::model::Output::Mse,
+        ..Defaults::of(None).model(1)
     }
 }
 
 /// The `--preset seed` model, mono.
 fn seed_model() -> ModelConfig {
-    crate::preset::Defaults::of(Some(crate::preset::Preset::Seed)).model(1)
+    Defaults::of(Some(Preset::Seed)).model(1)
 }
 
 impl Workload {

@@ -7,6 +7,7 @@
 pub mod adapt;
 pub mod atomic;
 pub mod audio;
+pub mod baselines;
 pub mod bench;
 pub mod cascade;
 pub mod checkpoint;

@@ -1,10 +1,10 @@
 //! `loss.png` beside a run's checkpoint, redrawn after every epoch: the
 //! training and validation loss, and the classic predictors' validation MSE.
 
+use crate::baselines;
 use crate::dataset::Dataset;
 use crate::epoch_report::EpochReport;
 use crate::error::Result;
-use crate::eval;
 use crate::model::Output;
 use crate::plot::{self, EpochLoss};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ impl LossPlot {
         LossPlot {
             path: checkpoint.with_file_name("loss.png"),
             history: history.iter().map(|r| epoch_loss(r, output)).collect(),
-            baselines: eval::validation_baselines(dataset),
+            baselines: baselines::validation_baselines(dataset),
             failed: false,
             output,
         }

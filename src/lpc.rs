@@ -290,21 +290,27 @@ fn solve(phi: &[f64], p: usize, ridge: f64) -> Option<Vec<f64>> {
             }
         }
     }
-    // Forward (L·y = rhs), then back (Lᵀ·a = y) substitution.
     let mut y: Vec<f64> = (1..m).map(|i| phi[i * m]).collect();
-    for i in 0..p {
-        for k in 0..i {
-            y[i] -= l[i * p + k] * y[k];
-        }
-        y[i] /= l[i * p + i];
-    }
-    for i in (0..p).rev() {
-        for k in i + 1..p {
-            y[i] -= l[k * p + i] * y[k];
-        }
-        y[i] /= l[i * p + i];
-    }
+    cholesky_solve(&l, p, &mut y);
     Some(y)
+}
+
+/// In place, `y ← (L·Lᵀ)⁻¹·y` for the lower-triangular `l` (`n × n`
+/// row-major, as a Cholesky factorization leaves it): forward (`L·z = y`),
+/// then back (`Lᵀ·x = z`) substitution.
+pub(crate) fn cholesky_solve(l: &[f64], n: usize, y: &mut [f64]) {
+    for i in 0..n {
+        for k in 0..i {
+            y[i] -= l[i * n + k] * y[k];
+        }
+        y[i] /= l[i * n + i];
+    }
+    for i in (0..n).rev() {
+        for k in i + 1..n {
+            y[i] -= l[k * n + i] * y[k];
+        }
+        y[i] /= l[i * n + i];
+    }
 }
 
 /// The causal block LPC of [`lpc`], one frame at a time, for a signal that

@@ -10,6 +10,8 @@
 
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
+use plotters::chart::MeshStyle;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use rustfft::num_complex::Complex;
@@ -66,6 +68,38 @@ fn render(path: &Path, draw: impl FnOnce(&Area) -> Result<()>) -> Result<()> {
 
 fn drawing(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::file(path, format!("cannot draw: {e}"))
+}
+
+/// A series' sample in the legend: a short line in its colour.
+fn legend_line(c: RGBColor, width: u32) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new([(x, y), (x + 25, y)], c.stroke_width(width))
+}
+
+/// Draw `mesh` with the axis text of the waveform and spectrum plots.
+fn draw_mesh<X, Y>(mesh: &mut MeshStyle<'_, '_, X, Y, BitMapBackend<'_>>, path: &Path) -> Result<()>
+where
+    X: Ranged + ValueFormatter<X::ValueType>,
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+{
+    mesh.axis_desc_style(("sans-serif", 18))
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(|e| drawing(path, e))
+}
+
+/// The legend of `chart`'s labelled series, boxed in the upper right corner.
+fn draw_legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+    path: &Path,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 18))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| drawing(path, e))
 }
 
 /// Training and validation MSE per epoch (log scale), with `baselines`
@@ -138,7 +172,7 @@ pub fn loss_plot(path: &Path, history: &[EpochLoss], baselines: &[(&str, f64)]) 
                 ))
                 .map_err(e)?
                 .label(format!("{name} (validation)"))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 25, y)], c.stroke_width(2)));
+                .legend(legend_line(c, 2));
         }
         type Pick = fn(&EpochLoss) -> f64;
         let curves: [(&str, RGBColor, Pick); 2] = [
@@ -156,19 +190,12 @@ pub fn loss_plot(path: &Path, history: &[EpochLoss], baselines: &[(&str, f64)]) 
                 .draw_series(LineSeries::new(pts.clone(), c.stroke_width(3)))
                 .map_err(e)?
                 .label(format!("model, {name}"))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 25, y)], c.stroke_width(3)));
+                .legend(legend_line(c, 3));
             chart
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 5, c.filled())))
                 .map_err(e)?;
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 18))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(e)
+        draw_legend(&mut chart, path)
     })
 }
 
@@ -213,15 +240,14 @@ pub fn prediction_plot(
             .y_label_area_size(90)
             .build_cartesian_2d(t0..t1, -amp..amp)
             .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .y_desc("amplitude (full scale = 1)")
-            .x_label_formatter(&|x| format!("{x:.3}"))
-            .axis_desc_style(("sans-serif", 18))
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(e)?;
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .x_desc("time (s)")
+                .y_desc("amplitude (full scale = 1)")
+                .x_label_formatter(&|x| format!("{x:.3}")),
+            path,
+        )?;
         for (name, v, c, w) in [
             ("original", original, BLUE, 3),
             ("predicted", predicted, RED, 2),
@@ -233,16 +259,9 @@ pub fn prediction_plot(
                 ))
                 .map_err(e)?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 25, y)], c.stroke_width(3)));
+                .legend(legend_line(c, 3));
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 18))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(e)?;
+        draw_legend(&mut chart, path)?;
 
         let mut chart = ChartBuilder::on(&bottom)
             .margin(15)
@@ -250,23 +269,22 @@ pub fn prediction_plot(
             .y_label_area_size(90)
             .build_cartesian_2d(t0..t1, -emax..emax)
             .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .y_desc("error (full scale = 1)")
-            .x_label_formatter(&|x| format!("{x:.3}"))
-            .y_label_formatter(&|y| {
-                // The middle tick is zero up to rounding: say so.
-                if y.abs() < emax * 1e-9 {
-                    "0".into()
-                } else {
-                    format!("{y:.1e}")
-                }
-            })
-            .axis_desc_style(("sans-serif", 18))
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(e)?;
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .x_desc("time (s)")
+                .y_desc("error (full scale = 1)")
+                .x_label_formatter(&|x| format!("{x:.3}"))
+                .y_label_formatter(&|y| {
+                    // The middle tick is zero up to rounding: say so.
+                    if y.abs() < emax * 1e-9 {
+                        "0".into()
+                    } else {
+                        format!("{y:.1e}")
+                    }
+                }),
+            path,
+        )?;
         let c = RGBColor(0, 130, 0);
         chart
             .draw_series(LineSeries::new(
@@ -275,15 +293,8 @@ pub fn prediction_plot(
             ))
             .map_err(e)?
             .label("predicted − original")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 25, y)], c.stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 18))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(e)
+            .legend(legend_line(c, 3));
+        draw_legend(&mut chart, path)
     })
 }
 
@@ -383,15 +394,14 @@ pub fn spectrogram_plot(
                         .map_err(e)?;
                 }
             }
-            chart
-                .configure_mesh()
-                .disable_mesh()
-                .x_desc("time (s)")
-                .y_desc("frequency (kHz)")
-                .axis_desc_style(("sans-serif", 18))
-                .label_style(("sans-serif", 15))
-                .draw()
-                .map_err(e)?;
+            draw_mesh(
+                chart
+                    .configure_mesh()
+                    .disable_mesh()
+                    .x_desc("time (s)")
+                    .y_desc("frequency (kHz)"),
+                path,
+            )?;
         }
         // The colour scale.
         let mut chart = ChartBuilder::on(&bar)
@@ -408,15 +418,14 @@ pub fn spectrogram_plot(
                 root.draw_pixel((px, py), &heat(v)).map_err(e)?;
             }
         }
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .disable_x_axis()
-            .y_desc("level (dB)")
-            .axis_desc_style(("sans-serif", 18))
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(e)
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .disable_x_axis()
+                .y_desc("level (dB)"),
+            path,
+        )
     })
 }
 
@@ -455,15 +464,14 @@ pub fn spectrum_plot(path: &Path, rate: u32, curves: &[(String, Vec<f64>)]) -> R
             .y_label_area_size(90)
             .build_cartesian_2d((lo..hi).log_scale(), bottom..top)
             .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("frequency (Hz)")
-            .y_desc("power per bin (dB, full scale = 0)")
-            .x_label_formatter(&|f| format!("{f:.0}"))
-            .axis_desc_style(("sans-serif", 18))
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(e)?;
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .x_desc("frequency (Hz)")
+                .y_desc("power per bin (dB, full scale = 0)")
+                .x_label_formatter(&|f| format!("{f:.0}")),
+            path,
+        )?;
         for (i, (name, s)) in curves.iter().enumerate() {
             let c = colors[i % colors.len()];
             let w = if i == 0 { 3 } else { 2 };
@@ -474,15 +482,8 @@ pub fn spectrum_plot(path: &Path, rate: u32, curves: &[(String, Vec<f64>)]) -> R
                 ))
                 .map_err(e)?
                 .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 25, y)], c.stroke_width(3)));
+                .legend(legend_line(c, 3));
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 18))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(e)
+        draw_legend(&mut chart, path)
     })
 }

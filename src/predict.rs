@@ -16,6 +16,7 @@
 use crate::dataset::Batch;
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::model::ModelConfig;
 use std::ops::Range;
 
 pub struct Plan {
@@ -83,23 +84,27 @@ pub fn teacher_forced_with_head(
     run(engine, plan, signal_frames, true)
 }
 
+/// `model`'s channels `C` and head width (0 without `with_head`), and
+/// zeroed predictions `[n, C]` and head outputs `[n, width]` for `n` positions.
+pub(crate) fn zeroed_outputs(
+    model: &ModelConfig,
+    n: usize,
+    with_head: bool,
+) -> (usize, usize, Vec<f32>, Vec<f32>) {
+    let (c, width) = (model.channels, if with_head { model.outputs() } else { 0 });
+    (c, width, vec![0.0; n * c], vec![0.0; n * width])
+}
+
 fn run(
     engine: &mut dyn Engine,
     plan: &Plan,
     signal_frames: usize,
     with_head: bool,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    let c = engine.model().channels;
-    let width = if with_head {
-        engine.model().outputs()
-    } else {
-        0
-    };
-    let (p0, p1) = (plan.positions.start, plan.positions.end);
-    let n = p1 - p0;
-    let mut out = vec![0.0f32; n * c];
-    let mut head_out = vec![0.0f32; n * width];
-    if n == 0 {
+    let p0 = plan.positions.start;
+    let (c, width, mut out, mut head_out) =
+        zeroed_outputs(engine.model(), plan.positions.len(), with_head);
+    if plan.positions.is_empty() {
         return Ok((out, head_out));
     }
     let segs = plan.segments();

@@ -39,16 +39,10 @@ pub enum Base {
 /// The values of a run's options when they are not given.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Defaults {
-    pub frame: usize,
-    pub hidden: usize,
-    pub layers: usize,
-    /// Hidden widths of the dense head.
-    pub head: Vec<usize>,
-    pub cell_activation: CellActivation,
-    pub gate_activation: GateActivation,
-    pub lstm_activation: Activation,
-    pub output_activation: Activation,
-    pub leaky_slope: f64,
+    /// The model, for one channel, without features, with the `mse` head
+    /// (what the data and the head options decide is set elsewhere: see
+    /// [`Defaults::model`] and `train_setup::resolve`).
+    pub model: ModelConfig,
     pub seq_len: usize,
     pub batch: usize,
     pub valid_fraction: f64,
@@ -69,15 +63,20 @@ impl Defaults {
     /// The plain defaults (`None`) or a preset's.
     pub fn of(preset: Option<Preset>) -> Defaults {
         let plain = Defaults {
-            frame: 1,
-            hidden: 64,
-            layers: 1,
-            head: vec![],
-            cell_activation: CellActivation::Tanh,
-            gate_activation: GateActivation::Sigmoid,
-            lstm_activation: Activation::Linear,
-            output_activation: Activation::Linear,
-            leaky_slope: 0.3,
+            model: ModelConfig {
+                channels: 1,
+                frame: 1,
+                features: 0,
+                hidden: 64,
+                layers: 1,
+                head: vec![],
+                cell_activation: CellActivation::Tanh,
+                gate_activation: GateActivation::Sigmoid,
+                lstm_output_activation: Activation::Linear,
+                output_activation: Activation::Linear,
+                leaky_slope: 0.3,
+                output: Output::Mse,
+            },
             seq_len: 256,
             batch: 32,
             valid_fraction: 0.1,
@@ -92,13 +91,16 @@ impl Defaults {
         match preset {
             None => plain,
             Some(Preset::Seed) => Defaults {
-                frame: 3,
-                hidden: 100,
-                head: vec![50, 25, 12],
-                cell_activation: CellActivation::Linear,
-                gate_activation: GateActivation::HardSigmoid,
-                lstm_activation: Activation::LeakyRelu,
-                output_activation: Activation::LeakyRelu,
+                model: ModelConfig {
+                    frame: 3,
+                    hidden: 100,
+                    head: vec![50, 25, 12],
+                    cell_activation: CellActivation::Linear,
+                    gate_activation: GateActivation::HardSigmoid,
+                    lstm_output_activation: Activation::LeakyRelu,
+                    output_activation: Activation::LeakyRelu,
+                    ..plain.model.clone()
+                },
                 seq_len: 1,
                 batch: 100,
                 clip: 0.0,
@@ -127,17 +129,7 @@ impl Defaults {
     pub fn model(&self, channels: usize) -> ModelConfig {
         ModelConfig {
             channels,
-            frame: self.frame,
-            hidden: self.hidden,
-            layers: self.layers,
-            head: self.head.clone(),
-            cell_activation: self.cell_activation,
-            gate_activation: self.gate_activation,
-            lstm_output_activation: self.lstm_activation,
-            output_activation: self.output_activation,
-            leaky_slope: self.leaky_slope,
-            features: 0,
-            output: Output::Mse,
+            ..self.model.clone()
         }
     }
 }

@@ -91,15 +91,15 @@ pub fn resolve(
     }
     let model = crate::model::ModelConfig {
         channels,
-        frame: o.frame.unwrap_or(d.frame),
-        hidden: o.hidden.unwrap_or(d.hidden),
-        layers: o.layers.unwrap_or(d.layers),
-        head: o.head.clone().unwrap_or_else(|| d.head.clone()),
-        cell_activation: o.cell_activation.unwrap_or(d.cell_activation),
-        gate_activation: o.gate_activation.unwrap_or(d.gate_activation),
-        lstm_output_activation: o.lstm_activation.unwrap_or(d.lstm_activation),
-        output_activation: o.output_activation.unwrap_or(d.output_activation),
-        leaky_slope: o.leaky_slope.unwrap_or(d.leaky_slope),
+        frame: o.frame.unwrap_or(d.model.frame),
+        hidden: o.hidden.unwrap_or(d.model.hidden),
+        layers: o.layers.unwrap_or(d.model.layers),
+        head: o.head.clone().unwrap_or_else(|| d.model.head.clone()),
+        cell_activation: o.cell_activation.unwrap_or(d.model.cell_activation),
+        gate_activation: o.gate_activation.unwrap_or(d.model.gate_activation),
+        lstm_output_activation: o.lstm_activation.unwrap_or(d.model.lstm_output_activation),
+        output_activation: o.output_activation.unwrap_or(d.model.output_activation),
+        leaky_slope: o.leaky_slope.unwrap_or(d.model.leaky_slope),
         features: if base == Base::Cascade {
             hybrid.features()
         } else {

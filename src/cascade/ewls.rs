@@ -335,21 +335,40 @@ fn cholesky_lower(
         }
         // The triangle inside the block.
         for k in 0..rows {
-            let i = i0 + k;
             let (above, rest) = block.split_at_mut(k * p);
-            let row = &mut rest[..p];
-            for j in i0..i {
-                let lj = &above[(j - i0) * p..(j - i0) * p + j];
-                row[j] = (row[j] - dot(&row[..j], lj)) * inv_diag[j];
-            }
-            let d = row[i] + delta - dot(&row[..i], &row[..i]);
-            if !(d > 0.0 && d.is_finite()) {
+            if !finish_row(&mut rest[..p], above, i0, i0 + k, delta, inv_diag, &dot) {
                 return false;
             }
-            row[i] = d.sqrt();
-            inv_diag[i] = 1.0 / row[i];
         }
     }
+    true
+}
+
+/// Row `i` of `L` (`row`, P long) from column `j0` on: its entries `j0 .. i`
+/// against the finished rows `j0 .. i` (row `j` at `done[(j − j0)·P ..]`),
+/// then its diagonal `L_ii = √(m_ii + δ − Σ_{j<i} L_ij²)` and that diagonal's
+/// reciprocal. False when the pivot under the root is not positive and finite.
+#[inline(always)]
+fn finish_row(
+    row: &mut [f64],
+    done: &[f64],
+    j0: usize,
+    i: usize,
+    delta: f64,
+    inv_diag: &mut [f64],
+    dot: &impl Fn(&[f64], &[f64]) -> f64,
+) -> bool {
+    let p = row.len();
+    for j in j0..i {
+        let lj = &done[(j - j0) * p..(j - j0) * p + j];
+        row[j] = (row[j] - dot(&row[..j], lj)) * inv_diag[j];
+    }
+    let d = row[i] + delta - dot(&row[..i], &row[..i]);
+    if !(d > 0.0 && d.is_finite()) {
+        return false;
+    }
+    row[i] = d.sqrt();
+    inv_diag[i] = 1.0 / row[i];
     true
 }
 
@@ -359,17 +378,9 @@ fn cholesky_lower(
 fn cholesky_lower_rows(m: &mut [f64], p: usize, delta: f64, inv_diag: &mut [f64]) -> bool {
     for i in 0..p {
         let (done, rest) = m.split_at_mut(i * p);
-        let row = &mut rest[..p];
-        for j in 0..i {
-            let lj = &done[j * p..j * p + j];
-            row[j] = (row[j] - dot(&row[..j], lj)) * inv_diag[j];
-        }
-        let d = row[i] + delta - dot(&row[..i], &row[..i]);
-        if !(d > 0.0 && d.is_finite()) {
+        if !finish_row(&mut rest[..p], done, 0, i, delta, inv_diag, &dot) {
             return false;
         }
-        row[i] = d.sqrt();
-        inv_diag[i] = 1.0 / row[i];
     }
     true
 }

@@ -25,6 +25,7 @@
 //! Then an optional bias correction: `b ← b + rate·e` (the running mean of
 //! the final error).
 
+use crate::lpc::cholesky_solve;
 use serde::{Deserialize, Serialize};
 
 /// How the combiner adapts its weights.
@@ -127,7 +128,7 @@ impl Mix {
             return;
         }
         let delta = ridge * trace / k as f64;
-        // Cholesky L·Lᵀ = R + δI, then the two triangular solves.
+        // Cholesky L·Lᵀ = R + δI, then the two triangular solves for w.
         let l = &mut self.l;
         for i in 0..k {
             for j in 0..=i {
@@ -149,18 +150,7 @@ impl Mix {
         for (yi, ri) in y.iter_mut().zip(&self.r_vec) {
             *yi = ri + delta;
         }
-        for i in 0..k {
-            for m in 0..i {
-                y[i] -= l[i * k + m] * y[m];
-            }
-            y[i] /= l[i * k + i];
-        }
-        for i in (0..k).rev() {
-            for m in i + 1..k {
-                y[i] -= l[m * k + i] * y[m];
-            }
-            y[i] /= l[i * k + i];
-        }
+        cholesky_solve(l, k, y);
         if y.iter().all(|v| v.is_finite()) {
             for (w, v) in self.w.iter_mut().zip(y.iter()) {
                 *w = v.clamp(0.0, 1.0);

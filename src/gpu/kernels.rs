@@ -57,33 +57,28 @@ pub const ALL: [Kernel; 22] = [
     Kernel::Adam,
 ];
 
+/// `[(name, source)]` of `shaders/<name>.wgsl` for each name, compiled into the binary.
+macro_rules! shaders {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_str!(concat!("../../shaders/", $name, ".wgsl")))),*]
+    };
+}
+
 /// The shader files, prelude first.
-pub const SHADERS: [(&str, &str); 13] = [
-    ("common", include_str!("../../shaders/common.wgsl")),
-    ("gather", include_str!("../../shaders/gather.wgsl")),
-    ("state", include_str!("../../shaders/state.wgsl")),
-    ("matmul", include_str!("../../shaders/matmul.wgsl")),
-    (
-        "lstm_forward",
-        include_str!("../../shaders/lstm_forward.wgsl"),
-    ),
-    (
-        "lstm_backward",
-        include_str!("../../shaders/lstm_backward.wgsl"),
-    ),
-    ("column_sum", include_str!("../../shaders/column_sum.wgsl")),
-    ("activation", include_str!("../../shaders/activation.wgsl")),
-    ("mse_loss", include_str!("../../shaders/mse_loss.wgsl")),
-    (
-        "softmax_xent",
-        include_str!("../../shaders/softmax_xent.wgsl"),
-    ),
-    (
-        "laplace_nll",
-        include_str!("../../shaders/laplace_nll.wgsl"),
-    ),
-    ("grad_norm", include_str!("../../shaders/grad_norm.wgsl")),
-    ("adam", include_str!("../../shaders/adam.wgsl")),
+pub const SHADERS: [(&str, &str); 13] = shaders![
+    "common",
+    "gather",
+    "state",
+    "matmul",
+    "lstm_forward",
+    "lstm_backward",
+    "column_sum",
+    "activation",
+    "mse_loss",
+    "softmax_xent",
+    "laplace_nll",
+    "grad_norm",
+    "adam",
 ];
 
 impl Kernel {

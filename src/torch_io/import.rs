@@ -74,6 +74,12 @@ fn config(
     spec: Option<&ModuleSpec>,
 ) -> Result<RunConfig> {
     let refuse = |why: String| Error::file(path, why);
+    // `opts.$field`, else the exported file's own `$field`, else `$default`.
+    macro_rules! pick {
+        ($field:ident, $default:expr) => {
+            opts.$field.or(spec.map(|s| s.$field)).unwrap_or($default)
+        };
+    }
     let s = &mapped.shapes;
     let last = *s.widths.last().expect("a head has a layer");
     let (channels, mulaw) = outputs(last).ok_or_else(|| {
@@ -113,7 +119,7 @@ fn config(
             )));
         }
     }
-    let scale = opts.scale.or(spec.map(|s| s.scale)).unwrap_or(1.0);
+    let scale = pick!(scale, 1.0);
     if !(scale.is_finite() && scale > 0.0) {
         return Err(Error::config("--scale must be positive and finite"));
     }
@@ -124,26 +130,11 @@ fn config(
         hidden: s.hidden,
         layers: s.layers,
         head,
-        cell_activation: opts
-            .cell_activation
-            .or(spec.map(|s| s.cell_activation))
-            .unwrap_or(CellActivation::Tanh),
-        gate_activation: opts
-            .gate_activation
-            .or(spec.map(|s| s.gate_activation))
-            .unwrap_or(GateActivation::Sigmoid),
-        lstm_output_activation: opts
-            .lstm_activation
-            .or(spec.map(|s| s.lstm_activation))
-            .unwrap_or(Activation::Linear),
-        output_activation: opts
-            .output_activation
-            .or(spec.map(|s| s.output_activation))
-            .unwrap_or(Activation::Linear),
-        leaky_slope: opts
-            .leaky_slope
-            .or(spec.map(|s| s.leaky_slope))
-            .unwrap_or(TORCH_LEAKY_SLOPE),
+        cell_activation: pick!(cell_activation, CellActivation::Tanh),
+        gate_activation: pick!(gate_activation, GateActivation::Sigmoid),
+        lstm_output_activation: pick!(lstm_activation, Activation::Linear),
+        output_activation: pick!(output_activation, Activation::Linear),
+        leaky_slope: pick!(leaky_slope, TORCH_LEAKY_SLOPE),
         output: if mulaw {
             Output::Mulaw { scale }
         } else {
@@ -157,10 +148,7 @@ fn config(
         .seq_len
         .or(spec.map(|s| if s.carry_state { DEFAULT_SEQ_LEN } else { 1 }))
         .unwrap_or(DEFAULT_SEQ_LEN);
-    let sample_rate = opts
-        .sample_rate
-        .or(spec.map(|s| s.sample_rate))
-        .unwrap_or(DEFAULT_SAMPLE_RATE);
+    let sample_rate = pick!(sample_rate, DEFAULT_SAMPLE_RATE);
     if seq_len == 0 || sample_rate == 0 {
         return Err(Error::config(
             "--seq-len and --sample-rate must be at least 1",

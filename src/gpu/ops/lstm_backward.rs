@@ -2,7 +2,8 @@
 //! twin of `cpu::lstm::lstm_backward` (reference: `cpu::reference::lstm_backward`).
 
 use crate::gpu::kernels::Kernel;
-use crate::gpu::program::{grid, Program, WG};
+use crate::gpu::ops::lstm_forward::{per_lane, per_unit};
+use crate::gpu::program::Program;
 use crate::gpu::uniform::uniform;
 
 uniform! {
@@ -35,14 +36,12 @@ impl Program {
     /// Timestep `p.t` of every lane (called for t = T-1 down to 0); one
     /// thread per (lane, unit).
     pub fn lstm_backward_step(&mut self, p: Params) {
-        let threads = (p.b * p.h) as usize;
-        self.push(Kernel::LstmBackwardStep, p, grid(threads, WG));
+        self.push(Kernel::LstmBackwardStep, p, per_unit(p.b, p.h));
     }
 
     /// All timesteps from T-1 down to 0, the recurrent product included;
     /// one workgroup per lane.
     pub fn lstm_backward_sequence(&mut self, p: Params) {
-        let lanes = p.b;
-        self.push(Kernel::LstmBackwardSequence, p, [lanes, 1, 1]);
+        self.push(Kernel::LstmBackwardSequence, p, per_lane(p.b));
     }
 }

@@ -34,18 +34,27 @@ pub fn kinds(cell: CellActivation, gate: GateActivation) -> u32 {
         | (u32::from(gate == GateActivation::HardSigmoid) << 1)
 }
 
+/// The LSTM kernels' two dispatch shapes (forward and backward alike):
+/// `step` one thread per (lane, unit) of `b` lanes of `h` units, `sequence`
+/// one workgroup per lane.
+pub(crate) fn per_unit(b: u32, h: u32) -> [u32; 3] {
+    grid((b * h) as usize, WG)
+}
+
+pub(crate) fn per_lane(b: u32) -> [u32; 3] {
+    [b, 1, 1]
+}
+
 impl Program {
     /// Timestep `p.t` of every lane, once `a[t]` holds all of its products
     /// (`x·W_ihᵀ + biases + h_{t-1}·W_hhᵀ`); one thread per (lane, unit).
     pub fn lstm_forward_step(&mut self, p: Params) {
-        let threads = (p.b * p.h) as usize;
-        self.push(Kernel::LstmForwardStep, p, grid(threads, WG));
+        self.push(Kernel::LstmForwardStep, p, per_unit(p.b, p.h));
     }
 
     /// All `p.steps` timesteps, the recurrent product included (`a` holds
     /// only `x·W_ihᵀ + biases`); one workgroup per lane.
     pub fn lstm_forward_sequence(&mut self, p: Params) {
-        let lanes = p.b;
-        self.push(Kernel::LstmForwardSequence, p, [lanes, 1, 1]);
+        self.push(Kernel::LstmForwardSequence, p, per_lane(p.b));
     }
 }
