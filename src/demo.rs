@@ -181,15 +181,17 @@ pub trait Commands {
     fn predict(&mut self, model: &Path, song: &Path, out: &Path, plot: &Path) -> Result<()>;
     /// An engine for `cfg`, holding `params`.
     fn engine(&mut self, cfg: &RunConfig, params: Vec<f32>) -> Result<Box<dyn Engine>>;
-    /// `generate`: one take of `seconds` into `out` after `prime_seconds` of `prime`.
-    fn generate(
-        &mut self,
-        model: &Path,
-        prime: &Path,
-        prime_seconds: f64,
-        seconds: f64,
-        out: &Path,
-    ) -> Result<Vec<TakeReport>>;
+    /// `generate`: one take as `take` says.
+    fn generate(&mut self, take: &Take) -> Result<Vec<TakeReport>>;
+}
+
+/// The demo's take: `seconds` by `model` into `out`, after `prime_seconds` of `prime`.
+pub struct Take<'a> {
+    pub model: &'a Path,
+    pub prime: &'a Path,
+    pub prime_seconds: f64,
+    pub seconds: f64,
+    pub out: &'a Path,
 }
 
 /// The demo into `out_dir`: the preset's training (at most `steps` steps),
@@ -224,7 +226,13 @@ pub fn run(
         Scope::Last(cfg.data.valid_fraction),
     )?;
     let started = Instant::now();
-    let takes = commands.generate(&model, &clip, PRIME_SECONDS, gen_seconds, &file("gen.wav"))?;
+    let takes = commands.generate(&Take {
+        model: &model,
+        prime: &clip,
+        prime_seconds: PRIME_SECONDS,
+        seconds: gen_seconds,
+        out: &file("gen.wav"),
+    })?;
     let gen_wall = started.elapsed().as_secs_f64();
     let summary_path = file("summary.txt");
     let text = summary(&DemoRun {

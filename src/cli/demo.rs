@@ -5,7 +5,7 @@
 use super::generate::GenerateArgs;
 use super::predict::PredictArgs;
 use super::CommonArgs;
-use crate::demo::{self, Commands};
+use crate::demo::{self, Commands, Take};
 use crate::engine::Engine;
 use crate::epoch_report::EpochReport;
 use crate::error::Result;
@@ -51,20 +51,13 @@ impl Commands for Cli {
         super::make_engine(&self.common.engine_choice(), &cfg.model, cfg.adam, params)
     }
 
-    fn generate(
-        &mut self,
-        model: &Path,
-        prime: &Path,
-        prime_seconds: f64,
-        seconds: f64,
-        out: &Path,
-    ) -> Result<Vec<TakeReport>> {
+    fn generate(&mut self, take: &Take) -> Result<Vec<TakeReport>> {
         super::generate::run(&GenerateArgs {
-            model: model.to_path_buf(),
-            prime: prime.to_path_buf(),
-            seconds,
-            out: out.to_path_buf(),
-            prime_seconds,
+            model: take.model.to_path_buf(),
+            prime: take.prime.to_path_buf(),
+            seconds: take.seconds,
+            out: take.out.to_path_buf(),
+            prime_seconds: take.prime_seconds,
             variations: 1,
             seed: 0,
             temperature: 1.0,
