@@ -6,7 +6,37 @@
 use super::lstm::column_sums;
 use super::matmul::{gemm, Op};
 use super::scalar::CpuReal;
-use crate::model::DenseOffsets;
+use crate::model::{Activation, DenseOffsets, ModelConfig};
+
+/// The activation after dense layer `j` of a head of `n`: leaky ReLU
+/// between layers, the model's output activation after the last.
+pub fn head_activation(cfg: &ModelConfig, j: usize, n: usize) -> Activation {
+    if j + 1 == n {
+        cfg.output_activation
+    } else {
+        Activation::LeakyRelu
+    }
+}
+
+/// The head's forward pass as the chain it is: `f(j, layer, input, y)` for
+/// every layer in order, `outs` holding one output `y` a layer (resized to
+/// as many), layer 0 reading `top` and every later one the output the one
+/// before it left. Every CPU forward (general, step, window, free step)
+/// runs its head through here, each with its own product.
+#[inline(always)]
+pub fn head_chain<T, L>(
+    layers: &[L],
+    top: &[T],
+    outs: &mut Vec<Vec<T>>,
+    mut f: impl FnMut(usize, &L, &[T], &mut Vec<T>),
+) {
+    outs.resize_with(layers.len(), Vec::new);
+    for (j, layer) in layers.iter().enumerate() {
+        let (before, rest) = outs.split_at_mut(j);
+        let input: &[T] = if j == 0 { top } else { &before[j - 1] };
+        f(j, layer, input, &mut rest[0]);
+    }
+}
 
 pub fn dense_forward<T: CpuReal>(
     rows: usize,

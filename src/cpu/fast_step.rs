@@ -22,10 +22,11 @@
 
 use super::activation::activate;
 use super::activation::{cell_slice, gate_slice};
+use super::dense::{head_activation, head_chain};
 use super::gemv::gemv_on;
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::step_threads::StepThreads;
-use crate::model::{Activation, ModelConfig};
+use crate::model::ModelConfig;
 use std::ops::Range;
 use std::sync::Mutex;
 
@@ -212,26 +213,18 @@ impl FastStep {
         self.top.clear();
         self.top.extend_from_slice(&h[(cfg.layers - 1) * bh..]);
         activate(cfg.lstm_output_activation, slope, &mut self.top);
-        self.out.resize_with(self.dense.len(), Vec::new);
-        for (j, d) in self.dense.iter().enumerate() {
-            let (before, rest) = self.out.split_at_mut(j);
-            let input = if j == 0 { &self.top } else { &before[j - 1] };
-            self.tmp.resize(d.output * b, 0.0);
-            gemv_on(self.isa, d.output, d.input, &d.w, input, b, &mut self.tmp);
-            let y = &mut rest[0];
+        let (isa, n_dense, tmp) = (self.isa, self.dense.len(), &mut self.tmp);
+        head_chain(&self.dense, &self.top, &mut self.out, |j, d, input, y| {
+            tmp.resize(d.output * b, 0.0);
+            gemv_on(isa, d.output, d.input, &d.w, input, b, tmp);
             y.resize(b * d.output, 0.0);
             for lane in 0..b {
                 for o in 0..d.output {
-                    y[lane * d.output + o] = self.tmp[o * b + lane] + d.bias[o];
+                    y[lane * d.output + o] = tmp[o * b + lane] + d.bias[o];
                 }
             }
-            let act = if j + 1 == self.dense.len() {
-                cfg.output_activation
-            } else {
-                Activation::LeakyRelu
-            };
-            activate(act, slope, y);
-        }
+            activate(head_activation(cfg, j, n_dense), slope, y);
+        });
         self.out.last().map(|v| v.as_slice()).unwrap_or(&[])
     }
 }

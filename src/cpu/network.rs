@@ -8,7 +8,7 @@
 //! - everything between as described in `cpu::lstm` and `cpu::dense`.
 
 use super::activation::{activate, activate_backward};
-use super::dense::{dense_backward, dense_forward};
+use super::dense::{dense_backward, dense_forward, head_activation, head_chain};
 use super::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape};
 use super::scalar::CpuReal;
 use crate::model::ModelConfig;
@@ -104,20 +104,11 @@ pub fn forward<T: CpuReal>(
 
     let rows = t * b;
     let n_dense = layout.dense.len();
-    ws.dense.resize_with(n_dense, Vec::new);
-    for (j, off) in layout.dense.iter().enumerate() {
-        let (before, rest) = ws.dense.split_at_mut(j);
-        let input = if j == 0 { &ws.top } else { &before[j - 1] };
-        let y = &mut rest[0];
+    head_chain(&layout.dense, &ws.top, &mut ws.dense, |j, off, input, y| {
         y.resize(rows * off.output, T::zero());
         dense_forward(rows, off, params, input, y);
-        let act = if j + 1 == n_dense {
-            cfg.output_activation
-        } else {
-            crate::model::Activation::LeakyRelu
-        };
-        activate(act, slope, y);
-    }
+        activate(head_activation(cfg, j, n_dense), slope, y);
+    });
 }
 
 /// Backward pass of the whole model from `dpred = ∂L/∂prediction` (`[T, B, C]`).
@@ -146,11 +137,7 @@ pub fn backward<T: CpuReal>(
     ws.dy[n_dense - 1].extend_from_slice(dpred);
     for j in (0..n_dense).rev() {
         let off = &layout.dense[j];
-        let act = if j + 1 == n_dense {
-            cfg.output_activation
-        } else {
-            crate::model::Activation::LeakyRelu
-        };
+        let act = head_activation(cfg, j, n_dense);
         let (lower, upper) = ws.dy.split_at_mut(j);
         let dy = &mut upper[0];
         activate_backward(act, slope, &ws.dense[j], dy);

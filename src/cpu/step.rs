@@ -14,8 +14,9 @@
 //! holds against this one.
 
 use super::activation::{activate, cell, gate};
+use super::dense::{head_activation, head_chain};
 use super::scalar::CpuReal;
-use crate::model::{Activation, ModelConfig, ParamLayout};
+use crate::model::{ModelConfig, ParamLayout};
 
 /// Scratch of one step, kept between steps.
 #[derive(Clone, Debug, Default)]
@@ -122,16 +123,14 @@ pub fn step_forward<T: CpuReal>(
     s.top.extend_from_slice(&h[(cfg.layers - 1) * bh..]);
     activate(cfg.lstm_output_activation, slope, &mut s.top);
     let n_dense = layout.dense.len();
-    s.dense.resize_with(n_dense, Vec::new);
-    for (j, d) in layout.dense.iter().enumerate() {
-        let (before, rest) = s.dense.split_at_mut(j);
-        let input = if j == 0 { &s.top } else { &before[j - 1] };
+    let pre = &mut s.pre;
+    head_chain(&layout.dense, &s.top, &mut s.dense, |j, d, input, y| {
         // Rows of this layer's weights times lanes, written `[out, B]` into
         // the pre-activation scratch, then turned to `[B, out]`.
-        if s.pre.len() < d.output * b {
-            s.pre.resize(d.output * b, T::zero());
+        if pre.len() < d.output * b {
+            pre.resize(d.output * b, T::zero());
         }
-        let tmp = &mut s.pre[..d.output * b];
+        let tmp = &mut pre[..d.output * b];
         rows_times_lanes(
             tmp,
             b,
@@ -141,18 +140,12 @@ pub fn step_forward<T: CpuReal>(
             &params[d.bias..d.bias + d.output],
             None,
         );
-        let y = &mut rest[0];
         y.resize(b * d.output, T::zero());
         for lane in 0..b {
             for o in 0..d.output {
                 y[lane * d.output + o] = tmp[o * b + lane];
             }
         }
-        let act = if j + 1 == n_dense {
-            cfg.output_activation
-        } else {
-            Activation::LeakyRelu
-        };
-        activate(act, slope, y);
-    }
+        activate(head_activation(cfg, j, n_dense), slope, y);
+    });
 }

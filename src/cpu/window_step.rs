@@ -36,11 +36,12 @@
 use super::activation::{
     activate, activate_backward, cell_grad, cell_slice, gate_grad, gate_slice,
 };
+use super::dense::{head_activation, head_chain};
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::lanes::LANES;
 use super::lanes::{dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided};
 use super::step_threads::StepThreads;
-use crate::model::{Activation, LstmOffsets, ModelConfig, ParamLayout};
+use crate::model::{LstmOffsets, ModelConfig, ParamLayout};
 use std::sync::{Mutex, PoisonError};
 
 /// Whether a training step of `seq_len` over lanes that carry (`carry`)
@@ -186,29 +187,31 @@ impl WindowStep {
         activate(cfg.lstm_output_activation, slope, &mut self.top);
 
         let n_dense = layout.dense.len();
-        self.dense.resize_with(n_dense, Vec::new);
-        for (j, off) in layout.dense.iter().enumerate() {
-            let (before, rest) = self.dense.split_at_mut(j);
-            let input = if j == 0 { &self.top } else { &before[j - 1] };
-            let y = &mut rest[0];
-            fill_len(y, off.output * bp);
-            let bias = &params[off.bias..off.bias + off.output];
-            for (row, &bv) in y.chunks_exact_mut(bp).zip(bias) {
-                row.fill(bv);
-            }
-            let w = &params[off.weight..off.weight + off.output * off.input];
-            mul_lanes(
-                self.isa,
-                Strided::rows(w, off.input),
-                0..off.output,
-                off.input,
-                input,
-                bp,
-                y,
-                true,
-            );
-            activate(head_activation(cfg, j, n_dense), slope, y);
-        }
+        let isa = self.isa;
+        head_chain(
+            &layout.dense,
+            &self.top,
+            &mut self.dense,
+            |j, off, input, y| {
+                fill_len(y, off.output * bp);
+                let bias = &params[off.bias..off.bias + off.output];
+                for (row, &bv) in y.chunks_exact_mut(bp).zip(bias) {
+                    row.fill(bv);
+                }
+                let w = &params[off.weight..off.weight + off.output * off.input];
+                mul_lanes(
+                    isa,
+                    Strided::rows(w, off.input),
+                    0..off.output,
+                    off.input,
+                    input,
+                    bp,
+                    y,
+                    true,
+                );
+                activate(head_activation(cfg, j, n_dense), slope, y);
+            },
+        );
 
         let outputs = cfg.outputs();
         fill_len(&mut self.pred, b * outputs);
@@ -333,15 +336,6 @@ impl WindowStep {
             from_lanes(&layer.h, self.b, hn, self.bp, &mut h[r.clone()]);
             from_lanes(&layer.c, self.b, hn, self.bp, &mut c[r]);
         }
-    }
-}
-
-/// The activation after dense layer `j` of `n`.
-fn head_activation(cfg: &ModelConfig, j: usize, n: usize) -> Activation {
-    if j + 1 == n {
-        cfg.output_activation
-    } else {
-        Activation::LeakyRelu
     }
 }
 
