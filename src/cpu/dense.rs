@@ -18,24 +18,20 @@ pub fn head_activation(cfg: &ModelConfig, j: usize, n: usize) -> Activation {
     }
 }
 
-/// The head's forward pass as the chain it is: `f(j, layer, input, y)` for
-/// every layer in order, `outs` holding one output `y` a layer (resized to
-/// as many), layer 0 reading `top` and every later one the output the one
-/// before it left. Every CPU forward (general, step, window, free step)
-/// runs its head through here, each with its own product.
+/// Dense layer `j`'s input and output in the head's chain: layer 0 reads
+/// `top`, every later one the output of the layer before it; `outs` holds
+/// one output a layer. A plain function, not a loop taking a closure, so it
+/// inlines into the instruction-set wrappers of `cpu::isa` with the rest of
+/// each forward pass (general, step, window, free step).
 #[inline(always)]
-pub fn head_chain<T, L>(
-    layers: &[L],
-    top: &[T],
-    outs: &mut Vec<Vec<T>>,
-    mut f: impl FnMut(usize, &L, &[T], &mut Vec<T>),
-) {
-    outs.resize_with(layers.len(), Vec::new);
-    for (j, layer) in layers.iter().enumerate() {
-        let (before, rest) = outs.split_at_mut(j);
-        let input: &[T] = if j == 0 { top } else { &before[j - 1] };
-        f(j, layer, input, &mut rest[0]);
-    }
+pub fn head_layer<'a, T>(
+    top: &'a [T],
+    outs: &'a mut [Vec<T>],
+    j: usize,
+) -> (&'a [T], &'a mut Vec<T>) {
+    let (before, rest) = outs.split_at_mut(j);
+    let input: &[T] = if j == 0 { top } else { &before[j - 1] };
+    (input, &mut rest[0])
 }
 
 pub fn dense_forward<T: CpuReal>(

@@ -22,7 +22,7 @@
 
 use super::activation::activate;
 use super::activation::{cell_slice, gate_slice};
-use super::dense::{head_activation, head_chain};
+use super::dense::{head_activation, head_layer};
 use super::gemv::gemv_on;
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::step_threads::StepThreads;
@@ -213,18 +213,19 @@ impl FastStep {
         self.top.clear();
         self.top.extend_from_slice(&h[(cfg.layers - 1) * bh..]);
         activate(cfg.lstm_output_activation, slope, &mut self.top);
-        let (isa, n_dense, tmp) = (self.isa, self.dense.len(), &mut self.tmp);
-        head_chain(&self.dense, &self.top, &mut self.out, |j, d, input, y| {
-            tmp.resize(d.output * b, 0.0);
-            gemv_on(isa, d.output, d.input, &d.w, input, b, tmp);
+        self.out.resize_with(self.dense.len(), Vec::new);
+        for (j, d) in self.dense.iter().enumerate() {
+            let (input, y) = head_layer(&self.top, &mut self.out, j);
+            self.tmp.resize(d.output * b, 0.0);
+            gemv_on(self.isa, d.output, d.input, &d.w, input, b, &mut self.tmp);
             y.resize(b * d.output, 0.0);
             for lane in 0..b {
                 for o in 0..d.output {
-                    y[lane * d.output + o] = tmp[o * b + lane] + d.bias[o];
+                    y[lane * d.output + o] = self.tmp[o * b + lane] + d.bias[o];
                 }
             }
-            activate(head_activation(cfg, j, n_dense), slope, y);
-        });
+            activate(head_activation(cfg, j, self.dense.len()), slope, y);
+        }
         self.out.last().map(|v| v.as_slice()).unwrap_or(&[])
     }
 }

@@ -8,7 +8,7 @@
 //! - everything between as described in `cpu::lstm` and `cpu::dense`.
 
 use super::activation::{activate, activate_backward};
-use super::dense::{dense_backward, dense_forward, head_activation, head_chain};
+use super::dense::{dense_backward, dense_forward, head_activation, head_layer};
 use super::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape};
 use super::scalar::CpuReal;
 use crate::model::ModelConfig;
@@ -104,11 +104,13 @@ pub fn forward<T: CpuReal>(
 
     let rows = t * b;
     let n_dense = layout.dense.len();
-    head_chain(&layout.dense, &ws.top, &mut ws.dense, |j, off, input, y| {
+    ws.dense.resize_with(n_dense, Vec::new);
+    for (j, off) in layout.dense.iter().enumerate() {
+        let (input, y) = head_layer(&ws.top, &mut ws.dense, j);
         y.resize(rows * off.output, T::zero());
         dense_forward(rows, off, params, input, y);
         activate(head_activation(cfg, j, n_dense), slope, y);
-    });
+    }
 }
 
 /// Backward pass of the whole model from `dpred = ∂L/∂prediction` (`[T, B, C]`).

@@ -14,7 +14,7 @@
 //! holds against this one.
 
 use super::activation::{activate, cell, gate};
-use super::dense::{head_activation, head_chain};
+use super::dense::{head_activation, head_layer};
 use super::scalar::CpuReal;
 use crate::model::{ModelConfig, ParamLayout};
 
@@ -123,14 +123,15 @@ pub fn step_forward<T: CpuReal>(
     s.top.extend_from_slice(&h[(cfg.layers - 1) * bh..]);
     activate(cfg.lstm_output_activation, slope, &mut s.top);
     let n_dense = layout.dense.len();
-    let pre = &mut s.pre;
-    head_chain(&layout.dense, &s.top, &mut s.dense, |j, d, input, y| {
+    s.dense.resize_with(n_dense, Vec::new);
+    for (j, d) in layout.dense.iter().enumerate() {
+        let (input, y) = head_layer(&s.top, &mut s.dense, j);
         // Rows of this layer's weights times lanes, written `[out, B]` into
         // the pre-activation scratch, then turned to `[B, out]`.
-        if pre.len() < d.output * b {
-            pre.resize(d.output * b, T::zero());
+        if s.pre.len() < d.output * b {
+            s.pre.resize(d.output * b, T::zero());
         }
-        let tmp = &mut pre[..d.output * b];
+        let tmp = &mut s.pre[..d.output * b];
         rows_times_lanes(
             tmp,
             b,
@@ -147,5 +148,5 @@ pub fn step_forward<T: CpuReal>(
             }
         }
         activate(head_activation(cfg, j, n_dense), slope, y);
-    });
+    }
 }

@@ -36,7 +36,7 @@
 use super::activation::{
     activate, activate_backward, cell_grad, cell_slice, gate_grad, gate_slice,
 };
-use super::dense::{head_activation, head_chain};
+use super::dense::{head_activation, head_layer};
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::lanes::LANES;
 use super::lanes::{dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided};
@@ -187,31 +187,27 @@ impl WindowStep {
         activate(cfg.lstm_output_activation, slope, &mut self.top);
 
         let n_dense = layout.dense.len();
-        let isa = self.isa;
-        head_chain(
-            &layout.dense,
-            &self.top,
-            &mut self.dense,
-            |j, off, input, y| {
-                fill_len(y, off.output * bp);
-                let bias = &params[off.bias..off.bias + off.output];
-                for (row, &bv) in y.chunks_exact_mut(bp).zip(bias) {
-                    row.fill(bv);
-                }
-                let w = &params[off.weight..off.weight + off.output * off.input];
-                mul_lanes(
-                    isa,
-                    Strided::rows(w, off.input),
-                    0..off.output,
-                    off.input,
-                    input,
-                    bp,
-                    y,
-                    true,
-                );
-                activate(head_activation(cfg, j, n_dense), slope, y);
-            },
-        );
+        self.dense.resize_with(n_dense, Vec::new);
+        for (j, off) in layout.dense.iter().enumerate() {
+            let (input, y) = head_layer(&self.top, &mut self.dense, j);
+            fill_len(y, off.output * bp);
+            let bias = &params[off.bias..off.bias + off.output];
+            for (row, &bv) in y.chunks_exact_mut(bp).zip(bias) {
+                row.fill(bv);
+            }
+            let w = &params[off.weight..off.weight + off.output * off.input];
+            mul_lanes(
+                self.isa,
+                Strided::rows(w, off.input),
+                0..off.output,
+                off.input,
+                input,
+                bp,
+                y,
+                true,
+            );
+            activate(head_activation(cfg, j, n_dense), slope, y);
+        }
 
         let outputs = cfg.outputs();
         fill_len(&mut self.pred, b * outputs);
