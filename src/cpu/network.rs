@@ -13,6 +13,7 @@ use super::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape};
 use super::scalar::CpuReal;
 use crate::model::ModelConfig;
 use crate::real::Real;
+use rayon::prelude::*;
 
 /// Activations kept from forward for backward, reused across steps so a
 /// training step allocates nothing once warmed up.
@@ -226,6 +227,48 @@ impl BurnIn<'_> {
         let t = rows / b;
         let fresh = self.carry.iter().filter(|&&c| !c).count();
         rows - fresh * self.steps.min(t)
+    }
+
+    /// The mean over the distributions this counts (`channels` a row) of a
+    /// loss taken one distribution at a time, and its gradient into `grad`
+    /// (resized to `inputs`, `width` values a distribution):
+    /// `each(i, inputs_i, target_i, inv_n, grad_i)` returns distribution
+    /// `i`'s loss and writes its gradient already divided by the number
+    /// counted (`inv_n` is one over it); the others add nothing and get a
+    /// zero gradient. The distributions run on rayon, at least `min_len` a
+    /// task; `row_loss` (scratch) is summed in distribution order in f64,
+    /// whatever the threads did, so the mean is reproducible.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mean_loss<T: Real>(
+        self,
+        inputs: &[T],
+        width: usize,
+        targets: &[T],
+        channels: usize,
+        min_len: usize,
+        grad: &mut Vec<T>,
+        row_loss: &mut Vec<f64>,
+        each: impl Fn(usize, &[T], T, f64, &mut [T]) -> f64 + Sync + Send,
+    ) -> f64 {
+        let n = targets.len();
+        grad.resize(inputs.len(), T::zero());
+        row_loss.resize(n, 0.0);
+        let c = channels.max(1);
+        let inv_n = 1.0 / (self.counted(n / c) * c).max(1) as f64;
+        grad.par_chunks_mut(width)
+            .zip(inputs.par_chunks(width))
+            .zip(targets.par_iter().zip(row_loss.par_iter_mut()))
+            .enumerate()
+            .with_min_len(min_len)
+            .for_each(|(i, ((d, z), (&y, loss)))| {
+                *loss = if self.counts(i / c) {
+                    each(i, z, y, inv_n, d)
+                } else {
+                    d.fill(T::zero());
+                    0.0
+                };
+            });
+        row_loss.iter().sum::<f64>() * inv_n
     }
 }
 
