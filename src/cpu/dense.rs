@@ -3,6 +3,7 @@
 //! Layout: `x[rows, in]`, `W[out, in]` (PyTorch's `nn.Linear`), `b[out]`,
 //! `y[rows, out]`. In the model, rows are all `T·B` timesteps of a batch.
 
+use super::activation::activate;
 use super::lstm::column_sums;
 use super::matmul::{gemm, Op};
 use super::scalar::CpuReal;
@@ -18,20 +19,43 @@ pub fn head_activation(cfg: &ModelConfig, j: usize, n: usize) -> Activation {
     }
 }
 
-/// Dense layer `j`'s input and output in the head's chain: layer 0 reads
-/// `top`, every later one the output of the layer before it; `outs` holds
-/// one output a layer. A plain function, not a loop taking a closure, so it
-/// inlines into the instruction-set wrappers of `cpu::isa` with the rest of
-/// each forward pass (general, step, window, free step).
-#[inline(always)]
-pub fn head_layer<'a, T>(
-    top: &'a [T],
-    outs: &'a mut [Vec<T>],
-    j: usize,
-) -> (&'a [T], &'a mut Vec<T>) {
-    let (before, rest) = outs.split_at_mut(j);
-    let input: &[T] = if j == 0 { top } else { &before[j - 1] };
-    (input, &mut rest[0])
+/// The dense head's activations from a forward pass: `top`, the top LSTM
+/// layer's output after the LSTM output activation, and `dense`, every
+/// dense layer's output after its activation, the last the model's output.
+/// Each CPU forward (general, step, window, free step) runs its head
+/// through [`start`](Self::start) and [`layer`](Self::layer) with its own
+/// product; they are `#[inline(always)]` so that they compile inside the
+/// instruction-set wrappers of `cpu::isa` with the rest of the pass.
+#[derive(Clone, Debug, Default)]
+pub struct Head<T> {
+    pub top: Vec<T>,
+    pub dense: Vec<Vec<T>>,
+}
+
+impl<T: CpuReal> Head<T> {
+    /// A pass through `layers` dense layers from the top LSTM layer's
+    /// output `h`, activated here by `act` (with `slope` if leaky).
+    #[inline(always)]
+    pub fn start(&mut self, h: &[T], act: Activation, slope: T, layers: usize) {
+        self.top.clear();
+        self.top.extend_from_slice(h);
+        activate(act, slope, &mut self.top);
+        self.dense.resize_with(layers, Vec::new);
+    }
+
+    /// Dense layer `j`'s input and output: layer 0 reads `top`, every
+    /// later one the output of the layer before it.
+    #[inline(always)]
+    pub fn layer(&mut self, j: usize) -> (&[T], &mut Vec<T>) {
+        let (before, rest) = self.dense.split_at_mut(j);
+        let input: &[T] = if j == 0 { &self.top } else { &before[j - 1] };
+        (input, &mut rest[0])
+    }
+
+    /// The last layer's output (empty before the first pass).
+    pub fn output(&self) -> &[T] {
+        self.dense.last().map_or(&[], Vec::as_slice)
+    }
 }
 
 pub fn dense_forward<T: CpuReal>(

@@ -22,7 +22,7 @@
 
 use super::activation::activate;
 use super::activation::{cell_slice, gate_slice};
-use super::dense::{head_activation, head_layer};
+use super::dense::{head_activation, Head};
 use super::gemv::gemv_on;
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::step_threads::StepThreads;
@@ -75,9 +75,8 @@ pub struct FastStep {
     z: Vec<f32>,
     /// Output of a dense layer as `gemv` writes it, `[out, B]`.
     tmp: Vec<f32>,
-    /// The top layer's activated output `[B, H]`, then every dense layer's `[B, out]`.
-    top: Vec<f32>,
-    out: Vec<Vec<f32>>,
+    /// The head's activations: `top` `[B, H]`, every dense layer's `[B, out]`.
+    head: Head<f32>,
 }
 
 impl FastStep {
@@ -158,8 +157,7 @@ impl FastStep {
             parts,
             z: Vec::new(),
             tmp: Vec::new(),
-            top: Vec::new(),
-            out: Vec::new(),
+            head: Head::default(),
         }
     }
 
@@ -210,12 +208,12 @@ impl FastStep {
         }
 
         let slope = cfg.leaky_slope as f32;
-        self.top.clear();
-        self.top.extend_from_slice(&h[(cfg.layers - 1) * bh..]);
-        activate(cfg.lstm_output_activation, slope, &mut self.top);
-        self.out.resize_with(self.dense.len(), Vec::new);
+        let top = &h[(cfg.layers - 1) * bh..];
+        let n_dense = self.dense.len();
+        self.head
+            .start(top, cfg.lstm_output_activation, slope, n_dense);
         for (j, d) in self.dense.iter().enumerate() {
-            let (input, y) = head_layer(&self.top, &mut self.out, j);
+            let (input, y) = self.head.layer(j);
             self.tmp.resize(d.output * b, 0.0);
             gemv_on(self.isa, d.output, d.input, &d.w, input, b, &mut self.tmp);
             y.resize(b * d.output, 0.0);
@@ -224,9 +222,9 @@ impl FastStep {
                     y[lane * d.output + o] = self.tmp[o * b + lane] + d.bias[o];
                 }
             }
-            activate(head_activation(cfg, j, self.dense.len()), slope, y);
+            activate(head_activation(cfg, j, n_dense), slope, y);
         }
-        self.out.last().map(|v| v.as_slice()).unwrap_or(&[])
+        self.head.output()
     }
 }
 

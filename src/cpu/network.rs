@@ -8,7 +8,7 @@
 //! - everything between as described in `cpu::lstm` and `cpu::dense`.
 
 use super::activation::{activate, activate_backward};
-use super::dense::{dense_backward, dense_forward, head_activation, head_layer};
+use super::dense::{dense_backward, dense_forward, head_activation, Head};
 use super::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape};
 use super::scalar::CpuReal;
 use crate::model::ModelConfig;
@@ -22,10 +22,8 @@ pub struct Workspace<T> {
     t: usize,
     b: usize,
     pub lstm: Vec<LstmCache<T>>,
-    /// Output of the top LSTM layer after `lstm_output_activation`, `[T·B, H]`.
-    top: Vec<T>,
-    /// Outputs of every dense layer after its activation; the last is the prediction.
-    dense: Vec<Vec<T>>,
+    /// The head's activations: `top` `[T·B, H]`, the last output the prediction.
+    head: Head<T>,
     // Backward scratch.
     da: Vec<T>,
     dh: Vec<T>,
@@ -36,7 +34,7 @@ pub struct Workspace<T> {
 impl<T: CpuReal> Workspace<T> {
     /// The predictions of the last forward pass, `[T, B, C]`.
     pub fn prediction(&self) -> &[T] {
-        self.dense.last().map(|v| v.as_slice()).unwrap_or(&[])
+        self.head.output()
     }
 
     /// The final states of the last forward pass, written as `[L, B, H]` each.
@@ -98,16 +96,14 @@ pub fn forward<T: CpuReal>(
     }
     let slope = T::from_f64_lossy(cfg.leaky_slope);
     let top_shape = shape(cfg, cfg.layers - 1, t, b);
-    ws.top.clear();
-    ws.top
-        .extend_from_slice(ws.lstm[cfg.layers - 1].output(&top_shape));
-    activate(cfg.lstm_output_activation, slope, &mut ws.top);
+    let top = ws.lstm[cfg.layers - 1].output(&top_shape);
+    let n_dense = layout.dense.len();
+    ws.head
+        .start(top, cfg.lstm_output_activation, slope, n_dense);
 
     let rows = t * b;
-    let n_dense = layout.dense.len();
-    ws.dense.resize_with(n_dense, Vec::new);
     for (j, off) in layout.dense.iter().enumerate() {
-        let (input, y) = head_layer(&ws.top, &mut ws.dense, j);
+        let (input, y) = ws.head.layer(j);
         y.resize(rows * off.output, T::zero());
         dense_forward(rows, off, params, input, y);
         activate(head_activation(cfg, j, n_dense), slope, y);
@@ -143,8 +139,12 @@ pub fn backward<T: CpuReal>(
         let act = head_activation(cfg, j, n_dense);
         let (lower, upper) = ws.dy.split_at_mut(j);
         let dy = &mut upper[0];
-        activate_backward(act, slope, &ws.dense[j], dy);
-        let input = if j == 0 { &ws.top } else { &ws.dense[j - 1] };
+        activate_backward(act, slope, &ws.head.dense[j], dy);
+        let input = if j == 0 {
+            &ws.head.top
+        } else {
+            &ws.head.dense[j - 1]
+        };
         let dx = if j == 0 {
             ws.dh.resize(rows * cfg.hidden, T::zero());
             &mut ws.dh
@@ -155,7 +155,7 @@ pub fn backward<T: CpuReal>(
         };
         dense_backward(rows, off, params, input, dy, grads, Some(dx));
     }
-    activate_backward(cfg.lstm_output_activation, slope, &ws.top, &mut ws.dh);
+    activate_backward(cfg.lstm_output_activation, slope, &ws.head.top, &mut ws.dh);
 
     // LSTM layers, top first; each layer's input gradient is the next one's dh.
     for k in (0..cfg.layers).rev() {

@@ -14,7 +14,7 @@
 //! holds against this one.
 
 use super::activation::{activate, cell, gate};
-use super::dense::{head_activation, head_layer};
+use super::dense::{head_activation, Head};
 use super::scalar::CpuReal;
 use crate::model::{ModelConfig, ParamLayout};
 
@@ -24,16 +24,14 @@ pub struct StepScratch<T> {
     /// Pre-activations of one layer, transposed: `[4H, B]`, so a thread owns
     /// whole gate rows.
     pre: Vec<T>,
-    /// The top layer's output after its activation, `[B, H]`.
-    top: Vec<T>,
-    /// Every dense layer's output `[B, out_j]`; the last is the step's output.
-    dense: Vec<Vec<T>>,
+    /// The head's activations: `top` `[B, H]`, layer `j`'s `[B, out_j]`.
+    head: Head<T>,
 }
 
 impl<T: CpuReal> StepScratch<T> {
     /// The output of the last step, `[B, outputs]`.
     pub fn output(&self) -> &[T] {
-        self.dense.last().map(|v| v.as_slice()).unwrap_or(&[])
+        self.head.output()
     }
 }
 
@@ -119,13 +117,12 @@ pub fn step_forward<T: CpuReal>(
         }
     }
     let slope = T::from_f64_lossy(cfg.leaky_slope);
-    s.top.clear();
-    s.top.extend_from_slice(&h[(cfg.layers - 1) * bh..]);
-    activate(cfg.lstm_output_activation, slope, &mut s.top);
     let n_dense = layout.dense.len();
-    s.dense.resize_with(n_dense, Vec::new);
+    let top = &h[(cfg.layers - 1) * bh..];
+    s.head
+        .start(top, cfg.lstm_output_activation, slope, n_dense);
     for (j, d) in layout.dense.iter().enumerate() {
-        let (input, y) = head_layer(&s.top, &mut s.dense, j);
+        let (input, y) = s.head.layer(j);
         // Rows of this layer's weights times lanes, written `[out, B]` into
         // the pre-activation scratch, then turned to `[B, out]`.
         if s.pre.len() < d.output * b {

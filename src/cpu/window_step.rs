@@ -36,7 +36,7 @@
 use super::activation::{
     activate, activate_backward, cell_grad, cell_slice, gate_grad, gate_slice,
 };
-use super::dense::{head_activation, head_layer};
+use super::dense::{head_activation, Head};
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::lanes::LANES;
 use super::lanes::{dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided};
@@ -57,8 +57,7 @@ pub struct WindowStep {
     bp: usize,
     x: Vec<f32>,
     layers: Vec<Layer>,
-    top: Vec<f32>,
-    dense: Vec<Vec<f32>>,
+    head: Head<f32>,
     pred: Vec<f32>,
     // Backward scratch.
     dy: Vec<f32>,
@@ -100,8 +99,7 @@ impl WindowStep {
             bp: 0,
             x: Vec::new(),
             layers: Vec::new(),
-            top: Vec::new(),
-            dense: Vec::new(),
+            head: Head::default(),
             pred: Vec::new(),
             dy: Vec::new(),
             dx: Vec::new(),
@@ -182,14 +180,12 @@ impl WindowStep {
 
         let slope = cfg.leaky_slope as f32;
         let top = &self.layers[cfg.layers - 1].h;
-        self.top.clear();
-        self.top.extend_from_slice(top);
-        activate(cfg.lstm_output_activation, slope, &mut self.top);
-
         let n_dense = layout.dense.len();
-        self.dense.resize_with(n_dense, Vec::new);
+        self.head
+            .start(top, cfg.lstm_output_activation, slope, n_dense);
+
         for (j, off) in layout.dense.iter().enumerate() {
-            let (input, y) = head_layer(&self.top, &mut self.dense, j);
+            let (input, y) = self.head.layer(j);
             fill_len(y, off.output * bp);
             let bias = &params[off.bias..off.bias + off.output];
             for (row, &bv) in y.chunks_exact_mut(bp).zip(bias) {
@@ -211,7 +207,7 @@ impl WindowStep {
 
         let outputs = cfg.outputs();
         fill_len(&mut self.pred, b * outputs);
-        from_lanes(&self.dense[n_dense - 1], b, outputs, bp, &mut self.pred);
+        from_lanes(self.head.output(), b, outputs, bp, &mut self.pred);
     }
 
     #[inline(always)]
@@ -234,13 +230,13 @@ impl WindowStep {
             activate_backward(
                 head_activation(cfg, j, n_dense),
                 slope,
-                &self.dense[j],
+                &self.head.dense[j],
                 &mut self.dy,
             );
             let input = if j == 0 {
-                &self.top
+                &self.head.top
             } else {
-                &self.dense[j - 1]
+                &self.head.dense[j - 1]
             };
             dot_lanes(
                 self.isa,
@@ -269,7 +265,12 @@ impl WindowStep {
             std::mem::swap(&mut self.dy, &mut self.dx);
         }
         // self.dy is now ∂L/∂(top layer's output after its activation).
-        activate_backward(cfg.lstm_output_activation, slope, &self.top, &mut self.dy);
+        activate_backward(
+            cfg.lstm_output_activation,
+            slope,
+            &self.head.top,
+            &mut self.dy,
+        );
 
         for k in (0..cfg.layers).rev() {
             let input = if k == 0 {
