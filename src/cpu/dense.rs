@@ -22,10 +22,11 @@ pub fn head_activation(cfg: &ModelConfig, j: usize, n: usize) -> Activation {
 /// The dense head's activations from a forward pass: `top`, the top LSTM
 /// layer's output after the LSTM output activation, and `dense`, every
 /// dense layer's output after its activation, the last the model's output.
-/// Each CPU forward (general, step, window, free step) runs its head
-/// through [`start`](Self::start) and [`layer`](Self::layer) with its own
-/// product; they are `#[inline(always)]` so that they compile inside the
-/// instruction-set wrappers of `cpu::isa` with the rest of the pass.
+/// The general forward, the step and the free step run their heads
+/// through [`start`](Self::start) and [`layer`](Self::layer), each with its
+/// own product. The window step (`cpu::window_step`) keeps its own fields
+/// and loop: its head runs inside its instruction-set wrapper, and moved
+/// into this struct the wrapper's register allocation changed.
 #[derive(Clone, Debug, Default)]
 pub struct Head<T> {
     pub top: Vec<T>,

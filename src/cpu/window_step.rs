@@ -36,12 +36,11 @@
 use super::activation::{
     activate, activate_backward, cell_grad, cell_slice, gate_grad, gate_slice,
 };
-use super::dense::{head_activation, Head};
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::lanes::LANES;
 use super::lanes::{dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided};
 use super::step_threads::StepThreads;
-use crate::model::{LstmOffsets, ModelConfig, ParamLayout};
+use crate::model::{Activation, LstmOffsets, ModelConfig, ParamLayout};
 use std::sync::{Mutex, PoisonError};
 
 /// Whether a training step of `seq_len` over lanes that carry (`carry`)
@@ -57,7 +56,8 @@ pub struct WindowStep {
     bp: usize,
     x: Vec<f32>,
     layers: Vec<Layer>,
-    head: Head<f32>,
+    top: Vec<f32>,
+    dense: Vec<Vec<f32>>,
     pred: Vec<f32>,
     // Backward scratch.
     dy: Vec<f32>,
@@ -99,7 +99,8 @@ impl WindowStep {
             bp: 0,
             x: Vec::new(),
             layers: Vec::new(),
-            head: Head::default(),
+            top: Vec::new(),
+            dense: Vec::new(),
             pred: Vec::new(),
             dy: Vec::new(),
             dx: Vec::new(),
@@ -180,12 +181,16 @@ impl WindowStep {
 
         let slope = cfg.leaky_slope as f32;
         let top = &self.layers[cfg.layers - 1].h;
-        let n_dense = layout.dense.len();
-        self.head
-            .start(top, cfg.lstm_output_activation, slope, n_dense);
+        self.top.clear();
+        self.top.extend_from_slice(top);
+        activate(cfg.lstm_output_activation, slope, &mut self.top);
 
+        let n_dense = layout.dense.len();
+        self.dense.resize_with(n_dense, Vec::new);
         for (j, off) in layout.dense.iter().enumerate() {
-            let (input, y) = self.head.layer(j);
+            let (before, rest) = self.dense.split_at_mut(j);
+            let input = if j == 0 { &self.top } else { &before[j - 1] };
+            let y = &mut rest[0];
             fill_len(y, off.output * bp);
             let bias = &params[off.bias..off.bias + off.output];
             for (row, &bv) in y.chunks_exact_mut(bp).zip(bias) {
@@ -207,7 +212,7 @@ impl WindowStep {
 
         let outputs = cfg.outputs();
         fill_len(&mut self.pred, b * outputs);
-        from_lanes(self.head.output(), b, outputs, bp, &mut self.pred);
+        from_lanes(&self.dense[n_dense - 1], b, outputs, bp, &mut self.pred);
     }
 
     #[inline(always)]
@@ -230,13 +235,13 @@ impl WindowStep {
             activate_backward(
                 head_activation(cfg, j, n_dense),
                 slope,
-                &self.head.dense[j],
+                &self.dense[j],
                 &mut self.dy,
             );
             let input = if j == 0 {
-                &self.head.top
+                &self.top
             } else {
-                &self.head.dense[j - 1]
+                &self.dense[j - 1]
             };
             dot_lanes(
                 self.isa,
@@ -265,12 +270,7 @@ impl WindowStep {
             std::mem::swap(&mut self.dy, &mut self.dx);
         }
         // self.dy is now ∂L/∂(top layer's output after its activation).
-        activate_backward(
-            cfg.lstm_output_activation,
-            slope,
-            &self.head.top,
-            &mut self.dy,
-        );
+        activate_backward(cfg.lstm_output_activation, slope, &self.top, &mut self.dy);
 
         for k in (0..cfg.layers).rev() {
             let input = if k == 0 {
@@ -333,6 +333,15 @@ impl WindowStep {
             from_lanes(&layer.h, self.b, hn, self.bp, &mut h[r.clone()]);
             from_lanes(&layer.c, self.b, hn, self.bp, &mut c[r]);
         }
+    }
+}
+
+/// The activation after dense layer `j` of `n`.
+fn head_activation(cfg: &ModelConfig, j: usize, n: usize) -> Activation {
+    if j + 1 == n {
+        cfg.output_activation
+    } else {
+        Activation::LeakyRelu
     }
 }
 
