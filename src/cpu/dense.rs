@@ -3,10 +3,61 @@
 //! Layout: `x[rows, in]`, `W[out, in]` (PyTorch's `nn.Linear`), `b[out]`,
 //! `y[rows, out]`. In the model, rows are all `T·B` timesteps of a batch.
 
+use super::activation::activate;
 use super::lstm::column_sums;
 use super::matmul::{gemm, Op};
 use super::scalar::CpuReal;
-use crate::model::DenseOffsets;
+use crate::model::{Activation, DenseOffsets, ModelConfig};
+
+/// The activation after dense layer `j` of a head of `n`: leaky ReLU
+/// between layers, the model's output activation after the last.
+pub fn head_activation(cfg: &ModelConfig, j: usize, n: usize) -> Activation {
+    if j + 1 == n {
+        cfg.output_activation
+    } else {
+        Activation::LeakyRelu
+    }
+}
+
+/// The dense head's activations from a forward pass: `top`, the top LSTM
+/// layer's output after the LSTM output activation, and `dense`, every
+/// dense layer's output after its activation, the last the model's output.
+/// The general forward, the step and the free step run their heads
+/// through [`start`](Self::start) and [`layer`](Self::layer), each with its
+/// own product. The window step (`cpu::window_step`) keeps its own fields
+/// and loop: its head runs inside its instruction-set wrapper, and moved
+/// into this struct the wrapper's register allocation changed.
+#[derive(Clone, Debug, Default)]
+pub struct Head<T> {
+    pub top: Vec<T>,
+    pub dense: Vec<Vec<T>>,
+}
+
+impl<T: CpuReal> Head<T> {
+    /// A pass through `layers` dense layers from the top LSTM layer's
+    /// output `h`, activated here by `act` (with `slope` if leaky).
+    #[inline(always)]
+    pub fn start(&mut self, h: &[T], act: Activation, slope: T, layers: usize) {
+        self.top.clear();
+        self.top.extend_from_slice(h);
+        activate(act, slope, &mut self.top);
+        self.dense.resize_with(layers, Vec::new);
+    }
+
+    /// Dense layer `j`'s input and output: layer 0 reads `top`, every
+    /// later one the output of the layer before it.
+    #[inline(always)]
+    pub fn layer(&mut self, j: usize) -> (&[T], &mut Vec<T>) {
+        let (before, rest) = self.dense.split_at_mut(j);
+        let input: &[T] = if j == 0 { &self.top } else { &before[j - 1] };
+        (input, &mut rest[0])
+    }
+
+    /// The last layer's output (empty before the first pass).
+    pub fn output(&self) -> &[T] {
+        self.dense.last().map_or(&[], Vec::as_slice)
+    }
+}
 
 pub fn dense_forward<T: CpuReal>(
     rows: usize,

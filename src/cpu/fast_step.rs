@@ -22,10 +22,11 @@
 
 use super::activation::activate;
 use super::activation::{cell_slice, gate_slice};
+use super::dense::{head_activation, Head};
 use super::gemv::gemv_on;
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::step_threads::StepThreads;
-use crate::model::{Activation, ModelConfig};
+use crate::model::ModelConfig;
 use std::ops::Range;
 use std::sync::Mutex;
 
@@ -74,9 +75,8 @@ pub struct FastStep {
     z: Vec<f32>,
     /// Output of a dense layer as `gemv` writes it, `[out, B]`.
     tmp: Vec<f32>,
-    /// The top layer's activated output `[B, H]`, then every dense layer's `[B, out]`.
-    top: Vec<f32>,
-    out: Vec<Vec<f32>>,
+    /// The head's activations: `top` `[B, H]`, every dense layer's `[B, out]`.
+    head: Head<f32>,
 }
 
 impl FastStep {
@@ -157,8 +157,7 @@ impl FastStep {
             parts,
             z: Vec::new(),
             tmp: Vec::new(),
-            top: Vec::new(),
-            out: Vec::new(),
+            head: Head::default(),
         }
     }
 
@@ -209,30 +208,23 @@ impl FastStep {
         }
 
         let slope = cfg.leaky_slope as f32;
-        self.top.clear();
-        self.top.extend_from_slice(&h[(cfg.layers - 1) * bh..]);
-        activate(cfg.lstm_output_activation, slope, &mut self.top);
-        self.out.resize_with(self.dense.len(), Vec::new);
+        let top = &h[(cfg.layers - 1) * bh..];
+        let n_dense = self.dense.len();
+        self.head
+            .start(top, cfg.lstm_output_activation, slope, n_dense);
         for (j, d) in self.dense.iter().enumerate() {
-            let (before, rest) = self.out.split_at_mut(j);
-            let input = if j == 0 { &self.top } else { &before[j - 1] };
+            let (input, y) = self.head.layer(j);
             self.tmp.resize(d.output * b, 0.0);
             gemv_on(self.isa, d.output, d.input, &d.w, input, b, &mut self.tmp);
-            let y = &mut rest[0];
             y.resize(b * d.output, 0.0);
             for lane in 0..b {
                 for o in 0..d.output {
                     y[lane * d.output + o] = self.tmp[o * b + lane] + d.bias[o];
                 }
             }
-            let act = if j + 1 == self.dense.len() {
-                cfg.output_activation
-            } else {
-                Activation::LeakyRelu
-            };
-            activate(act, slope, y);
+            activate(head_activation(cfg, j, n_dense), slope, y);
         }
-        self.out.last().map(|v| v.as_slice()).unwrap_or(&[])
+        self.head.output()
     }
 }
 

@@ -17,7 +17,6 @@
 use super::network::BurnIn;
 use crate::laplace::{bin_nll, LOG_SCALE_MAX, LOG_SCALE_MIN};
 use crate::real::Real;
-use rayon::prelude::*;
 
 /// Distributions per parallel task.
 const ROWS_PER_TASK: usize = 256;
@@ -59,31 +58,23 @@ pub fn laplace_nll_loss<T: Real>(
     if let Delta::PerTarget(d) = delta {
         assert_eq!(d.len(), n, "laplace_nll_loss: one δ per target");
     }
-    dhead.resize(head.len(), T::zero());
-    row_loss.resize(n, 0.0);
-    let channels = channels.max(1);
-    let inv_n = 1.0 / (burn_in.counted(n / channels) * channels).max(1) as f64;
     let f = |v: T| v.to_f64().unwrap_or(f64::NAN);
-    dhead
-        .par_chunks_mut(2)
-        .zip(head.par_chunks(2))
-        .zip(targets.par_iter().zip(row_loss.par_iter_mut()))
-        .enumerate()
-        .with_min_len(ROWS_PER_TASK)
-        .for_each(|(i, ((d, h), (&x, loss)))| {
-            if !burn_in.counts(i / channels) {
-                d[0] = T::zero();
-                d[1] = T::zero();
-                *loss = 0.0;
-                return;
-            }
-            let (nll, dmu, ds) = bin_nll(f(h[0]), f(h[1]), f(x), delta.at(i));
-            d[0] = T::from_f64_lossy(dmu * inv_n);
-            d[1] = T::from_f64_lossy(ds * inv_n);
-            *loss = nll;
-        });
-    // Summed in distribution order, whatever the threads did: reproducible.
-    row_loss.iter().sum::<f64>() * inv_n
+    let each = |i: usize, h: &[T], x: T, inv_n: f64, d: &mut [T]| {
+        let (nll, dmu, ds) = bin_nll(f(h[0]), f(h[1]), f(x), delta.at(i));
+        d[0] = T::from_f64_lossy(dmu * inv_n);
+        d[1] = T::from_f64_lossy(ds * inv_n);
+        nll
+    };
+    burn_in.mean_loss(
+        head,
+        2,
+        targets,
+        channels,
+        ROWS_PER_TASK,
+        dhead,
+        row_loss,
+        each,
+    )
 }
 
 /// The loss as its definition reads, every target counted:

@@ -9,6 +9,7 @@
 //! must agree with it to rounding (tests/cpu_ops.rs).
 
 pub use super::op::Op;
+use super::pack::Operand;
 use super::scalar::CpuReal;
 use super::send_ptr::SendPtr;
 use rayon::prelude::*;
@@ -141,7 +142,8 @@ pub fn gemm<T: CpuReal>(
         return;
     }
     if T::packed_is_fast() {
-        super::pack::gemm_packed(op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        let (a, b) = (Operand::new(op_a, a, lda), Operand::new(op_b, b, ldb));
+        super::pack::gemm_packed(m, n, k, alpha, a, b, beta, c, ldc);
         return;
     }
     let (rsa, csa) = strides(op_a, lda);

@@ -45,41 +45,37 @@ pub fn softmax_xent_loss_masked<T: Real>(
     dlogits: &mut Vec<T>,
     row_loss: &mut Vec<f64>,
 ) -> f64 {
-    let n = targets.len();
-    assert_eq!(logits.len(), n * CLASSES, "softmax_xent_loss: shapes");
-    dlogits.resize(logits.len(), T::zero());
-    row_loss.resize(n, 0.0);
-    let c = channels.max(1);
-    let inv_n = 1.0 / (burn_in.counted(n / c) * c).max(1) as f64;
-    dlogits
-        .par_chunks_mut(CLASSES)
-        .zip(logits.par_chunks(CLASSES))
-        .zip(targets.par_iter().zip(row_loss.par_iter_mut()))
-        .enumerate()
-        .with_min_len(ROWS_PER_TASK)
-        .for_each(|(i, ((d, z), (&y, loss)))| {
-            if !burn_in.counts(i / c) {
-                d.fill(T::zero());
-                *loss = 0.0;
-                return;
-            }
-            let k = encode(y.to_f64().unwrap_or(f64::NAN) * scale);
-            let max = z.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
-            let max = max.to_f64().unwrap_or(f64::NAN);
-            let mut sum = 0.0f64;
-            for &v in z {
-                sum += (v.to_f64().unwrap_or(f64::NAN) - max).exp();
-            }
-            let lse = max + sum.ln();
-            for (i, (di, &v)) in d.iter_mut().zip(z).enumerate() {
-                let p = (v.to_f64().unwrap_or(f64::NAN) - lse).exp();
-                let onehot = if i == k { 1.0 } else { 0.0 };
-                *di = T::from_f64_lossy((p - onehot) * inv_n);
-            }
-            *loss = lse - z[k].to_f64().unwrap_or(f64::NAN);
-        });
-    // Summed in row order, whatever the threads did: reproducible.
-    row_loss.iter().sum::<f64>() * inv_n
+    assert_eq!(
+        logits.len(),
+        targets.len() * CLASSES,
+        "softmax_xent_loss: shapes"
+    );
+    let each = |_: usize, z: &[T], y: T, inv_n: f64, d: &mut [T]| {
+        let k = encode(y.to_f64().unwrap_or(f64::NAN) * scale);
+        let max = z.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
+        let max = max.to_f64().unwrap_or(f64::NAN);
+        let mut sum = 0.0f64;
+        for &v in z {
+            sum += (v.to_f64().unwrap_or(f64::NAN) - max).exp();
+        }
+        let lse = max + sum.ln();
+        for (i, (di, &v)) in d.iter_mut().zip(z).enumerate() {
+            let p = (v.to_f64().unwrap_or(f64::NAN) - lse).exp();
+            let onehot = if i == k { 1.0 } else { 0.0 };
+            *di = T::from_f64_lossy((p - onehot) * inv_n);
+        }
+        lse - z[k].to_f64().unwrap_or(f64::NAN)
+    };
+    burn_in.mean_loss(
+        logits,
+        CLASSES,
+        targets,
+        channels,
+        ROWS_PER_TASK,
+        dlogits,
+        row_loss,
+        each,
+    )
 }
 
 /// The loss as the formula reads: `−ln(e^{z_k} / Σ_j e^{z_j})`, averaged.

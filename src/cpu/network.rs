@@ -8,11 +8,12 @@
 //! - everything between as described in `cpu::lstm` and `cpu::dense`.
 
 use super::activation::{activate, activate_backward};
-use super::dense::{dense_backward, dense_forward};
+use super::dense::{dense_backward, dense_forward, head_activation, Head};
 use super::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape};
 use super::scalar::CpuReal;
 use crate::model::ModelConfig;
 use crate::real::Real;
+use rayon::prelude::*;
 
 /// Activations kept from forward for backward, reused across steps so a
 /// training step allocates nothing once warmed up.
@@ -21,10 +22,8 @@ pub struct Workspace<T> {
     t: usize,
     b: usize,
     pub lstm: Vec<LstmCache<T>>,
-    /// Output of the top LSTM layer after `lstm_output_activation`, `[T·B, H]`.
-    top: Vec<T>,
-    /// Outputs of every dense layer after its activation; the last is the prediction.
-    dense: Vec<Vec<T>>,
+    /// The head's activations: `top` `[T·B, H]`, the last output the prediction.
+    head: Head<T>,
     // Backward scratch.
     da: Vec<T>,
     dh: Vec<T>,
@@ -35,7 +34,7 @@ pub struct Workspace<T> {
 impl<T: CpuReal> Workspace<T> {
     /// The predictions of the last forward pass, `[T, B, C]`.
     pub fn prediction(&self) -> &[T] {
-        self.dense.last().map(|v| v.as_slice()).unwrap_or(&[])
+        self.head.output()
     }
 
     /// The final states of the last forward pass, written as `[L, B, H]` each.
@@ -97,26 +96,17 @@ pub fn forward<T: CpuReal>(
     }
     let slope = T::from_f64_lossy(cfg.leaky_slope);
     let top_shape = shape(cfg, cfg.layers - 1, t, b);
-    ws.top.clear();
-    ws.top
-        .extend_from_slice(ws.lstm[cfg.layers - 1].output(&top_shape));
-    activate(cfg.lstm_output_activation, slope, &mut ws.top);
+    let top = ws.lstm[cfg.layers - 1].output(&top_shape);
+    let n_dense = layout.dense.len();
+    ws.head
+        .start(top, cfg.lstm_output_activation, slope, n_dense);
 
     let rows = t * b;
-    let n_dense = layout.dense.len();
-    ws.dense.resize_with(n_dense, Vec::new);
     for (j, off) in layout.dense.iter().enumerate() {
-        let (before, rest) = ws.dense.split_at_mut(j);
-        let input = if j == 0 { &ws.top } else { &before[j - 1] };
-        let y = &mut rest[0];
+        let (input, y) = ws.head.layer(j);
         y.resize(rows * off.output, T::zero());
         dense_forward(rows, off, params, input, y);
-        let act = if j + 1 == n_dense {
-            cfg.output_activation
-        } else {
-            crate::model::Activation::LeakyRelu
-        };
-        activate(act, slope, y);
+        activate(head_activation(cfg, j, n_dense), slope, y);
     }
 }
 
@@ -146,15 +136,15 @@ pub fn backward<T: CpuReal>(
     ws.dy[n_dense - 1].extend_from_slice(dpred);
     for j in (0..n_dense).rev() {
         let off = &layout.dense[j];
-        let act = if j + 1 == n_dense {
-            cfg.output_activation
-        } else {
-            crate::model::Activation::LeakyRelu
-        };
+        let act = head_activation(cfg, j, n_dense);
         let (lower, upper) = ws.dy.split_at_mut(j);
         let dy = &mut upper[0];
-        activate_backward(act, slope, &ws.dense[j], dy);
-        let input = if j == 0 { &ws.top } else { &ws.dense[j - 1] };
+        activate_backward(act, slope, &ws.head.dense[j], dy);
+        let input = if j == 0 {
+            &ws.head.top
+        } else {
+            &ws.head.dense[j - 1]
+        };
         let dx = if j == 0 {
             ws.dh.resize(rows * cfg.hidden, T::zero());
             &mut ws.dh
@@ -165,7 +155,7 @@ pub fn backward<T: CpuReal>(
         };
         dense_backward(rows, off, params, input, dy, grads, Some(dx));
     }
-    activate_backward(cfg.lstm_output_activation, slope, &ws.top, &mut ws.dh);
+    activate_backward(cfg.lstm_output_activation, slope, &ws.head.top, &mut ws.dh);
 
     // LSTM layers, top first; each layer's input gradient is the next one's dh.
     for k in (0..cfg.layers).rev() {
@@ -237,6 +227,48 @@ impl BurnIn<'_> {
         let t = rows / b;
         let fresh = self.carry.iter().filter(|&&c| !c).count();
         rows - fresh * self.steps.min(t)
+    }
+
+    /// The mean over the distributions this counts (`channels` a row) of a
+    /// loss taken one distribution at a time, and its gradient into `grad`
+    /// (resized to `inputs`, `width` values a distribution):
+    /// `each(i, inputs_i, target_i, inv_n, grad_i)` returns distribution
+    /// `i`'s loss and writes its gradient already divided by the number
+    /// counted (`inv_n` is one over it); the others add nothing and get a
+    /// zero gradient. The distributions run on rayon, at least `min_len` a
+    /// task; `row_loss` (scratch) is summed in distribution order in f64,
+    /// whatever the threads did, so the mean is reproducible.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mean_loss<T: Real>(
+        self,
+        inputs: &[T],
+        width: usize,
+        targets: &[T],
+        channels: usize,
+        min_len: usize,
+        grad: &mut Vec<T>,
+        row_loss: &mut Vec<f64>,
+        each: impl Fn(usize, &[T], T, f64, &mut [T]) -> f64 + Sync + Send,
+    ) -> f64 {
+        let n = targets.len();
+        grad.resize(inputs.len(), T::zero());
+        row_loss.resize(n, 0.0);
+        let c = channels.max(1);
+        let inv_n = 1.0 / (self.counted(n / c) * c).max(1) as f64;
+        grad.par_chunks_mut(width)
+            .zip(inputs.par_chunks(width))
+            .zip(targets.par_iter().zip(row_loss.par_iter_mut()))
+            .enumerate()
+            .with_min_len(min_len)
+            .for_each(|(i, ((d, z), (&y, loss)))| {
+                *loss = if self.counts(i / c) {
+                    each(i, z, y, inv_n, d)
+                } else {
+                    d.fill(T::zero());
+                    0.0
+                };
+            });
+        row_loss.iter().sum::<f64>() * inv_n
     }
 }
 

@@ -142,6 +142,21 @@ fn store<T: CpuReal>(dst: &mut [T], acc: &[T], alpha: T, beta: T, first: bool) {
     }
 }
 
+/// One operand of a product: `op(X)`, with `X` stored row-major in `data`
+/// with leading dimension `ld`.
+#[derive(Clone, Copy)]
+pub struct Operand<'a, T> {
+    pub op: Op,
+    pub data: &'a [T],
+    pub ld: usize,
+}
+
+impl<'a, T> Operand<'a, T> {
+    pub fn new(op: Op, data: &'a [T], ld: usize) -> Self {
+        Operand { op, data, ld }
+    }
+}
+
 /// `C = alpha · op(A) · op(B) + beta · C` on packed panels (operands checked
 /// by the caller, `m, n, k > 0`). Each element is `beta·C + alpha·acc₀`, then
 /// `+ alpha·acc_j` for every further block of `KC` values of `p`, each `acc`
@@ -154,16 +169,12 @@ fn store<T: CpuReal>(dst: &mut [T], acc: &[T], alpha: T, beta: T, first: bool) {
 /// it against all its columns.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_packed<T: CpuReal>(
-    op_a: Op,
-    op_b: Op,
     m: usize,
     n: usize,
     k: usize,
     alpha: T,
-    a: &[T],
-    lda: usize,
-    b: &[T],
-    ldb: usize,
+    a: Operand<'_, T>,
+    b: Operand<'_, T>,
     beta: T,
     c: &mut [T],
     ldc: usize,
@@ -178,7 +189,7 @@ pub fn gemm_packed<T: CpuReal>(
     let cp = SendPtr(c.as_mut_ptr());
     T::with_scratch(Scratch::Shared, col_panels * k * NR, |bp| {
         let pack_panel = |(j, panel): (usize, &mut [T])| {
-            pack_b_panel(op_b, b, ldb, 0, k, j * NR, n - j * NR, panel);
+            pack_b_panel(b.op, b.data, b.ld, 0, k, j * NR, n - j * NR, panel);
         };
         if parallel && col_panels > 1 {
             bp.par_chunks_mut(k * NR).enumerate().for_each(pack_panel);
@@ -194,7 +205,7 @@ pub fn gemm_packed<T: CpuReal>(
                 let mut out = [T::zero(); MR * NR];
                 for p0 in (0..k).step_by(KC) {
                     let kc = (k - p0).min(KC);
-                    pack_a(op_a, a, lda, r0, rows, p0, kc, ap);
+                    pack_a(a.op, a.data, a.ld, r0, rows, p0, kc, ap);
                     for j in 0..cols.div_ceil(NR) {
                         let bj = bp[((c0 / NR + j) * k + p0) * NR..].as_ptr();
                         let valid_c = (cols - j * NR).min(NR);

@@ -54,6 +54,40 @@ pub trait CpuReal: Real {
     fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]>;
 }
 
+/// The items of [`CpuReal`] that are the same for `f32` and `f64` but for
+/// the type: the thread's own scratch buffers and `matrixmultiply`'s gemm
+/// of that type.
+macro_rules! per_type_items {
+    ($t:ty, $gemm:path) => {
+        fn with_scratch<R>(slot: Scratch, len: usize, f: impl FnOnce(&mut [$t]) -> R) -> R {
+            thread_local! {
+                static SCRATCH: [RefCell<Vec<$t>>; 2] =
+                    const { [RefCell::new(Vec::new()), RefCell::new(Vec::new())] };
+            }
+            scratch(&SCRATCH, slot, len, f)
+        }
+
+        unsafe fn gemm_raw(
+            m: usize,
+            k: usize,
+            n: usize,
+            alpha: $t,
+            a: *const $t,
+            rsa: isize,
+            csa: isize,
+            b: *const $t,
+            rsb: isize,
+            csb: isize,
+            beta: $t,
+            c: *mut $t,
+            rsc: isize,
+            csc: isize,
+        ) {
+            $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        }
+    };
+}
+
 impl CpuReal for f32 {
     unsafe fn tile(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR]) {
         tile_f32(k, a, b, out)
@@ -66,35 +100,10 @@ impl CpuReal for f32 {
         matches!(isa(), Isa::Avx512 | Isa::Avx2Fma)
     }
 
-    fn with_scratch<R>(slot: Scratch, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-        thread_local! {
-            static SCRATCH: [RefCell<Vec<f32>>; 2] =
-                const { [RefCell::new(Vec::new()), RefCell::new(Vec::new())] };
-        }
-        scratch(&SCRATCH, slot, len, f)
-    }
+    per_type_items!(f32, matrixmultiply::sgemm);
 
     fn as_f32_mut(xs: &mut [f32]) -> Option<&mut [f32]> {
         Some(xs)
-    }
-
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: f32,
-        a: *const f32,
-        rsa: isize,
-        csa: isize,
-        b: *const f32,
-        rsb: isize,
-        csb: isize,
-        beta: f32,
-        c: *mut f32,
-        rsc: isize,
-        csc: isize,
-    ) {
-        matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }
 
@@ -107,35 +116,10 @@ impl CpuReal for f64 {
         false
     }
 
-    fn with_scratch<R>(slot: Scratch, len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
-        thread_local! {
-            static SCRATCH: [RefCell<Vec<f64>>; 2] =
-                const { [RefCell::new(Vec::new()), RefCell::new(Vec::new())] };
-        }
-        scratch(&SCRATCH, slot, len, f)
-    }
+    per_type_items!(f64, matrixmultiply::dgemm);
 
     fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
         None
-    }
-
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: f64,
-        a: *const f64,
-        rsa: isize,
-        csa: isize,
-        b: *const f64,
-        rsb: isize,
-        csb: isize,
-        beta: f64,
-        c: *mut f64,
-        rsc: isize,
-        csc: isize,
-    ) {
-        matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }
 

@@ -14,8 +14,9 @@
 //! holds against this one.
 
 use super::activation::{activate, cell, gate};
+use super::dense::{head_activation, Head};
 use super::scalar::CpuReal;
-use crate::model::{Activation, ModelConfig, ParamLayout};
+use crate::model::{ModelConfig, ParamLayout};
 
 /// Scratch of one step, kept between steps.
 #[derive(Clone, Debug, Default)]
@@ -23,16 +24,14 @@ pub struct StepScratch<T> {
     /// Pre-activations of one layer, transposed: `[4H, B]`, so a thread owns
     /// whole gate rows.
     pre: Vec<T>,
-    /// The top layer's output after its activation, `[B, H]`.
-    top: Vec<T>,
-    /// Every dense layer's output `[B, out_j]`; the last is the step's output.
-    dense: Vec<Vec<T>>,
+    /// The head's activations: `top` `[B, H]`, layer `j`'s `[B, out_j]`.
+    head: Head<T>,
 }
 
 impl<T: CpuReal> StepScratch<T> {
     /// The output of the last step, `[B, outputs]`.
     pub fn output(&self) -> &[T] {
-        self.dense.last().map(|v| v.as_slice()).unwrap_or(&[])
+        self.head.output()
     }
 }
 
@@ -118,14 +117,12 @@ pub fn step_forward<T: CpuReal>(
         }
     }
     let slope = T::from_f64_lossy(cfg.leaky_slope);
-    s.top.clear();
-    s.top.extend_from_slice(&h[(cfg.layers - 1) * bh..]);
-    activate(cfg.lstm_output_activation, slope, &mut s.top);
     let n_dense = layout.dense.len();
-    s.dense.resize_with(n_dense, Vec::new);
+    let top = &h[(cfg.layers - 1) * bh..];
+    s.head
+        .start(top, cfg.lstm_output_activation, slope, n_dense);
     for (j, d) in layout.dense.iter().enumerate() {
-        let (before, rest) = s.dense.split_at_mut(j);
-        let input = if j == 0 { &s.top } else { &before[j - 1] };
+        let (input, y) = s.head.layer(j);
         // Rows of this layer's weights times lanes, written `[out, B]` into
         // the pre-activation scratch, then turned to `[B, out]`.
         if s.pre.len() < d.output * b {
@@ -141,18 +138,12 @@ pub fn step_forward<T: CpuReal>(
             &params[d.bias..d.bias + d.output],
             None,
         );
-        let y = &mut rest[0];
         y.resize(b * d.output, T::zero());
         for lane in 0..b {
             for o in 0..d.output {
                 y[lane * d.output + o] = tmp[o * b + lane];
             }
         }
-        let act = if j + 1 == n_dense {
-            cfg.output_activation
-        } else {
-            Activation::LeakyRelu
-        };
-        activate(act, slope, y);
+        activate(head_activation(cfg, j, n_dense), slope, y);
     }
 }
