@@ -32,9 +32,10 @@
 //! one [`Stream`] per take and channel, run over the prime and then over
 //! the generated frames as they were clipped; its next frame is the
 //! cascade's base plus the held gain `g` times the network's output plus,
-//! at `temperature` T, the excitation T·σ·N(0, 1) (the MSE head has no
-//! noise model of its own). Excitation synthesis, set up causally from the
-//! prime alone:
+//! at `temperature` T, the excitation T·σ·w, `w` unit Gaussian noise
+//! coloured by a per-channel all-pole filter (the MSE head has no noise
+//! model of its own; a `laplace` head's draw is coloured about its
+//! location). Excitation synthesis, set up causally from the prime alone:
 //! - the cascade stops adapting at the prime's end ([`Stream::freeze_cascade`]):
 //!   refitted on its own output (EWLS remembers 500 samples, the combiner
 //!   50) its synthesis filter lost the prime's spectrum within a second and
@@ -47,7 +48,15 @@
 //!   then moved by the ratio of the prime's RMS to the level a copy of the
 //!   stream makes of the excitation alone over half a second
 //!   ([`synthesis_rms`]); the gains at the prime's last sample follow its
-//!   last 12 ms, which may be a note's quiet tail 30 dB under the prime.
+//!   last 12 ms, which may be a note's quiet tail 30 dB under the prime;
+//! - the colour of `w` ([`crate::excitation`], order `excitation_order`)
+//!   makes the frozen synthesis put out the prime's long-term spectrum:
+//!   white, the frozen filter's own spectrum left the piano's top octaves
+//!   a floor 35 dB over the song's (LSD 27.6 dB; coloured, 7.5 dB);
+//! - at the end of each of the first [`SETTLE_SECONDS`] seconds of the
+//!   take the held gains move by the ratio of the prime's RMS to the
+//!   take's own: the network's share of the level, which the calibration
+//!   leaves out, is seen only there (generated audio only: still causal).
 //!
 //! The gate stays at 1: nothing true arrives to adapt it from.
 //!
@@ -70,6 +79,7 @@ use crate::audio::to_i16;
 use crate::dataset::Batch;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::excitation::{synthesis_rms, Shaper};
 use crate::hybrid::{HybridSignal, Stream};
 use crate::laplace;
 use crate::lpc::{LpcConfig, LpcStream};
@@ -80,6 +90,10 @@ use crate::residual::Residual;
 use crate::rng::SplitMix64;
 use crate::run_config::RunConfig;
 use crate::spectrum::{self, QuietestWindow, Welch};
+use crate::take_report::dbfs;
+pub use crate::take_report::{
+    take_frames, TakeReport, EXPLODED_FRACTION, MAX_SECONDS, SILENCE_DBFS,
+};
 
 #[derive(Clone, Debug)]
 pub struct GenerateConfig {
@@ -99,82 +113,10 @@ pub struct GenerateConfig {
     /// its rounding noise, a smooth take's top bins lie near the −200 dB
     /// floor, 60 dB under the song's).
     pub measure_int16: bool,
-}
-
-/// Levels of one take, in audio units (full scale = 1) over all channels.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TakeReport {
-    pub frames: usize,
-    pub rms_dbfs: f64,
-    /// RMS over the take's last second (or all of it, when shorter).
-    pub last_second_rms_dbfs: f64,
-    pub peak: f64,
-    /// Samples the model put beyond full scale (clipped before feedback).
-    pub clipped: u64,
-    pub samples: u64,
-    /// The lowest RMS of any one-second stretch of the take (every start,
-    /// frame by frame; all of it when shorter), over all channels.
-    pub quietest_second_dbfs: f64,
-    /// The prime's RMS over all channels.
-    pub prime_rms_dbfs: f64,
-    /// The take's long-term spectrum, its mono mix (`spectrum`).
-    pub spectrum: Vec<f64>,
-    /// Its log-spectral distance from the song's (`spectrum::lsd_db`), when given one.
-    pub lsd_db: Option<f64>,
-}
-
-/// Below this RMS over its last second a take has collapsed to silence.
-pub const SILENCE_DBFS: f64 = -60.0;
-/// More than this fraction of clipped samples: the take exploded.
-pub const EXPLODED_FRACTION: f64 = 0.01;
-
-impl TakeReport {
-    /// The take's RMS minus the prime's, dB.
-    pub fn level_vs_prime_db(&self) -> f64 {
-        self.rms_dbfs - self.prime_rms_dbfs
-    }
-    pub fn collapsed(&self) -> bool {
-        self.last_second_rms_dbfs < SILENCE_DBFS
-    }
-    pub fn exploded(&self) -> bool {
-        self.clipped as f64 > EXPLODED_FRACTION * self.samples as f64
-    }
-}
-
-/// Longest take `generate` writes: one hour. Generation runs at about real
-/// time, so a longer request is far more likely a slip (`--seconds 1e12`)
-/// than a wish, and it would fill a disk before it finished.
-pub const MAX_SECONDS: f64 = 3600.0;
-
-/// Frames of a take of `seconds` at `sample_rate`, after checking the
-/// request: a positive number, at most [`MAX_SECONDS`], and small enough for
-/// a WAV file of `channels` channels of `bytes_per_sample` bytes (4 GiB).
-pub fn take_frames(
-    seconds: f64,
-    sample_rate: u32,
-    channels: usize,
-    bytes_per_sample: usize,
-) -> Result<usize> {
-    if !(seconds.is_finite() && seconds > 0.0) {
-        return Err(Error::config("--seconds must be a positive number"));
-    }
-    if seconds > MAX_SECONDS {
-        return Err(Error::config(format!(
-            "--seconds {seconds} is more than the {MAX_SECONDS} seconds (one hour) a take may last"
-        )));
-    }
-    let frames = ((seconds * f64::from(sample_rate)).round() as usize).max(1);
-    let bytes = frames as u64 * (channels * bytes_per_sample) as u64;
-    if bytes > crate::wavstream::MAX_DATA_BYTES {
-        return Err(Error::config(format!(
-            "--seconds {seconds}: {bytes} bytes of samples is more than a WAV file can hold (4 GiB)"
-        )));
-    }
-    Ok(frames)
-}
-
-fn dbfs(mean_square: f64) -> f64 {
-    10.0 * mean_square.max(1e-30).log10()
+    /// Order of the all-pole filter that colours the excitation of a model
+    /// over the cascade like what its network left over the prime
+    /// ([`crate::excitation`]); 0: white.
+    pub excitation_order: usize,
 }
 
 /// The SplitMix64 stream (xored into the seed) of the calibration run.
@@ -182,23 +124,14 @@ const CALIBRATION_STREAM: u64 = 0xca1b_0000_0000_0000;
 /// The calibration moves the held gains by at most this factor (60 dB).
 const MAX_CALIBRATION: f64 = 1000.0;
 
-/// The RMS (audio units) of what `stream`'s frozen cascade makes of unit
-/// excitation alone (`sigma`·N(0, 1) in its held gain units, no network)
-/// over the second half of one second from the prime's end: the level the
-/// synthesis filter gives the excitation, less the prime's ringing.
-fn synthesis_rms(stream: &Stream, sigma: f64, rate: u32, rng: &mut SplitMix64) -> f64 {
-    let mut st = stream.clone();
-    let n = (rate as usize).max(2);
-    let mut sq = 0.0;
-    for i in 0..n {
-        let a = (st.base() + st.gain() * sigma * rng.normal()).clamp(-1.0, 1.0);
-        if i >= n / 2 {
-            sq += a * a;
-        }
-        st.update(a);
-    }
-    (sq / (n - n / 2) as f64).sqrt()
-}
+/// Seconds at whose ends a take over the cascade moves its held gains by
+/// the ratio of the prime's RMS to its own over that second's second half:
+/// the calibration runs the synthesis without the network, whose share of
+/// the take it cannot see (4–5 dB on the shared piano and electronic clips
+/// with a coloured excitation, the piano's take clipping into a burst).
+const SETTLE_SECONDS: usize = 2;
+/// Settling moves the held gains by at most this factor (12 dB) each time.
+const MAX_SETTLE: f64 = 4.0;
 
 /// Timesteps per `predict` call while priming (bounds its memory).
 const PRIME_CHUNK: usize = 512;
@@ -343,10 +276,30 @@ pub fn generate(
         .iter()
         .map(|&(s, n)| if n > 0.0 { (s / n).sqrt() } else { 1.0 })
         .collect();
+    // Its colour: what makes the frozen synthesis put out the prime's spectrum.
+    let mut shapers: Vec<Shaper> = if streams.is_empty() {
+        Vec::new()
+    } else {
+        let per_channel: Vec<Shaper> = (0..c)
+            .map(|ch| {
+                let x: Vec<f32> = (0..prime_frames)
+                    .map(|f| (f64::from(prime[f * c + ch]) * scale) as f32)
+                    .collect();
+                Shaper::for_synthesis(&streams[ch], &x, g.excitation_order, run.sample_rate)
+            })
+            .collect();
+        (0..k).flat_map(|_| per_channel.iter().cloned()).collect()
+    };
     if !streams.is_empty() {
         for ch in 0..c {
             let mut rng = SplitMix64::derive(g.seed ^ CALIBRATION_STREAM, ch as u64);
-            let level = synthesis_rms(&streams[ch], excitation[ch], run.sample_rate, &mut rng);
+            let level = synthesis_rms(
+                &streams[ch],
+                &shapers[ch],
+                excitation[ch],
+                run.sample_rate,
+                &mut rng,
+            );
             if level > 0.0 && level.is_finite() {
                 let s = (prime_rms[ch] / level).clamp(1.0 / MAX_CALIBRATION, MAX_CALIBRATION);
                 for st in streams.iter_mut().skip(ch).step_by(c) {
@@ -378,6 +331,9 @@ pub fn generate(
     let mut clipped = vec![0u64; k];
     let rate = (run.sample_rate as usize).max(1);
     let mut quiet = vec![QuietestWindow::new(rate); k];
+    // Each row's squares over the second half of the current second, for
+    // the settling of the held gains.
+    let mut settle = vec![0.0f64; streams.len()];
     let mut welch = vec![Welch::new(); k];
     // One take's frame as its figures read it.
     let mut measured = vec![0.0f32; c];
@@ -406,13 +362,14 @@ pub fn generate(
                 let audio = match cfg.output {
                     Output::Mse if !streams.is_empty() => {
                         let st = &streams[row];
-                        let noise = g.temperature * excitation[ch] * rngs[lane].normal();
-                        st.base() + st.gain() * (y + noise)
+                        let w = shapers[row].next(rngs[lane].normal());
+                        st.base() + st.gain() * (y + g.temperature * excitation[ch] * w)
                     }
-                    // Its draw is already the excitation, in gain units.
+                    // Its draw is already the excitation, in gain units:
+                    // its spread about the location is coloured.
                     Output::Laplace { .. } if !streams.is_empty() => {
-                        let st = &streams[row];
-                        st.base() + st.gain() * y
+                        let (st, mu) = (&streams[row], f64::from(out[2 * row]));
+                        st.base() + st.gain() * (mu + shapers[row].next(y - mu))
                     }
                     Output::Mse | Output::Laplace { .. } if lpc.is_empty() => y * scale,
                     Output::Mse | Output::Laplace { .. } => {
@@ -441,6 +398,11 @@ pub fn generate(
                 if let Some(st) = streams.get_mut(row) {
                     st.update(a);
                 }
+                if let Some(q) = settle.get_mut(row) {
+                    if n / rate < SETTLE_SECONDS && n % rate >= rate / 2 {
+                        *q += a * a;
+                    }
+                }
                 sum_sq[lane] += a * a;
                 peak[lane] = peak[lane].max(a.abs());
                 last[lane * second + (n * c + ch) % second] = a * a;
@@ -466,6 +428,17 @@ pub fn generate(
             let w = &mut window[lane * width..(lane + 1) * width];
             w.copy_within(c.., 0);
             w[width - c..].copy_from_slice(&feed[lane * c..(lane + 1) * c]);
+        }
+        if (n + 1) % rate == 0 && (n + 1) / rate <= SETTLE_SECONDS {
+            for (row, st) in streams.iter_mut().enumerate() {
+                let level = (settle[row] / (rate - rate / 2) as f64).sqrt();
+                if level > 0.0 {
+                    let s = (prime_rms[row % c] / level).clamp(1.0 / MAX_SETTLE, MAX_SETTLE);
+                    let held = st.signal_gain() * s;
+                    st.hold_gains_at(held);
+                }
+                settle[row] = 0.0;
+            }
         }
         on_frame(&frame_out)?;
         if (n + 1) % PROGRESS_EVERY == 0 {

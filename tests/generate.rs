@@ -229,6 +229,7 @@ fn generation_has_the_exact_length_and_replays_from_a_seed() {
         temperature: 1.0,
         song_spectrum: None,
         measure_int16: false,
+        excitation_order: 0,
     };
     let (a, ra) = takes(&cfg, 0.2, &g);
     assert_eq!(a.len(), g.frames * g.takes * cfg.channels);
@@ -304,6 +305,7 @@ fn mse_generation_clips_what_it_feeds_back() {
         temperature: 1.0,
         song_spectrum: None,
         measure_int16: false,
+        excitation_order: 0,
     };
     let (a, r) = takes(&cfg, 1e3, &g);
     assert_eq!(a.len(), 400);

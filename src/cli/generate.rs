@@ -156,6 +156,7 @@ pub(super) fn run(a: &GenerateArgs) -> Result<Vec<TakeReport>> {
         temperature: a.temperature,
         song_spectrum: Some(song_spectrum.clone()),
         measure_int16: !a.float,
+        excitation_order: crate::excitation::DEFAULT_ORDER,
     };
     let reports = generate::generate(
         engine.as_mut(),
