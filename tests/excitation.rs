@@ -5,6 +5,8 @@
 //! spectrum lies closer to its coloured prime's with the shaping than
 //! without.
 
+mod common;
+use common::normal_equations::gauss;
 use wavelstm::audio::ChannelMode;
 use wavelstm::cpu::engine::CpuEngine;
 use wavelstm::dataset::DataConfig;
@@ -21,33 +23,6 @@ use wavelstm::rng::SplitMix64;
 use wavelstm::run_config::{LrSchedule, RunConfig};
 use wavelstm::spectrum::{self, BINS, WELCH_LEN};
 
-/// Solve `m·x = b` by Gaussian elimination with partial pivoting (f64).
-fn solve(mut m: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
-    let n = b.len();
-    for col in 0..n {
-        let piv = (col..n)
-            .max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))
-            .unwrap();
-        m.swap(col, piv);
-        b.swap(col, piv);
-        let (top, rest) = m.split_at_mut(col + 1);
-        let pivot = &top[col];
-        for (i, r) in rest.iter_mut().enumerate() {
-            let f = r[col] / pivot[col];
-            for (v, p) in r[col..].iter_mut().zip(&pivot[col..]) {
-                *v -= f * p;
-            }
-            b[col + 1 + i] -= f * b[col];
-        }
-    }
-    let mut x = vec![0.0; n];
-    for row in (0..n).rev() {
-        let s: f64 = (row + 1..n).map(|k| m[row][k] * x[k]).sum();
-        x[row] = (b[row] - s) / m[row][row];
-    }
-    x
-}
-
 /// `Σ_j a_j r_{|i−j|} = −r_i` solved directly, and `E = r_0 + Σ_j a_j r_j`.
 fn direct(r: &[f64]) -> (Vec<f64>, f64) {
     let p = r.len() - 1;
@@ -55,7 +30,7 @@ fn direct(r: &[f64]) -> (Vec<f64>, f64) {
         .map(|i| (0..p).map(|j| r[i.abs_diff(j)]).collect())
         .collect();
     let b = (1..=p).map(|i| -r[i]).collect();
-    let a = solve(m, b);
+    let a = gauss(m, b);
     let e = r[0] + a.iter().zip(&r[1..]).map(|(a, r)| a * r).sum::<f64>();
     (a, e)
 }
