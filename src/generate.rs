@@ -58,6 +58,12 @@
 //!   take's own: the network's share of the level, which the calibration
 //!   leaves out, is seen only there (generated audio only: still causal).
 //!
+//! - the network's share β of each row starts at 1 and is halved at every
+//!   sample at full scale and after every block that runs more than 6 dB
+//!   over the prime ([`LevelGuard`]): trained to the end of the preset, a
+//!   model made the piano's held note an undamped tone and the electronic
+//!   clip's take a full-scale square; the calibration is done without it.
+//!
 //! The gate stays at 1: nothing true arrives to adapt it from.
 //!
 //! # The figures of a take ([`TakeReport`])
@@ -82,6 +88,7 @@ use crate::error::{Error, Result};
 use crate::excitation::{synthesis_rms, Shaper};
 use crate::hybrid::{HybridSignal, Stream};
 use crate::laplace;
+use crate::level_guard::LevelGuard;
 use crate::lpc::{LpcConfig, LpcStream};
 use crate::model::Output;
 use crate::mulaw;
@@ -132,6 +139,8 @@ const MAX_CALIBRATION: f64 = 1000.0;
 const SETTLE_SECONDS: usize = 2;
 /// Settling moves the held gains by at most this factor (12 dB) each time.
 const MAX_SETTLE: f64 = 4.0;
+/// Calibration runs at most per channel.
+const CALIBRATION_ROUNDS: usize = 4;
 
 /// Timesteps per `predict` call while priming (bounds its memory).
 const PRIME_CHUNK: usize = 512;
@@ -292,19 +301,27 @@ pub fn generate(
     };
     if !streams.is_empty() {
         for ch in 0..c {
-            let mut rng = SplitMix64::derive(g.seed ^ CALIBRATION_STREAM, ch as u64);
-            let level = synthesis_rms(
-                &streams[ch],
-                &shapers[ch],
-                excitation[ch],
-                run.sample_rate,
-                &mut rng,
-            );
-            if level > 0.0 && level.is_finite() {
+            // Again while the level is off by more than 0.5 dB: a run whose
+            // synthesis clipped measured too low a level for its gains.
+            for _ in 0..CALIBRATION_ROUNDS {
+                let mut rng = SplitMix64::derive(g.seed ^ CALIBRATION_STREAM, ch as u64);
+                let level = synthesis_rms(
+                    &streams[ch],
+                    &shapers[ch],
+                    excitation[ch],
+                    run.sample_rate,
+                    &mut rng,
+                );
+                if !(level > 0.0 && level.is_finite()) {
+                    break;
+                }
                 let s = (prime_rms[ch] / level).clamp(1.0 / MAX_CALIBRATION, MAX_CALIBRATION);
                 for st in streams.iter_mut().skip(ch).step_by(c) {
                     let held = st.signal_gain() * s;
                     st.hold_gains_at(held);
+                }
+                if s.log10().abs() * 20.0 < 0.5 {
+                    break;
                 }
             }
         }
@@ -334,6 +351,9 @@ pub fn generate(
     // Each row's squares over the second half of the current second, for
     // the settling of the held gains.
     let mut settle = vec![0.0f64; streams.len()];
+    let mut guards: Vec<LevelGuard> = (0..streams.len())
+        .map(|row| LevelGuard::new(prime_rms[row % c]))
+        .collect();
     let mut welch = vec![Welch::new(); k];
     // One take's frame as its figures read it.
     let mut measured = vec![0.0f32; c];
@@ -361,15 +381,16 @@ pub fn generate(
                 };
                 let audio = match cfg.output {
                     Output::Mse if !streams.is_empty() => {
-                        let st = &streams[row];
+                        let (st, beta) = (&streams[row], guards[row].beta());
                         let w = shapers[row].next(rngs[lane].normal());
-                        st.base() + st.gain() * (y + g.temperature * excitation[ch] * w)
+                        st.base() + st.gain() * (beta * y + g.temperature * excitation[ch] * w)
                     }
                     // Its draw is already the excitation, in gain units:
                     // its spread about the location is coloured.
                     Output::Laplace { .. } if !streams.is_empty() => {
                         let (st, mu) = (&streams[row], f64::from(out[2 * row]));
-                        st.base() + st.gain() * (mu + shapers[row].next(y - mu))
+                        let beta = guards[row].beta();
+                        st.base() + st.gain() * (beta * mu + shapers[row].next(y - mu))
                     }
                     Output::Mse | Output::Laplace { .. } if lpc.is_empty() => y * scale,
                     Output::Mse | Output::Laplace { .. } => {
@@ -397,6 +418,7 @@ pub fn generate(
                 }
                 if let Some(st) = streams.get_mut(row) {
                     st.update(a);
+                    guards[row].push(a);
                 }
                 if let Some(q) = settle.get_mut(row) {
                     if n / rate < SETTLE_SECONDS && n % rate >= rate / 2 {

@@ -26,6 +26,7 @@ pub mod generate;
 pub mod gpu;
 pub mod hybrid;
 pub mod laplace;
+pub mod level_guard;
 pub mod loss_plot;
 pub mod lpc;
 pub mod metrics;
