@@ -261,3 +261,41 @@ pub fn synthesis_rms(
     }
     (sq / (n - n / 2) as f64).sqrt()
 }
+
+/// The calibration moves the held gains by at most this factor (60 dB) a round.
+const MAX_CALIBRATION: f64 = 1000.0;
+/// Calibration rounds at most.
+const CALIBRATION_ROUNDS: usize = 4;
+
+/// Hold the gains of `streams[rows]` (one channel's, every take) where
+/// [`synthesis_rms`] of the first puts the excitation at `target_rms`:
+/// `(target_rms, sigma, rate)`. Again while the level is off by more than
+/// 0.5 dB: a run whose synthesis clipped measured too low a level for its
+/// gains. Every round draws the same noise (`seed`, stream `lane`).
+pub fn calibrate_gains(
+    streams: &mut [Stream],
+    rows: &[usize],
+    shaper: &Shaper,
+    (target_rms, sigma, rate): (f64, f64, u32),
+    seed: u64,
+    lane: u64,
+) {
+    let Some(&first) = rows.first() else {
+        return;
+    };
+    for _ in 0..CALIBRATION_ROUNDS {
+        let mut rng = SplitMix64::derive(seed, lane);
+        let level = synthesis_rms(&streams[first], shaper, sigma, rate, &mut rng);
+        if !(level > 0.0 && level.is_finite()) {
+            return;
+        }
+        let s = (target_rms / level).clamp(1.0 / MAX_CALIBRATION, MAX_CALIBRATION);
+        for &r in rows {
+            let held = streams[r].signal_gain() * s;
+            streams[r].hold_gains_at(held);
+        }
+        if 20.0 * s.log10().abs() < 0.5 {
+            return;
+        }
+    }
+}

@@ -85,7 +85,7 @@ use crate::audio::to_i16;
 use crate::dataset::Batch;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::excitation::{synthesis_rms, Shaper};
+use crate::excitation::{calibrate_gains, Shaper};
 use crate::hybrid::{HybridSignal, Stream};
 use crate::laplace;
 use crate::level_guard::LevelGuard;
@@ -128,8 +128,6 @@ pub struct GenerateConfig {
 
 /// The SplitMix64 stream (xored into the seed) of the calibration run.
 const CALIBRATION_STREAM: u64 = 0xca1b_0000_0000_0000;
-/// The calibration moves the held gains by at most this factor (60 dB).
-const MAX_CALIBRATION: f64 = 1000.0;
 
 /// Seconds at whose ends a take over the cascade moves its held gains by
 /// the ratio of the prime's RMS to its own over that second's second half:
@@ -139,8 +137,6 @@ const MAX_CALIBRATION: f64 = 1000.0;
 const SETTLE_SECONDS: usize = 2;
 /// Settling moves the held gains by at most this factor (12 dB) each time.
 const MAX_SETTLE: f64 = 4.0;
-/// Calibration runs at most per channel.
-const CALIBRATION_ROUNDS: usize = 4;
 
 /// Timesteps per `predict` call while priming (bounds its memory).
 const PRIME_CHUNK: usize = 512;
@@ -299,32 +295,11 @@ pub fn generate(
             .collect();
         (0..k).flat_map(|_| per_channel.iter().cloned()).collect()
     };
-    if !streams.is_empty() {
-        for ch in 0..c {
-            // Again while the level is off by more than 0.5 dB: a run whose
-            // synthesis clipped measured too low a level for its gains.
-            for _ in 0..CALIBRATION_ROUNDS {
-                let mut rng = SplitMix64::derive(g.seed ^ CALIBRATION_STREAM, ch as u64);
-                let level = synthesis_rms(
-                    &streams[ch],
-                    &shapers[ch],
-                    excitation[ch],
-                    run.sample_rate,
-                    &mut rng,
-                );
-                if !(level > 0.0 && level.is_finite()) {
-                    break;
-                }
-                let s = (prime_rms[ch] / level).clamp(1.0 / MAX_CALIBRATION, MAX_CALIBRATION);
-                for st in streams.iter_mut().skip(ch).step_by(c) {
-                    let held = st.signal_gain() * s;
-                    st.hold_gains_at(held);
-                }
-                if s.log10().abs() * 20.0 < 0.5 {
-                    break;
-                }
-            }
-        }
+    for ch in 0..c.min(streams.len()) {
+        let rows: Vec<usize> = (ch..streams.len()).step_by(c).collect();
+        let seed = g.seed ^ CALIBRATION_STREAM;
+        let level = (prime_rms[ch], excitation[ch], run.sample_rate);
+        calibrate_gains(&mut streams, &rows, &shapers[ch], level, seed, ch as u64);
     }
 
     let mut window: Vec<f32> = if streams.is_empty() {
