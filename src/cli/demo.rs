@@ -22,7 +22,7 @@ struct Cli {
 impl Commands for Cli {
     fn started(&mut self, clip: &Path, steps: Option<u64>) {
         let plan = steps.map_or("--preset hybrid".to_string(), |s| {
-            format!("--preset hybrid, at most {s} steps")
+            format!("--preset hybrid, {s} steps")
         });
         println!("wavelstm demo: learning {} ({plan})", clip.display());
     }

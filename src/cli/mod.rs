@@ -70,10 +70,10 @@ enum Command {
         /// Where to write the model, the WAVs, the plots and the summary.
         #[arg(long, default_value = crate::demo::OUT_DIR)]
         out_dir: PathBuf,
-        /// Stop training after this many steps (default: the hybrid
-        /// preset's 40 epochs of the clip, about a minute on 2 cores).
-        #[arg(long)]
-        steps: Option<u64>,
+        /// Training steps (`--preset hybrid`, its schedule fitted to them;
+        /// the default takes about a minute on 2 cores).
+        #[arg(long, default_value_t = crate::demo::STEPS)]
+        steps: u64,
         /// Seconds of audio to generate after a 2-s prime on the clip.
         #[arg(long, default_value_t = crate::demo::SECONDS)]
         seconds: f64,
@@ -160,12 +160,16 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<()> {
     crate::cpu::isa::requested().map_err(Error::config)?;
     match cli.command {
-        None => demo::run(Path::new(crate::demo::OUT_DIR), None, crate::demo::SECONDS),
+        None => demo::run(
+            Path::new(crate::demo::OUT_DIR),
+            Some(crate::demo::STEPS),
+            crate::demo::SECONDS,
+        ),
         Some(Command::Demo {
             out_dir,
             steps,
             seconds,
-        }) => demo::run(&out_dir, steps, seconds),
+        }) => demo::run(&out_dir, Some(steps), seconds),
         Some(Command::Info { files }) => info::run(&files),
         Some(Command::Devices) => devices::run(),
         Some(Command::Train(a)) => with_threads(&a.common, || train::run_args(&a).map(|_| ())),
