@@ -43,15 +43,14 @@ pub fn clip() -> PathBuf {
 /// model 207; 1,200 steps took 52 s and scored the same to 0.01 dB).
 pub const STEPS: u64 = 1200;
 
-/// The demo's training run: `--preset hybrid` for at most `steps` steps
-/// (`None`: the preset's 40 epochs), its schedule fitted to them; the
-/// checkpoint `out`.
-pub fn train_options(clip: &Path, out: &Path, steps: Option<u64>) -> TrainOptions {
+/// The demo's training run: `--preset hybrid` for `steps` steps, its
+/// schedule fitted to them; the checkpoint `out`.
+pub fn train_options(clip: &Path, out: &Path, steps: u64) -> TrainOptions {
     TrainOptions {
         songs: vec![clip.to_path_buf()],
         out: out.to_path_buf(),
         preset: Some(Preset::Hybrid),
-        max_steps: steps,
+        max_steps: Some(steps),
         ..TrainOptions::default()
     }
 }
@@ -178,8 +177,8 @@ pub fn write_summary(path: &Path, summary: &str) -> Result<()> {
 
 /// The commands the demo runs, as the caller runs them.
 pub trait Commands {
-    /// The demo starts learning `clip` (for at most `steps` steps).
-    fn started(&mut self, clip: &Path, steps: Option<u64>);
+    /// The demo starts learning `clip` for `steps` steps.
+    fn started(&mut self, clip: &Path, steps: u64);
     /// `train` as `o` says; the run's history.
     fn train(&mut self, o: &TrainOptions) -> Result<Vec<EpochReport>>;
     /// `predict` of `song` by `model` into `out`, plotted to `plot`.
@@ -199,12 +198,11 @@ pub struct Take<'a> {
     pub out: &'a Path,
 }
 
-/// The demo into `out_dir`: the preset's training (at most `steps` steps),
-/// `gen_seconds` generated.
+/// The demo into `out_dir`: `steps` training steps, `gen_seconds` generated.
 /// Returns the summary (also written to `summary.txt`).
 pub fn run(
     out_dir: &Path,
-    steps: Option<u64>,
+    steps: u64,
     gen_seconds: f64,
     commands: &mut dyn Commands,
 ) -> Result<String> {

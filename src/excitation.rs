@@ -291,8 +291,7 @@ pub fn calibrate_gains(
         }
         let s = (target_rms / level).clamp(1.0 / MAX_CALIBRATION, MAX_CALIBRATION);
         for &r in rows {
-            let held = streams[r].signal_gain() * s;
-            streams[r].hold_gains_at(held);
+            streams[r].scale_held_gains(s);
         }
         if 20.0 * s.log10().abs() < 0.5 {
             return;

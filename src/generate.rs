@@ -56,8 +56,7 @@
 //! - at the end of each of the first [`SETTLE_SECONDS`] seconds of the
 //!   take the held gains move by the ratio of the prime's RMS to the
 //!   take's own: the network's share of the level, which the calibration
-//!   leaves out, is seen only there (generated audio only: still causal).
-//!
+//!   leaves out, is seen only there (generated audio only: still causal);
 //! - the network's share β of each row starts at 1 and is halved at every
 //!   sample at full scale and after every block that runs more than 6 dB
 //!   over the prime ([`LevelGuard`]): trained to the end of the preset, a
@@ -121,8 +120,8 @@ pub struct GenerateConfig {
     /// floor, 60 dB under the song's).
     pub measure_int16: bool,
     /// Order of the all-pole filter that colours the excitation of a model
-    /// over the cascade like what its network left over the prime
-    /// ([`crate::excitation`]); 0: white.
+    /// over the cascade so that the frozen synthesis puts out the prime's
+    /// long-term spectrum ([`crate::excitation`]); 0: white.
     pub excitation_order: usize,
 }
 
@@ -431,8 +430,7 @@ pub fn generate(
                 let level = (settle[row] / (rate - rate / 2) as f64).sqrt();
                 if level > 0.0 {
                     let s = (prime_rms[row % c] / level).clamp(1.0 / MAX_SETTLE, MAX_SETTLE);
-                    let held = st.signal_gain() * s;
-                    st.hold_gains_at(held);
+                    st.scale_held_gains(s);
                 }
                 settle[row] = 0.0;
             }

@@ -229,6 +229,12 @@ impl Stream {
         self.held = true;
     }
 
+    /// Move the held gains by the factor `s` ([`Stream::hold_gains_at`] of
+    /// `s` times the signal gain): the calibration and the settling of a take.
+    pub fn scale_held_gains(&mut self, s: f64) {
+        self.hold_gains_at(self.signal_gain() * s);
+    }
+
     /// Stop the cascade adapting (`Cascade::freeze`): free running feeds it
     /// its own output, and refitted on that (EWLS's memory is 500 samples,
     /// the combiner's 50) it loses the prime's spectrum within a second.

@@ -20,11 +20,11 @@ struct Cli {
 }
 
 impl Commands for Cli {
-    fn started(&mut self, clip: &Path, steps: Option<u64>) {
-        let plan = steps.map_or("--preset hybrid".to_string(), |s| {
-            format!("--preset hybrid, {s} steps")
-        });
-        println!("wavelstm demo: learning {} ({plan})", clip.display());
+    fn started(&mut self, clip: &Path, steps: u64) {
+        println!(
+            "wavelstm demo: learning {} (--preset hybrid, {steps} steps)",
+            clip.display()
+        );
     }
 
     fn train(&mut self, o: &TrainOptions) -> Result<Vec<EpochReport>> {
@@ -69,7 +69,7 @@ impl Commands for Cli {
     }
 }
 
-pub(super) fn run(out_dir: &Path, steps: Option<u64>, gen_seconds: f64) -> Result<()> {
+pub(super) fn run(out_dir: &Path, steps: u64, gen_seconds: f64) -> Result<()> {
     let mut cli = Cli {
         common: CommonArgs::default(),
     };

@@ -162,14 +162,14 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => demo::run(
             Path::new(crate::demo::OUT_DIR),
-            Some(crate::demo::STEPS),
+            crate::demo::STEPS,
             crate::demo::SECONDS,
         ),
         Some(Command::Demo {
             out_dir,
             steps,
             seconds,
-        }) => demo::run(&out_dir, Some(steps), seconds),
+        }) => demo::run(&out_dir, steps, seconds),
         Some(Command::Info { files }) => info::run(&files),
         Some(Command::Devices) => devices::run(),
         Some(Command::Train(a)) => with_threads(&a.common, || train::run_args(&a).map(|_| ())),
