@@ -381,8 +381,9 @@ fn lstm_forward_matches_reference_f64() {
 
 #[test]
 fn lstm_forward_with_layer_input_wider_than_one() {
-    // A stacked layer's input is the layer below's h (I = H).
-    for &(h, b, t) in &[(7, 3, 17), (33, 2, 5)] {
+    // A stacked layer's input is the layer below's h (I = H); the last
+    // case has two groups of row blocks and two blocks of `p`, one short.
+    for &(h, b, t) in &[(7, 3, 17), (33, 2, 5), (131, 67, 3)] {
         let s = LstmShape {
             t,
             b,
@@ -614,7 +615,7 @@ fn training_step_math_is_bit_identical_across_thread_counts() {
 #[test]
 fn tile_matches_naive_sums_on_every_instruction_set() {
     use wavelstm::cpu::isa::Isa;
-    use wavelstm::cpu::tile::{tile_f32_on, MR, NR};
+    use wavelstm::cpu::tile::{tile_f32_on, Start, MR, NR};
     let mut rng = SplitMix64::new(41);
     for &k in &[1, 7, 256, 1000] {
         let a: Vec<f32> = random(&mut rng, k * MR, 1.0);
@@ -622,7 +623,7 @@ fn tile_matches_naive_sums_on_every_instruction_set() {
         for isa in Isa::all_supported() {
             let mut out = [f32::NAN; MR * NR];
             // SAFETY: the panels hold k·MR and k·NR values; the CPU runs `isa`.
-            unsafe { tile_f32_on(isa, k, a.as_ptr(), b.as_ptr(), &mut out) };
+            unsafe { tile_f32_on(isa, k, a.as_ptr(), b.as_ptr(), &mut out, Start::Zero) };
             for r in 0..MR {
                 for c in 0..NR {
                     let (want, scale) = dot_f64(0.0, k, |p| (a[p * MR + r], b[p * NR + c]));
@@ -633,6 +634,51 @@ fn tile_matches_naive_sums_on_every_instruction_set() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// A tile that goes on from its own sums (`Start::Out`) is the same chain as
+/// one call over all of `p`: cut anywhere, every variant gives the same bits
+/// (the recurrence cuts its products into blocks that fit in L1 on that).
+#[test]
+fn a_tile_cut_into_blocks_of_p_gives_the_bits_of_one() {
+    use wavelstm::cpu::isa::Isa;
+    use wavelstm::cpu::tile::{tile_f32_on, Start, MR, NR};
+    let mut rng = SplitMix64::new(43);
+    for &(k, cuts) in &[(2, &[1][..]), (300, &[128, 256]), (517, &[1, 129, 500])] {
+        let a: Vec<f32> = random(&mut rng, k * MR, 1.0);
+        let b: Vec<f32> = random(&mut rng, k * NR, 1.0);
+        for isa in Isa::all_supported() {
+            let mut whole = [f32::NAN; MR * NR];
+            // SAFETY: the panels hold k·MR and k·NR values; the CPU runs `isa`.
+            unsafe { tile_f32_on(isa, k, a.as_ptr(), b.as_ptr(), &mut whole, Start::Zero) };
+            let mut pieces = [f32::NAN; MR * NR];
+            let bounds: Vec<usize> = std::iter::once(0)
+                .chain(cuts.iter().copied())
+                .chain([k])
+                .collect();
+            for w in bounds.windows(2) {
+                let start = if w[0] == 0 { Start::Zero } else { Start::Out };
+                // SAFETY: rows w[0]..w[1] of both panels lie inside them.
+                unsafe {
+                    tile_f32_on(
+                        isa,
+                        w[1] - w[0],
+                        a[w[0] * MR..].as_ptr(),
+                        b[w[0] * NR..].as_ptr(),
+                        &mut pieces,
+                        start,
+                    )
+                };
+            }
+            let differ = (0..MR * NR)
+                .filter(|&i| whole[i].to_bits() != pieces[i].to_bits())
+                .count();
+            assert_eq!(
+                differ, 0,
+                "{isa:?} k {k} cut at {cuts:?}: {differ} sums differ"
+            );
         }
     }
 }

@@ -48,7 +48,17 @@ fn shapes() -> Vec<LstmShape> {
     let (t, s) = (CellActivation::Tanh, GateActivation::Sigmoid);
     let mut v = Vec::new();
     // Inputs 1 and 3 take the folded path (at most 4 inputs), 7 the product.
-    for (steps, b, i, h) in [(1, 1, 1, 1), (3, 2, 3, 5), (5, 3, 7, 9), (2, 9, 1, 33)] {
+    // The last two have more than one group of row blocks (batch > 64) and
+    // cut the recurrent products into blocks of 128 values of `p`, one of
+    // them short, forward (H > 128) and backward (4H).
+    for (steps, b, i, h) in [
+        (1, 1, 1, 1),
+        (3, 2, 3, 5),
+        (5, 3, 7, 9),
+        (2, 9, 1, 33),
+        (3, 67, 1, 130),
+        (2, 65, 7, 129),
+    ] {
         v.push(LstmShape {
             t: steps,
             b,

@@ -14,7 +14,7 @@
 use super::op::Op;
 use super::scalar::{CpuReal, Scratch};
 use super::send_ptr::SendPtr;
-use super::tile::{MR, NR};
+use super::tile::{Start, MR, NR};
 use rayon::prelude::*;
 
 const KC: usize = 256;
@@ -212,7 +212,9 @@ pub fn gemm_packed<T: CpuReal>(
                         for i in 0..rows.div_ceil(MR) {
                             // SAFETY: the A panel holds kc·MR values, the B
                             // panel from row p0 on (k - p0)·NR ≥ kc·NR.
-                            unsafe { T::tile(kc, ap[i * kc * MR..].as_ptr(), bj, &mut out) };
+                            unsafe {
+                                T::tile(kc, ap[i * kc * MR..].as_ptr(), bj, &mut out, Start::Zero)
+                            };
                             let valid_r = (rows - i * MR).min(MR);
                             for r in 0..valid_r {
                                 let row = (r0 + i * MR + r) * ldc + c0 + j * NR;

@@ -4,7 +4,7 @@
 //! type keeps its own per-thread scratch buffers.
 
 use super::isa::{isa, Isa};
-use super::tile::{tile_f32, tile_portable, MR, NR};
+use super::tile::{tile_f32, tile_portable, Start, MR, NR};
 use crate::real::Real;
 use std::cell::RefCell;
 use std::thread::LocalKey;
@@ -35,11 +35,18 @@ pub trait CpuReal: Real {
         csc: isize,
     );
 
-    /// The register tile of `cpu::tile`: `out = Σ_p a[p·MR + r] · b[p·NR + c]`.
+    /// The register tile of `cpu::tile`: `out = s + Σ_p a[p·MR + r] · b[p·NR + c]`,
+    /// `s` zero or `out`'s own value (`start`).
     ///
     /// # Safety
     /// `a` must hold `k·MR` and `b` `k·NR` readable elements.
-    unsafe fn tile(k: usize, a: *const Self, b: *const Self, out: &mut [Self; MR * NR]);
+    unsafe fn tile(
+        k: usize,
+        a: *const Self,
+        b: *const Self,
+        out: &mut [Self; MR * NR],
+        start: Start,
+    );
 
     /// Whether the packed product (`cpu::pack`) beats `matrixmultiply` here:
     /// the intrinsic tiles (AVX-512, AVX2); portable f32 and f64 keep it.
@@ -89,8 +96,8 @@ macro_rules! per_type_items {
 }
 
 impl CpuReal for f32 {
-    unsafe fn tile(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR]) {
-        tile_f32(k, a, b, out)
+    unsafe fn tile(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR], start: Start) {
+        tile_f32(k, a, b, out, start)
     }
 
     fn packed_is_fast() -> bool {
@@ -108,8 +115,8 @@ impl CpuReal for f32 {
 }
 
 impl CpuReal for f64 {
-    unsafe fn tile(k: usize, a: *const f64, b: *const f64, out: &mut [f64; MR * NR]) {
-        tile_portable::<f64, false>(k, a, b, out)
+    unsafe fn tile(k: usize, a: *const f64, b: *const f64, out: &mut [f64; MR * NR], start: Start) {
+        tile_portable::<f64, false>(k, a, b, out, start)
     }
 
     fn packed_is_fast() -> bool {

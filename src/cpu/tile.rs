@@ -18,16 +18,33 @@
 //! Every element of the tile is the same chain of operations whatever tile,
 //! task or thread computes it, so the products built on this are
 //! bit-identical on any number of threads.
+//!
+//! A tile may also go on from the sums already in `out` ([`Start::Out`]):
+//! `k` values of `p` taken as two calls of `k₁` and `k - k₁` are the same
+//! chain, stored and reloaded between them (exact in the tile's own type),
+//! so a long product can be cut into blocks of `p` that fit in L1 without
+//! changing a bit.
 
 use super::isa::{dispatch, isa, Isa, Kernel};
 use crate::real::Real;
+
+/// Where a tile's sums start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// From zero: `out` is overwritten.
+    Zero,
+    /// From the values in `out`: the chain of an earlier call on the
+    /// preceding values of `p` goes on.
+    Out,
+}
 
 /// Rows of a tile (batch rows in the recurrent products).
 pub const MR: usize = 8;
 /// Columns of a tile.
 pub const NR: usize = 32;
 
-/// `out[r·NR + c] = Σ_p a[p·MR + r] · b[p·NR + c]`, on plain arithmetic.
+/// `out[r·NR + c] = s + Σ_p a[p·MR + r] · b[p·NR + c]`, on plain arithmetic,
+/// where `s` is 0 or `out`'s own value (`start`), added to in order of `p`.
 /// `FUSED`: one rounding per multiply-add (only where FMA is in hardware).
 ///
 /// # Safety
@@ -38,8 +55,14 @@ pub unsafe fn tile_portable<T: Real, const FUSED: bool>(
     a: *const T,
     b: *const T,
     out: &mut [T; MR * NR],
+    start: Start,
 ) {
     let mut acc = [[T::zero(); NR]; MR];
+    if start == Start::Out {
+        for (r, row) in acc.iter_mut().enumerate() {
+            row.copy_from_slice(&out[r * NR..(r + 1) * NR]);
+        }
+    }
     for p in 0..k {
         let ap = std::slice::from_raw_parts(a.add(p * MR), MR);
         let bp = std::slice::from_raw_parts(b.add(p * NR), NR);
@@ -63,8 +86,14 @@ pub unsafe fn tile_portable<T: Real, const FUSED: bool>(
 /// # Safety
 /// As [`tile_portable`].
 #[inline]
-pub unsafe fn tile_f32(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR]) {
-    tile_f32_on(isa(), k, a, b, out)
+pub unsafe fn tile_f32(
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    out: &mut [f32; MR * NR],
+    start: Start,
+) {
+    tile_f32_on(isa(), k, a, b, out, start)
 }
 
 /// The `f32` tile compiled for `isa` (the tests run every variant).
@@ -81,8 +110,18 @@ pub unsafe fn tile_f32_on(
     a: *const f32,
     b: *const f32,
     out: &mut [f32; MR * NR],
+    start: Start,
 ) {
-    dispatch(isa, TileF32 { k, a, b, out })
+    dispatch(
+        isa,
+        TileF32 {
+            k,
+            a,
+            b,
+            out,
+            start,
+        },
+    )
 }
 
 /// The `f32` tile as a [`Kernel`]: AVX-512 or AVX2 intrinsics where the CPU
@@ -94,6 +133,7 @@ struct TileF32<'a> {
     a: *const f32,
     b: *const f32,
     out: &'a mut [f32; MR * NR],
+    start: Start,
 }
 
 impl Kernel for TileF32<'_> {
@@ -101,25 +141,44 @@ impl Kernel for TileF32<'_> {
 
     #[inline(always)]
     unsafe fn run(self, isa: Isa) {
-        let TileF32 { k, a, b, out } = self;
+        let TileF32 {
+            k,
+            a,
+            b,
+            out,
+            start,
+        } = self;
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => x86::tile_avx512(k, a, b, out),
+            Isa::Avx512 => x86::tile_avx512(k, a, b, out, start),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => x86::tile_avx2(k, a, b, out),
-            _ => tile_portable::<f32, false>(k, a, b, out),
+            Isa::Avx2Fma => x86::tile_avx2(k, a, b, out, start),
+            _ => tile_portable::<f32, false>(k, a, b, out, start),
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{MR, NR};
+    use super::{Start, MR, NR};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn tile_avx512(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR]) {
+    pub unsafe fn tile_avx512(
+        k: usize,
+        a: *const f32,
+        b: *const f32,
+        out: &mut [f32; MR * NR],
+        start: Start,
+    ) {
+        let o = out.as_mut_ptr();
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        if start == Start::Out {
+            for (r, row) in acc.iter_mut().enumerate() {
+                row[0] = _mm512_loadu_ps(o.add(r * NR));
+                row[1] = _mm512_loadu_ps(o.add(r * NR + 16));
+            }
+        }
         for p in 0..k {
             let b0 = _mm512_loadu_ps(b.add(p * NR));
             let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
@@ -130,7 +189,6 @@ mod x86 {
                 row[1] = _mm512_fmadd_ps(av, b1, row[1]);
             }
         }
-        let o = out.as_mut_ptr();
         for (r, row) in acc.iter().enumerate() {
             _mm512_storeu_ps(o.add(r * NR), row[0]);
             _mm512_storeu_ps(o.add(r * NR + 16), row[1]);
@@ -145,11 +203,24 @@ mod x86 {
     /// two quarters of a column half run back to back, so the half of B they
     /// share (`k` cache lines) is still in L1 for the second.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn tile_avx2(k: usize, a: *const f32, b: *const f32, out: &mut [f32; MR * NR]) {
+    pub unsafe fn tile_avx2(
+        k: usize,
+        a: *const f32,
+        b: *const f32,
+        out: &mut [f32; MR * NR],
+        start: Start,
+    ) {
         let o = out.as_mut_ptr();
         for c0 in [0, QC] {
             for r0 in [0, QR] {
                 let mut acc = [[_mm256_setzero_ps(); 2]; QR];
+                if start == Start::Out {
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        let at = o.add((r0 + r) * NR + c0);
+                        row[0] = _mm256_loadu_ps(at);
+                        row[1] = _mm256_loadu_ps(at.add(8));
+                    }
+                }
                 for p in 0..k {
                     let bp = b.add(p * NR + c0);
                     let (b0, b1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
