@@ -12,7 +12,7 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 use wavelstm::cpu::adam::adam_step;
-use wavelstm::cpu::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape};
+use wavelstm::cpu::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape, Pass};
 use wavelstm::cpu::matmul::{gemm, Op};
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
 use wavelstm::flops;
@@ -133,7 +133,16 @@ fn bench_lstm(c: &mut Criterion) {
         let fwd = flops::lstm_layer_forward(s.i, s.h, s.b, s.t);
         g.throughput(Throughput::Elements(fwd as u64));
         let forward = |cache: &mut LstmCache<f32>, x: &[f32]| {
-            lstm_forward(&s, &params, &layout.lstm[k], x, &zeros, &zeros, cache)
+            lstm_forward(
+                &s,
+                &params,
+                &layout.lstm[k],
+                x,
+                &zeros,
+                &zeros,
+                cache,
+                Pass::Training,
+            )
         };
         g.bench_function(BenchmarkId::new("lstm/forward", w.name), |bench| {
             bench.iter(|| forward(&mut cache, black_box(&x)))

@@ -15,6 +15,7 @@ use wavelstm::cpu::activation::exp_f32;
 use wavelstm::cpu::dense::{dense_forward, dense_forward_reference};
 use wavelstm::cpu::lstm::{
     bias_and_input_grads, column_sums, lstm_forward, lstm_forward_reference, LstmCache, LstmShape,
+    Pass,
 };
 use wavelstm::cpu::matmul::{gemm, gemm_reference, Op};
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
@@ -316,7 +317,33 @@ fn layer_inputs<T: CpuReal>(s: &LstmShape, nonzero_state: bool, seed: u64) -> La
 fn lstm_case<T: CpuReal>(s: &LstmShape, nonzero_state: bool, seed: u64) -> f64 {
     let p = layer_inputs::<T>(s, nonzero_state, seed);
     let mut cache = LstmCache::default();
-    lstm_forward(s, &p.params, &p.off, &p.x, &p.h0, &p.c0, &mut cache);
+    lstm_forward(
+        s,
+        &p.params,
+        &p.off,
+        &p.x,
+        &p.h0,
+        &p.c0,
+        &mut cache,
+        Pass::Training,
+    );
+    // An inference pass stores less, and the states it does store are the
+    // same bits.
+    let mut inference = LstmCache::default();
+    lstm_forward(
+        s,
+        &p.params,
+        &p.off,
+        &p.x,
+        &p.h0,
+        &p.c0,
+        &mut inference,
+        Pass::Inference,
+    );
+    assert!(
+        inference.h == cache.h && inference.c == cache.c,
+        "{s:?}: an inference pass's states differ from a training pass's"
+    );
     let (h_ref, c_ref) = lstm_forward_reference(s, &p.params, &p.off, &p.x, &p.h0, &p.c0);
     let fan = (s.i + s.h + 2) as f64;
     let mut err: f64 = 0.0;

@@ -10,7 +10,7 @@
 use wavelstm::cpu::adam::{adam_step, global_norm};
 use wavelstm::cpu::dense::{dense_backward, dense_forward};
 use wavelstm::cpu::lstm::{
-    column_sums, lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape,
+    column_sums, lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape, Pass,
 };
 use wavelstm::cpu::network::mse_loss;
 use wavelstm::cpu::reference::{self, AdamHyper, LstmWeights};
@@ -119,7 +119,16 @@ fn lstm_forward_and_backward_match_the_reference() {
 
         let (pf, xf) = (f32s(&p), f32s(&x));
         let mut cache = LstmCache::default();
-        lstm_forward(&s, &pf, &off, &xf, &f32s(&h0), &f32s(&c0), &mut cache);
+        lstm_forward(
+            &s,
+            &pf,
+            &off,
+            &xf,
+            &f32s(&h0),
+            &f32s(&c0),
+            &mut cache,
+            Pass::Training,
+        );
         assert_close(&format!("{what} h"), &cache.h, &tr.h);
         assert_close(&format!("{what} c"), &cache.c, &tr.c);
         assert_close(&format!("{what} gates"), &cache.gates, &tr.gates);

@@ -3,6 +3,7 @@
 use super::adam::{adam_step, clip_global_norm};
 use super::fast_step::FastStep;
 use super::laplace_nll::{laplace_nll_loss, location, Delta};
+use super::lstm::Pass;
 use super::mulaw::{expected_value, softmax_xent_loss_masked};
 use super::network::{backward, forward, mse_loss_masked, BurnIn, Workspace};
 use super::window_step::{self, TwoPartStep};
@@ -201,6 +202,10 @@ impl CpuEngine {
         };
         carry.prepare(cfg, &batch.carry);
         let b = batch.starts.len();
+        self.ws.pass = match lanes {
+            Lanes::Training => Pass::Training,
+            Lanes::Inference => Pass::Inference,
+        };
         forward(
             cfg,
             &self.params,

@@ -9,7 +9,7 @@
 
 use super::activation::{activate, activate_backward};
 use super::dense::{dense_backward, dense_forward, head_activation, Head};
-use super::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape};
+use super::lstm::{lstm_backward, lstm_forward, LstmCache, LstmGrads, LstmShape, Pass};
 use super::scalar::CpuReal;
 use crate::model::ModelConfig;
 use crate::real::Real;
@@ -21,6 +21,9 @@ use rayon::prelude::*;
 pub struct Workspace<T> {
     t: usize,
     b: usize,
+    /// What the next forward pass is for (set by the caller; training unless
+    /// said), and what the last one was: backward needs a training pass.
+    pub pass: Pass,
     pub lstm: Vec<LstmCache<T>>,
     /// The head's activations: `top` `[T·B, H]`, the last output the prediction.
     head: Head<T>,
@@ -92,6 +95,7 @@ pub fn forward<T: CpuReal>(
             &h0[k * bh..(k + 1) * bh],
             &c0[k * bh..(k + 1) * bh],
             &mut rest[0],
+            ws.pass,
         );
     }
     let slope = T::from_f64_lossy(cfg.leaky_slope);
@@ -123,6 +127,7 @@ pub fn backward<T: CpuReal>(
     dh0: &mut [T],
     dc0: &mut [T],
 ) {
+    assert_eq!(ws.pass, Pass::Training, "backward after an inference pass");
     let layout = cfg.layout();
     let (t, b) = (ws.t, ws.b);
     let rows = t * b;

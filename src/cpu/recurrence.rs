@@ -188,6 +188,8 @@ pub struct ForwardBuffers<'a, T> {
     pub act_c: &'a mut [T],
     /// Packed `h_{t-1}` and `h_t`, `packed_rows_len(B, H)` each; the first holds `h_0`.
     pub h_packed: [&'a mut [T]; 2],
+    /// Whether the activated gates and `act_c` are stored (for backward).
+    pub keep: bool,
 }
 
 /// A layer input of a few values per row (`I ≤ FOLD_MAX_INPUTS`, as the
@@ -251,6 +253,7 @@ pub fn forward<T: CpuReal>(s: &LstmShape, w: &[T], skip_first: bool, buf: Forwar
             c: SendPtr(buf.c.as_mut_ptr()),
             h: SendPtr(buf.h.as_mut_ptr()),
             act_c: SendPtr(buf.act_c.as_mut_ptr()),
+            keep: buf.keep,
         };
         // SAFETY: panels are disjoint sets of units (see `ForwardStep::panel`).
         runner.run(step.recur, |q| unsafe { step.run(isa, q) });
@@ -272,6 +275,7 @@ struct ForwardStep<'a, T> {
     c: SendPtr<T>,
     h: SendPtr<T>,
     act_c: SendPtr<T>,
+    keep: bool,
 }
 
 impl<T: CpuReal> ForwardStep<'_, T> {
@@ -419,15 +423,17 @@ impl<T: CpuReal> ForwardStep<'_, T> {
         for u in 0..UNITS_FWD {
             hv[u] = v[3 * UNITS_FWD + u] * ac[u];
         }
-        for g in 0..4 {
-            for u in 0..units {
-                *a.add(g * h + u) = v[g * UNITS_FWD + u];
+        if self.keep {
+            for g in 0..4 {
+                for u in 0..units {
+                    *a.add(g * h + u) = v[g * UNITS_FWD + u];
+                }
             }
+            std::ptr::copy_nonoverlapping(ac.as_ptr(), self.act_c.get().add(state), units);
         }
         for u in 0..units {
             *self.c.get().add(state + bh + u) = c[u];
             *self.h.get().add(state + bh + u) = hv[u];
-            *self.act_c.get().add(state + u) = ac[u];
             // The packed copy is the next timestep's A operand.
             *self.hp_out.get().add((rb * h + j0 + u) * MR + r) = hv[u];
         }
