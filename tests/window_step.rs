@@ -171,12 +171,25 @@ fn dot_and_sum_lanes_match_naive_sums() {
             let ld = cols + 2;
             let first = rows / 3;
             let start = random(&mut rng, rows * ld);
+            // The fused sets (AVX-512, AVX2) run the same chains: their
+            // outputs, by `accumulate`, must agree to the bit.
+            let mut fused: [Option<Vec<f32>>; 2] = [None, None];
             for (isa, accumulate) in Isa::all_supported()
                 .into_iter()
                 .flat_map(|i| [(i, false), (i, true)])
             {
                 let mut out = start.clone();
                 dot_lanes(isa, &y, first..rows, &x, cols, bp, &mut out, ld, accumulate);
+                if isa != Isa::Portable {
+                    let bits: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                    match &fused[usize::from(accumulate)] {
+                        Some(other) => assert!(
+                            other.iter().map(|v| v.to_bits()).eq(bits.iter().copied()),
+                            "dot_lanes {rows}x{cols} b {b}: {isa:?} differs from the other fused set"
+                        ),
+                        None => fused[usize::from(accumulate)] = Some(out.clone()),
+                    }
+                }
                 for n in 0..rows {
                     for k in 0..ld {
                         let got = out[n * ld + k];

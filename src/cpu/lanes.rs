@@ -197,8 +197,8 @@ struct DotLanes<'a> {
     accumulate: bool,
 }
 
-/// Whole 4 × 4 blocks in AVX-512 or AVX2 intrinsics where the CPU has
-/// them, the plain loop for the rest (fused with FMA).
+/// Every block in AVX-512 or AVX2 intrinsics where the CPU has them, the
+/// plain loop on the portable set.
 impl Kernel for DotLanes<'_> {
     type Output = ();
 
@@ -214,17 +214,12 @@ impl Kernel for DotLanes<'_> {
             ld,
             accumulate,
         } = self;
-        let (fused, block4x4) = match isa {
+        match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => (true, Some(x86::dot_block_4x4 as FullDotBlock)),
+            Isa::Avx512 => dot_lanes_impl::<x86::Avx512>(y, rows, x, cols, bp, out, ld, accumulate),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => (true, Some(x86::dot_block_4x4_avx2 as FullDotBlock)),
-            _ => (false, None),
-        };
-        if fused {
-            dot_lanes_impl::<true>(y, rows, x, cols, bp, out, ld, accumulate, block4x4)
-        } else {
-            dot_lanes_impl::<false>(y, rows, x, cols, bp, out, ld, accumulate, None)
+            Isa::Avx2Fma => dot_lanes_impl::<x86::Avx2>(y, rows, x, cols, bp, out, ld, accumulate),
+            _ => dot_lanes_impl::<Plain<false>>(y, rows, x, cols, bp, out, ld, accumulate),
         }
     }
 }
@@ -424,15 +419,49 @@ unsafe fn mul_block<const FUSED: bool, const R: usize, const V: usize>(
 /// accumulators, each lane vector of `y` and `x` loaded once per block.
 const DOT: usize = 4;
 
-/// A whole `DOT × DOT` block written for one instruction set, with the
-/// arguments of [`dot_block`].
-type FullDotBlock = unsafe fn(&[f32], usize, &[f32], usize, usize, &mut [f32], usize, bool);
+/// An `N × K` block of dot products (`N, K ≤ DOT`) for one instruction set,
+/// with the arguments of [`dot_block`] and its results bit for bit.
+trait DotBlock {
+    /// # Safety
+    /// As [`dot_block`]; only on an instruction set the CPU runs.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block<const N: usize, const K: usize>(
+        y: &[f32],
+        n0: usize,
+        x: &[f32],
+        k0: usize,
+        bp: usize,
+        out: &mut [f32],
+        ld: usize,
+        accumulate: bool,
+    );
+}
 
+impl<const FUSED: bool> DotBlock for Plain<FUSED> {
+    #[inline(always)]
+    unsafe fn block<const N: usize, const K: usize>(
+        y: &[f32],
+        n0: usize,
+        x: &[f32],
+        k0: usize,
+        bp: usize,
+        out: &mut [f32],
+        ld: usize,
+        accumulate: bool,
+    ) {
+        dot_block::<FUSED, N, K>(y, n0, x, k0, bp, out, ld, accumulate)
+    }
+}
+
+/// The outputs in blocks of [`DOT`] × [`DOT`], the last of each smaller;
+/// each size is its own instance of `D`'s block (its accumulators must be
+/// registers).
+///
 /// # Safety
-/// As checked by [`dot_lanes`]; `FUSED` only where FMA is in hardware.
+/// As checked by [`dot_lanes`]; `D` only on an instruction set the CPU runs.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn dot_lanes_impl<const FUSED: bool>(
+unsafe fn dot_lanes_impl<D: DotBlock>(
     y: &[f32],
     rows: std::ops::Range<usize>,
     x: &[f32],
@@ -441,7 +470,6 @@ unsafe fn dot_lanes_impl<const FUSED: bool>(
     out: &mut [f32],
     ld: usize,
     accumulate: bool,
-    full: Option<FullDotBlock>,
 ) {
     let mut n = rows.start;
     while n < rows.end {
@@ -449,20 +477,15 @@ unsafe fn dot_lanes_impl<const FUSED: bool>(
         let mut k = 0;
         while k < cols {
             let nk = DOT.min(cols - k);
-            if let (Some(full), DOT, DOT) = (full, nn, nk) {
-                full(y, n, x, k, bp, out, ld, accumulate);
-                k += nk;
-                continue;
-            }
             macro_rules! block {
                 ($($r:literal),*) => {
                     match nn {
                         $(
                             $r => match nk {
-                                1 => dot_block::<FUSED, $r, 1>(y, n, x, k, bp, out, ld, accumulate),
-                                2 => dot_block::<FUSED, $r, 2>(y, n, x, k, bp, out, ld, accumulate),
-                                3 => dot_block::<FUSED, $r, 3>(y, n, x, k, bp, out, ld, accumulate),
-                                _ => dot_block::<FUSED, $r, DOT>(y, n, x, k, bp, out, ld, accumulate),
+                                1 => D::block::<$r, 1>(y, n, x, k, bp, out, ld, accumulate),
+                                2 => D::block::<$r, 2>(y, n, x, k, bp, out, ld, accumulate),
+                                3 => D::block::<$r, 3>(y, n, x, k, bp, out, ld, accumulate),
+                                _ => D::block::<$r, DOT>(y, n, x, k, bp, out, ld, accumulate),
                             },
                         )*
                         _ => unreachable!(),
@@ -476,6 +499,11 @@ unsafe fn dot_lanes_impl<const FUSED: bool>(
     }
 }
 
+/// The plain block: `N·K` accumulators of [`LANES`] lanes, each product's
+/// lanes summed in [`hsum`]'s order. (The compiler's vectorization of this
+/// loop is fragile: inlined into the lanes kernels' wrapper it computed
+/// every lane with its own scalar multiply-add, through the stack, which
+/// is why the vector sets have blocks of their own.)
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(
@@ -518,7 +546,7 @@ unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{MulBlock, Strided, DOT, LANES};
+    use super::{hsum, DotBlock, MulBlock, Strided, DOT, LANES};
     use std::arch::x86_64::*;
 
     /// [`super::mul_block`] in AVX2 intrinsics. A lane vector is two
@@ -582,13 +610,48 @@ mod x86 {
         }
     }
 
-    /// [`super::dot_block`] for a whole 4 × 4 block in AVX2, as four 2 × 2
-    /// quarters (eight accumulators: a dot product's 16 lane sums are two
-    /// registers). Each product's lanes are summed in [`super::hsum`]'s
-    /// order, so the results are those of the AVX-512 block, bit for bit.
+    impl DotBlock for Avx2 {
+        #[inline(always)]
+        unsafe fn block<const N: usize, const K: usize>(
+            y: &[f32],
+            n0: usize,
+            x: &[f32],
+            k0: usize,
+            bp: usize,
+            out: &mut [f32],
+            ld: usize,
+            accumulate: bool,
+        ) {
+            // In quarters of at most 2 × 2 products: eight accumulators (a
+            // dot product's 16 lane sums are two registers).
+            for ni in (0..N).step_by(2) {
+                for kj in (0..K).step_by(2) {
+                    let (n, k) = (n0 + ni, k0 + kj);
+                    match (N - ni >= 2, K - kj >= 2) {
+                        (true, true) => {
+                            dot_quarter_avx2::<2, 2>(y, n, x, k, bp, out, ld, accumulate)
+                        }
+                        (true, false) => {
+                            dot_quarter_avx2::<2, 1>(y, n, x, k, bp, out, ld, accumulate)
+                        }
+                        (false, true) => {
+                            dot_quarter_avx2::<1, 2>(y, n, x, k, bp, out, ld, accumulate)
+                        }
+                        (false, false) => {
+                            dot_quarter_avx2::<1, 1>(y, n, x, k, bp, out, ld, accumulate)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`super::dot_block`] for an `N × K` block (`N, K ≤ 2`) in AVX2. Each
+    /// product's lanes are summed in [`super::hsum`]'s order, so the results
+    /// are those of the AVX-512 blocks, bit for bit.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn dot_block_4x4_avx2(
+    unsafe fn dot_quarter_avx2<const N: usize, const K: usize>(
         y: &[f32],
         n0: usize,
         x: &[f32],
@@ -599,30 +662,26 @@ mod x86 {
         accumulate: bool,
     ) {
         let (yp, xp, op) = (y.as_ptr(), x.as_ptr(), out.as_mut_ptr());
-        for ni in [0, 2] {
-            for kj in [0, 2] {
-                let mut acc = [[[_mm256_setzero_ps(); 2]; 2]; 2];
-                for v in 0..bp / LANES {
-                    let load = |p: *const f32, row: usize| {
-                        let q = p.add(row * bp + v * LANES);
-                        [_mm256_loadu_ps(q), _mm256_loadu_ps(q.add(8))]
-                    };
-                    let xv = [load(xp, k0 + kj), load(xp, k0 + kj + 1)];
-                    for (i, row) in acc.iter_mut().enumerate() {
-                        let yv = load(yp, n0 + ni + i);
-                        for (prod, xj) in row.iter_mut().zip(&xv) {
-                            prod[0] = _mm256_fmadd_ps(yv[0], xj[0], prod[0]);
-                            prod[1] = _mm256_fmadd_ps(yv[1], xj[1], prod[1]);
-                        }
-                    }
+        let mut acc = [[[_mm256_setzero_ps(); 2]; K]; N];
+        for v in 0..bp / LANES {
+            let load = |p: *const f32, row: usize| {
+                let q = p.add(row * bp + v * LANES);
+                [_mm256_loadu_ps(q), _mm256_loadu_ps(q.add(8))]
+            };
+            let xv: [[__m256; 2]; K] = std::array::from_fn(|j| load(xp, k0 + j));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let yv = load(yp, n0 + i);
+                for (prod, xj) in row.iter_mut().zip(&xv) {
+                    prod[0] = _mm256_fmadd_ps(yv[0], xj[0], prod[0]);
+                    prod[1] = _mm256_fmadd_ps(yv[1], xj[1], prod[1]);
                 }
-                for (i, row) in acc.iter().enumerate() {
-                    for (j, prod) in row.iter().enumerate() {
-                        let o = op.add((n0 + ni + i) * ld + k0 + kj + j);
-                        let s = hsum16(prod[0], prod[1]);
-                        *o = if accumulate { *o + s } else { s };
-                    }
-                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (j, prod) in row.iter().enumerate() {
+                let o = op.add((n0 + i) * ld + k0 + j);
+                let s = hsum16(prod[0], prod[1]);
+                *o = if accumulate { *o + s } else { s };
             }
         }
     }
@@ -695,6 +754,64 @@ mod x86 {
         }
     }
 
+    impl DotBlock for Avx512 {
+        #[inline(always)]
+        unsafe fn block<const N: usize, const K: usize>(
+            y: &[f32],
+            n0: usize,
+            x: &[f32],
+            k0: usize,
+            bp: usize,
+            out: &mut [f32],
+            ld: usize,
+            accumulate: bool,
+        ) {
+            if N == DOT && K == DOT {
+                dot_block_4x4(y, n0, x, k0, bp, out, ld, accumulate)
+            } else {
+                dot_edge_avx512::<N, K>(y, n0, x, k0, bp, out, ld, accumulate)
+            }
+        }
+    }
+
+    /// [`super::dot_block`] for a block at the edge of the grid (fewer than
+    /// 4 rows or columns) in AVX-512: the products in registers, each one's
+    /// lanes then summed by [`hsum`] itself (few enough here not to matter).
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dot_edge_avx512<const N: usize, const K: usize>(
+        y: &[f32],
+        n0: usize,
+        x: &[f32],
+        k0: usize,
+        bp: usize,
+        out: &mut [f32],
+        ld: usize,
+        accumulate: bool,
+    ) {
+        let (yp, xp, op) = (y.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+        let mut acc = [[_mm512_setzero_ps(); K]; N];
+        for v in 0..bp / LANES {
+            let xv: [__m512; K] =
+                std::array::from_fn(|j| _mm512_loadu_ps(xp.add((k0 + j) * bp + v * LANES)));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let yv = _mm512_loadu_ps(yp.add((n0 + i) * bp + v * LANES));
+                for (prod, &xj) in row.iter_mut().zip(&xv) {
+                    *prod = _mm512_fmadd_ps(yv, xj, *prod);
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (j, &prod) in row.iter().enumerate() {
+                let mut lanes = [0.0f32; LANES];
+                _mm512_storeu_ps(lanes.as_mut_ptr(), prod);
+                let o = op.add((n0 + i) * ld + k0 + j);
+                let s = hsum(lanes);
+                *o = if accumulate { *o + s } else { s };
+            }
+        }
+    }
+
     /// [`super::dot_block`] for a whole 4 × 4 block in AVX-512. Sixteen
     /// dot products end as sixteen vectors of partial sums; summing each
     /// vector across its lanes apart would cost more than the products at
@@ -702,7 +819,7 @@ mod x86 {
     /// once, halving the lanes of every vector per level (15 additions).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn dot_block_4x4(
+    unsafe fn dot_block_4x4(
         y: &[f32],
         n0: usize,
         x: &[f32],
