@@ -315,127 +315,165 @@ impl<T: CpuReal> ForwardStep<'_, T> {
             }
             for (i, tile) in group.iter().enumerate() {
                 let rb = g0 + i;
-                for r in 0..MR.min(self.s.b - rb * MR) {
-                    let acc = &tile[r * NR..(r + 1) * NR];
-                    // A full panel's loops have a constant length and compile
-                    // to straight vector code; only the last panel may be short.
-                    if units == UNITS_FWD {
-                        self.row::<true>(acc, rb, r, q * UNITS_FWD, units);
-                    } else {
-                        self.row::<false>(acc, rb, r, q * UNITS_FWD, units);
+                let rows = MR.min(self.s.b - rb * MR);
+                let j0 = q * UNITS_FWD;
+                // Rows two at a time, the last alone when their number is odd.
+                // A full panel's loops have a constant length and compile
+                // to straight vector code; only the last panel may be short.
+                for r in (0..rows).step_by(2) {
+                    match (units == UNITS_FWD, r + 1 < rows) {
+                        (true, true) => self.rows::<true, 2>(tile, rb, r, j0, units),
+                        (true, false) => self.rows::<true, 1>(tile, rb, r, j0, units),
+                        (false, true) => self.rows::<false, 2>(tile, rb, r, j0, units),
+                        (false, false) => self.rows::<false, 1>(tile, rb, r, j0, units),
                     }
                 }
             }
         }
     }
 
-    /// Units `j0..j0+units` of batch row `rb·MR + r`, given that row's part
-    /// of the tile (`acc[g·UNITS_FWD + u]`). `FULL`: `units == UNITS_FWD`,
-    /// as a constant (a run-time test alone is undone by the optimizer,
-    /// which sees two identical calls).
+    /// Units `j0..j0+units` of the `R` (1 or 2) batch rows from `rb·MR + r0`,
+    /// given their tile (`tile[r·NR + g·UNITS_FWD + u]`). `FULL`: `units ==
+    /// UNITS_FWD`, as a constant (a run-time test alone is undone by the
+    /// optimizer, which sees two identical calls).
+    ///
+    /// The rows' pre-activations sit gate by gate, the rows of a gate side
+    /// by side (gate `g` of row `k` at `v[(g·R + k)·UNITS_FWD..]`), so each
+    /// activation runs over `R·UNITS_FWD` values at once: two rows' chains
+    /// of exponentials and divisions interleave, and fill a 16-lane vector.
+    /// Every value is computed by the same operations as with one row.
     ///
     /// # Safety
-    /// As [`Self::panel`].
+    /// As [`Self::panel`]; rows `r0..r0+R` are inside the batch.
     #[inline(always)]
-    unsafe fn row<const FULL: bool>(
+    unsafe fn rows<const FULL: bool, const R: usize>(
         &self,
-        acc: &[T],
+        tile: &[T; MR * NR],
         rb: usize,
-        r: usize,
+        r0: usize,
         j0: usize,
         units: usize,
     ) {
-        let units = if FULL { UNITS_FWD } else { units };
+        const U: usize = UNITS_FWD;
+        let units = if FULL { U } else { units };
         let (s, t) = (self.s, self.t);
         let (h, h4, bh) = (s.h, 4 * s.h, s.b * s.h);
-        let b = rb * MR + r;
-        // The row's pre-activations gate by gate (`v[g·UNITS_FWD + u]`), so
-        // the activations run over fixed-length vectors.
-        let mut v = [T::zero(); NR];
-        let mut c_prev = [T::zero(); UNITS_FWD];
-        // All indices are inside the buffers' [T(+1), B, ·] shapes.
-        let a = self.gates.get().add((t * s.b + b) * h4 + j0);
-        match self.input {
-            Some(input) => {
-                // The same sums as the product would form: Σ_c x·w in order
-                // of c, then the bias in front (for I = 1, the same bits).
-                // Weights and bias are in panel order: one contiguous run.
-                // (Read through pointers: with slices of the run, the
-                // optimizer built `v` one scalar product at a time.)
-                let x = &input.x[(t * s.b + b) * s.i..][..s.i];
-                let q = j0 / UNITS_FWD;
-                let stride = h.div_ceil(UNITS_FWD) * NR;
-                debug_assert_eq!(input.w.len(), s.i * stride);
-                let w = input.w.as_ptr().add(q * NR);
-                let bias = input.bias.as_ptr().add(q * NR);
-                if let [x0] = x {
-                    // One input (a layer of mono samples): one pass.
-                    for (l, sum) in v.iter_mut().enumerate() {
-                        *sum = *bias.add(l) + *x0 * *w.add(l);
-                    }
-                } else {
-                    for (l, sum) in v.iter_mut().enumerate() {
-                        *sum = x[0] * *w.add(l);
-                    }
-                    for (c, &xc) in x.iter().enumerate().skip(1) {
-                        let wc = w.add(c * stride);
-                        for (l, sum) in v.iter_mut().enumerate() {
-                            *sum = *sum + xc * *wc.add(l);
+        let n = R * U;
+        let mut v = [T::zero(); 2 * NR];
+        let mut c_prev = [T::zero(); 2 * U];
+        for k in 0..R {
+            let b = rb * MR + r0 + k;
+            // All indices are inside the buffers' [T(+1), B, ·] shapes.
+            let a = self.gates.get().add((t * s.b + b) * h4 + j0);
+            let mut pre = [T::zero(); NR];
+            match self.input {
+                Some(input) => {
+                    // The same sums as the product would form: Σ_c x·w in
+                    // order of c, then the bias in front (for I = 1, the
+                    // same bits). Weights and bias are in panel order: one
+                    // contiguous run. (Read through pointers: with slices
+                    // of the run, the optimizer built the sums one scalar
+                    // product at a time.)
+                    let x = &input.x[(t * s.b + b) * s.i..][..s.i];
+                    let q = j0 / U;
+                    let stride = h.div_ceil(U) * NR;
+                    debug_assert_eq!(input.w.len(), s.i * stride);
+                    let w = input.w.as_ptr().add(q * NR);
+                    let bias = input.bias.as_ptr().add(q * NR);
+                    if let [x0] = x {
+                        // One input (a layer of mono samples): one pass.
+                        for (l, sum) in pre.iter_mut().enumerate() {
+                            *sum = *bias.add(l) + *x0 * *w.add(l);
+                        }
+                    } else {
+                        for (l, sum) in pre.iter_mut().enumerate() {
+                            *sum = x[0] * *w.add(l);
+                        }
+                        for (c, &xc) in x.iter().enumerate().skip(1) {
+                            let wc = w.add(c * stride);
+                            for (l, sum) in pre.iter_mut().enumerate() {
+                                *sum = *sum + xc * *wc.add(l);
+                            }
+                        }
+                        for (l, sum) in pre.iter_mut().enumerate() {
+                            *sum = *bias.add(l) + *sum;
                         }
                     }
-                    for (l, sum) in v.iter_mut().enumerate() {
-                        *sum = *bias.add(l) + *sum;
+                }
+                None => {
+                    for g in 0..4 {
+                        // (Whole copies, not loops: the optimizer may turn a
+                        // loop into single-value moves, and a vector read
+                        // of values just stored one by one waits for them.)
+                        std::ptr::copy_nonoverlapping(
+                            a.add(g * h),
+                            pre[g * U..].as_mut_ptr(),
+                            units,
+                        );
                     }
                 }
             }
-            None => {
-                for g in 0..4 {
-                    // (Whole copies, not loops: the optimizer may turn a
-                    // loop into single-value moves, and a vector read
-                    // of values just stored one by one waits for them.)
-                    std::ptr::copy_nonoverlapping(
-                        a.add(g * h),
-                        v[g * UNITS_FWD..].as_mut_ptr(),
-                        units,
-                    );
+            if self.recur {
+                let acc = &tile[(r0 + k) * NR..(r0 + k + 1) * NR];
+                for (x, &a) in pre.iter_mut().zip(acc) {
+                    *x = *x + a;
                 }
             }
-        }
-        if self.recur {
-            for (x, &a) in v.iter_mut().zip(&acc[..NR]) {
-                *x = *x + a;
+            for g in 0..4 {
+                v[(g * R + k) * U..(g * R + k + 1) * U].copy_from_slice(&pre[g * U..(g + 1) * U]);
             }
+            let state = t * bh + b * h + j0;
+            std::ptr::copy_nonoverlapping(
+                self.c.get().add(state),
+                c_prev[k * U..].as_mut_ptr(),
+                units,
+            );
         }
-        let state = t * bh + b * h + j0;
-        std::ptr::copy_nonoverlapping(self.c.get().add(state), c_prev.as_mut_ptr(), units);
-        let (ifg, o) = v.split_at_mut(3 * UNITS_FWD);
-        let (i_f, g) = ifg.split_at_mut(2 * UNITS_FWD);
+        let (ifg, o) = v[..4 * n].split_at_mut(3 * n);
+        let (i_f, g) = ifg.split_at_mut(2 * n);
         gate_slice(s.gate, i_f);
         cell_slice(s.cell, g);
         gate_slice(s.gate, o);
-        let mut c = [T::zero(); UNITS_FWD];
-        let mut hv = [T::zero(); UNITS_FWD];
-        for u in 0..UNITS_FWD {
-            c[u] = v[UNITS_FWD + u] * c_prev[u] + v[u] * v[2 * UNITS_FWD + u];
+        let mut c = [T::zero(); 2 * U];
+        let mut hv = [T::zero(); 2 * U];
+        for e in 0..n {
+            c[e] = v[n + e] * c_prev[e] + v[e] * v[2 * n + e];
         }
         let mut ac = c;
-        cell_slice(s.cell, &mut ac);
-        for u in 0..UNITS_FWD {
-            hv[u] = v[3 * UNITS_FWD + u] * ac[u];
+        cell_slice(s.cell, &mut ac[..n]);
+        for e in 0..n {
+            hv[e] = v[3 * n + e] * ac[e];
         }
-        if self.keep {
-            for g in 0..4 {
-                for u in 0..units {
-                    *a.add(g * h + u) = v[g * UNITS_FWD + u];
+        for k in 0..R {
+            let (r, b) = (r0 + k, rb * MR + r0 + k);
+            let a = self.gates.get().add((t * s.b + b) * h4 + j0);
+            let state = t * bh + b * h + j0;
+            let row = k * U..k * U + units;
+            if self.keep {
+                for g in 0..4 {
+                    let at = (g * R + k) * U;
+                    std::ptr::copy_nonoverlapping(v[at..].as_ptr(), a.add(g * h), units);
                 }
+                std::ptr::copy_nonoverlapping(
+                    ac[row.clone()].as_ptr(),
+                    self.act_c.get().add(state),
+                    units,
+                );
             }
-            std::ptr::copy_nonoverlapping(ac.as_ptr(), self.act_c.get().add(state), units);
-        }
-        for u in 0..units {
-            *self.c.get().add(state + bh + u) = c[u];
-            *self.h.get().add(state + bh + u) = hv[u];
-            // The packed copy is the next timestep's A operand.
-            *self.hp_out.get().add((rb * h + j0 + u) * MR + r) = hv[u];
+            std::ptr::copy_nonoverlapping(
+                c[row.clone()].as_ptr(),
+                self.c.get().add(state + bh),
+                units,
+            );
+            std::ptr::copy_nonoverlapping(
+                hv[row.clone()].as_ptr(),
+                self.h.get().add(state + bh),
+                units,
+            );
+            for (u, &hv) in hv[row].iter().enumerate() {
+                // The packed copy is the next timestep's A operand.
+                *self.hp_out.get().add((rb * h + j0 + u) * MR + r) = hv;
+            }
         }
     }
 }
