@@ -316,30 +316,15 @@ fn layer_inputs<T: CpuReal>(s: &LstmShape, nonzero_state: bool, seed: u64) -> La
 /// terms feeding its pre-activations, bounded here by `1 + |state|·(I + H)`.
 fn lstm_case<T: CpuReal>(s: &LstmShape, nonzero_state: bool, seed: u64) -> f64 {
     let p = layer_inputs::<T>(s, nonzero_state, seed);
-    let mut cache = LstmCache::default();
-    lstm_forward(
-        s,
-        &p.params,
-        &p.off,
-        &p.x,
-        &p.h0,
-        &p.c0,
-        &mut cache,
-        Pass::Training,
-    );
+    let run = |pass: Pass| {
+        let mut cache = LstmCache::default();
+        lstm_forward(s, &p.params, &p.off, &p.x, &p.h0, &p.c0, &mut cache, pass);
+        cache
+    };
+    let cache = run(Pass::Training);
     // An inference pass stores less, and the states it does store are the
     // same bits.
-    let mut inference = LstmCache::default();
-    lstm_forward(
-        s,
-        &p.params,
-        &p.off,
-        &p.x,
-        &p.h0,
-        &p.c0,
-        &mut inference,
-        Pass::Inference,
-    );
+    let inference = run(Pass::Inference);
     assert!(
         inference.h == cache.h && inference.c == cache.c,
         "{s:?}: an inference pass's states differ from a training pass's"

@@ -419,37 +419,65 @@ unsafe fn mul_block<const FUSED: bool, const R: usize, const V: usize>(
 /// accumulators, each lane vector of `y` and `x` loaded once per block.
 const DOT: usize = 4;
 
+/// Where one block of dot products reads and writes: rows `n0..` of `y`
+/// and rows `k0..` of `x` (both `[·, bp]`), sums stored at `out[n·ld + k]`,
+/// or added to what is there when `accumulate`. Pointers into the slices
+/// [`dot_lanes`] checked.
+#[derive(Clone, Copy)]
+struct DotAt {
+    y: *const f32,
+    n0: usize,
+    x: *const f32,
+    k0: usize,
+    bp: usize,
+    out: *mut f32,
+    ld: usize,
+    accumulate: bool,
+}
+
+impl DotAt {
+    /// The fields in declaration order, for the kernels' own names.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn parts(
+        self,
+    ) -> (
+        *const f32,
+        usize,
+        *const f32,
+        usize,
+        usize,
+        *mut f32,
+        usize,
+        bool,
+    ) {
+        let DotAt {
+            y,
+            n0,
+            x,
+            k0,
+            bp,
+            out,
+            ld,
+            accumulate,
+        } = self;
+        (y, n0, x, k0, bp, out, ld, accumulate)
+    }
+}
+
 /// An `N × K` block of dot products (`N, K ≤ DOT`) for one instruction set,
-/// with the arguments of [`dot_block`] and its results bit for bit.
+/// with the results of [`dot_block`] bit for bit.
 trait DotBlock {
     /// # Safety
     /// As [`dot_block`]; only on an instruction set the CPU runs.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const N: usize, const K: usize>(
-        y: &[f32],
-        n0: usize,
-        x: &[f32],
-        k0: usize,
-        bp: usize,
-        out: &mut [f32],
-        ld: usize,
-        accumulate: bool,
-    );
+    unsafe fn block<const N: usize, const K: usize>(at: DotAt);
 }
 
 impl<const FUSED: bool> DotBlock for Plain<FUSED> {
     #[inline(always)]
-    unsafe fn block<const N: usize, const K: usize>(
-        y: &[f32],
-        n0: usize,
-        x: &[f32],
-        k0: usize,
-        bp: usize,
-        out: &mut [f32],
-        ld: usize,
-        accumulate: bool,
-    ) {
-        dot_block::<FUSED, N, K>(y, n0, x, k0, bp, out, ld, accumulate)
+    unsafe fn block<const N: usize, const K: usize>(at: DotAt) {
+        dot_block::<FUSED, N, K>(at)
     }
 }
 
@@ -477,15 +505,25 @@ unsafe fn dot_lanes_impl<D: DotBlock>(
         let mut k = 0;
         while k < cols {
             let nk = DOT.min(cols - k);
+            let at = DotAt {
+                y: y.as_ptr(),
+                n0: n,
+                x: x.as_ptr(),
+                k0: k,
+                bp,
+                out: out.as_mut_ptr(),
+                ld,
+                accumulate,
+            };
             macro_rules! block {
                 ($($r:literal),*) => {
                     match nn {
                         $(
                             $r => match nk {
-                                1 => D::block::<$r, 1>(y, n, x, k, bp, out, ld, accumulate),
-                                2 => D::block::<$r, 2>(y, n, x, k, bp, out, ld, accumulate),
-                                3 => D::block::<$r, 3>(y, n, x, k, bp, out, ld, accumulate),
-                                _ => D::block::<$r, DOT>(y, n, x, k, bp, out, ld, accumulate),
+                                1 => D::block::<$r, 1>(at),
+                                2 => D::block::<$r, 2>(at),
+                                3 => D::block::<$r, 3>(at),
+                                _ => D::block::<$r, DOT>(at),
                             },
                         )*
                         _ => unreachable!(),
@@ -506,17 +544,8 @@ unsafe fn dot_lanes_impl<D: DotBlock>(
 /// is why the vector sets have blocks of their own.)
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(
-    y: &[f32],
-    n0: usize,
-    x: &[f32],
-    k0: usize,
-    bp: usize,
-    out: &mut [f32],
-    ld: usize,
-    accumulate: bool,
-) {
-    let (yp, xp, op) = (y.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(at: DotAt) {
+    let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
     let mut acc = [[[0.0f32; LANES]; K]; N];
     for v in 0..bp / LANES {
         let mut xv = [[0.0f32; LANES]; K];
@@ -546,7 +575,7 @@ unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{hsum, DotBlock, MulBlock, Strided, DOT, LANES};
+    use super::{hsum, DotAt, DotBlock, MulBlock, Strided, DOT, LANES};
     use std::arch::x86_64::*;
 
     /// [`super::mul_block`] in AVX2 intrinsics. A lane vector is two
@@ -612,34 +641,21 @@ mod x86 {
 
     impl DotBlock for Avx2 {
         #[inline(always)]
-        unsafe fn block<const N: usize, const K: usize>(
-            y: &[f32],
-            n0: usize,
-            x: &[f32],
-            k0: usize,
-            bp: usize,
-            out: &mut [f32],
-            ld: usize,
-            accumulate: bool,
-        ) {
+        unsafe fn block<const N: usize, const K: usize>(at: DotAt) {
             // In quarters of at most 2 × 2 products: eight accumulators (a
             // dot product's 16 lane sums are two registers).
             for ni in (0..N).step_by(2) {
                 for kj in (0..K).step_by(2) {
-                    let (n, k) = (n0 + ni, k0 + kj);
+                    let at = DotAt {
+                        n0: at.n0 + ni,
+                        k0: at.k0 + kj,
+                        ..at
+                    };
                     match (N - ni >= 2, K - kj >= 2) {
-                        (true, true) => {
-                            dot_quarter_avx2::<2, 2>(y, n, x, k, bp, out, ld, accumulate)
-                        }
-                        (true, false) => {
-                            dot_quarter_avx2::<2, 1>(y, n, x, k, bp, out, ld, accumulate)
-                        }
-                        (false, true) => {
-                            dot_quarter_avx2::<1, 2>(y, n, x, k, bp, out, ld, accumulate)
-                        }
-                        (false, false) => {
-                            dot_quarter_avx2::<1, 1>(y, n, x, k, bp, out, ld, accumulate)
-                        }
+                        (true, true) => dot_quarter_avx2::<2, 2>(at),
+                        (true, false) => dot_quarter_avx2::<2, 1>(at),
+                        (false, true) => dot_quarter_avx2::<1, 2>(at),
+                        (false, false) => dot_quarter_avx2::<1, 1>(at),
                     }
                 }
             }
@@ -651,17 +667,8 @@ mod x86 {
     /// are those of the AVX-512 blocks, bit for bit.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn dot_quarter_avx2<const N: usize, const K: usize>(
-        y: &[f32],
-        n0: usize,
-        x: &[f32],
-        k0: usize,
-        bp: usize,
-        out: &mut [f32],
-        ld: usize,
-        accumulate: bool,
-    ) {
-        let (yp, xp, op) = (y.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+    unsafe fn dot_quarter_avx2<const N: usize, const K: usize>(at: DotAt) {
+        let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
         let mut acc = [[[_mm256_setzero_ps(); 2]; K]; N];
         for v in 0..bp / LANES {
             let load = |p: *const f32, row: usize| {
@@ -756,20 +763,11 @@ mod x86 {
 
     impl DotBlock for Avx512 {
         #[inline(always)]
-        unsafe fn block<const N: usize, const K: usize>(
-            y: &[f32],
-            n0: usize,
-            x: &[f32],
-            k0: usize,
-            bp: usize,
-            out: &mut [f32],
-            ld: usize,
-            accumulate: bool,
-        ) {
+        unsafe fn block<const N: usize, const K: usize>(at: DotAt) {
             if N == DOT && K == DOT {
-                dot_block_4x4(y, n0, x, k0, bp, out, ld, accumulate)
+                dot_block_4x4(at)
             } else {
-                dot_edge_avx512::<N, K>(y, n0, x, k0, bp, out, ld, accumulate)
+                dot_edge_avx512::<N, K>(at)
             }
         }
     }
@@ -779,17 +777,8 @@ mod x86 {
     /// lanes then summed by [`hsum`] itself (few enough here not to matter).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn dot_edge_avx512<const N: usize, const K: usize>(
-        y: &[f32],
-        n0: usize,
-        x: &[f32],
-        k0: usize,
-        bp: usize,
-        out: &mut [f32],
-        ld: usize,
-        accumulate: bool,
-    ) {
-        let (yp, xp, op) = (y.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+    unsafe fn dot_edge_avx512<const N: usize, const K: usize>(at: DotAt) {
+        let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
         let mut acc = [[_mm512_setzero_ps(); K]; N];
         for v in 0..bp / LANES {
             let xv: [__m512; K] =
@@ -819,17 +808,8 @@ mod x86 {
     /// once, halving the lanes of every vector per level (15 additions).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn dot_block_4x4(
-        y: &[f32],
-        n0: usize,
-        x: &[f32],
-        k0: usize,
-        bp: usize,
-        out: &mut [f32],
-        ld: usize,
-        accumulate: bool,
-    ) {
-        let (yp, xp) = (y.as_ptr(), x.as_ptr());
+    unsafe fn dot_block_4x4(at: DotAt) {
+        let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
         // Accumulator 4·j + i: row n0 + i, column k0 + j (see sum_across).
         let mut acc = [_mm512_setzero_ps(); DOT * DOT];
         for v in 0..bp / LANES {
@@ -850,7 +830,7 @@ mod x86 {
             _mm512_extractf32x4_ps::<3>(sums),
         ];
         for (i, &row) in rows.iter().enumerate() {
-            let o = out.as_mut_ptr().add((n0 + i) * ld + k0);
+            let o = op.add((n0 + i) * ld + k0);
             let row = if accumulate {
                 _mm_add_ps(_mm_loadu_ps(o), row)
             } else {

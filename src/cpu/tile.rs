@@ -141,37 +141,24 @@ impl Kernel for TileF32<'_> {
 
     #[inline(always)]
     unsafe fn run(self, isa: Isa) {
-        let TileF32 {
-            k,
-            a,
-            b,
-            out,
-            start,
-        } = self;
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => x86::tile_avx512(k, a, b, out, start),
+            Isa::Avx512 => x86::tile_avx512(self),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => x86::tile_avx2(k, a, b, out, start),
-            _ => tile_portable::<f32, false>(k, a, b, out, start),
+            Isa::Avx2Fma => x86::tile_avx2(self),
+            _ => tile_portable::<f32, false>(self.k, self.a, self.b, self.out, self.start),
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Start, MR, NR};
+    use super::{Start, TileF32, MR, NR};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn tile_avx512(
-        k: usize,
-        a: *const f32,
-        b: *const f32,
-        out: &mut [f32; MR * NR],
-        start: Start,
-    ) {
-        let o = out.as_mut_ptr();
+    pub unsafe fn tile_avx512(tile: TileF32<'_>) {
+        let (k, a, b, start, o) = (tile.k, tile.a, tile.b, tile.start, tile.out.as_mut_ptr());
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         if start == Start::Out {
             for (r, row) in acc.iter_mut().enumerate() {
@@ -203,14 +190,8 @@ mod x86 {
     /// two quarters of a column half run back to back, so the half of B they
     /// share (`k` cache lines) is still in L1 for the second.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn tile_avx2(
-        k: usize,
-        a: *const f32,
-        b: *const f32,
-        out: &mut [f32; MR * NR],
-        start: Start,
-    ) {
-        let o = out.as_mut_ptr();
+    pub unsafe fn tile_avx2(tile: TileF32<'_>) {
+        let (k, a, b, start, o) = (tile.k, tile.a, tile.b, tile.start, tile.out.as_mut_ptr());
         for c0 in [0, QC] {
             for r0 in [0, QR] {
                 let mut acc = [[_mm256_setzero_ps(); 2]; QR];
