@@ -293,14 +293,18 @@ impl Kernel for GateMath<'_> {
 #[inline(always)]
 fn gate_math(cfg: &ModelConfig, b: usize, c_prev: &[f32], bias: &[f32], part: &mut Part) {
     let (nh, u0, n) = (cfg.hidden, part.units.start, part.units.len());
-    // One lane (a single take) gets loops of its own, the same sums: with
-    // rows and strides of a run-time `b`, every value was added and
-    // multiplied alone, and that was half of this function's time.
-    if b == 1 {
-        return gate_math_one_lane(cfg, &c_prev[u0..u0 + n], bias, part);
-    }
-    for (row, &bi) in part.pre.chunks_exact_mut(b).zip(bias) {
-        row.iter_mut().for_each(|v| *v += bi);
+    // One lane (a single take) runs the element-wise loops below as plain
+    // runs, the same sums: with rows and strides of a run-time `b`, every
+    // value was added and multiplied alone, half of this function's time.
+    let one = b == 1;
+    if one {
+        for (v, &bi) in part.pre.iter_mut().zip(bias) {
+            *v += bi;
+        }
+    } else {
+        for (row, &bi) in part.pre.chunks_exact_mut(b).zip(bias) {
+            row.iter_mut().for_each(|v| *v += bi);
+        }
     }
     let (i, rest) = part.pre.split_at_mut(n * b);
     let (f, rest) = rest.split_at_mut(n * b);
@@ -309,44 +313,33 @@ fn gate_math(cfg: &ModelConfig, b: usize, c_prev: &[f32], bias: &[f32], part: &m
     gate_slice(cfg.gate_activation, f);
     cell_slice(cfg.cell_activation, g);
     gate_slice(cfg.gate_activation, o);
-    for lane in 0..b {
-        let c_prev = &c_prev[lane * nh + u0..lane * nh + u0 + n];
-        let c = &mut part.c[lane * n..(lane + 1) * n];
-        for (j, (c, &cp)) in c.iter_mut().zip(c_prev).enumerate() {
-            let e = j * b + lane;
-            *c = f[e] * cp + i[e] * g[e];
+    if one {
+        let c_prev = &c_prev[u0..u0 + n];
+        for ((((c, &cp), &f), &i), &g) in part.c.iter_mut().zip(c_prev).zip(&*f).zip(&*i).zip(&*g) {
+            *c = f * cp + i * g;
+        }
+    } else {
+        for lane in 0..b {
+            let c_prev = &c_prev[lane * nh + u0..lane * nh + u0 + n];
+            let c = &mut part.c[lane * n..(lane + 1) * n];
+            for (j, (c, &cp)) in c.iter_mut().zip(c_prev).enumerate() {
+                let e = j * b + lane;
+                *c = f[e] * cp + i[e] * g[e];
+            }
         }
     }
     part.h.copy_from_slice(&part.c);
     cell_slice(cfg.cell_activation, &mut part.h);
-    for lane in 0..b {
-        let h = &mut part.h[lane * n..(lane + 1) * n];
-        for (j, h) in h.iter_mut().enumerate() {
-            *h *= o[j * b + lane];
+    if one {
+        for (h, &o) in part.h.iter_mut().zip(&*o) {
+            *h *= o;
         }
-    }
-}
-
-/// [`gate_math`] for `B = 1`, `c_prev` the part's own units.
-#[inline(always)]
-fn gate_math_one_lane(cfg: &ModelConfig, c_prev: &[f32], bias: &[f32], part: &mut Part) {
-    let n = part.units.len();
-    for (v, &bi) in part.pre.iter_mut().zip(bias) {
-        *v += bi;
-    }
-    let (i, rest) = part.pre.split_at_mut(n);
-    let (f, rest) = rest.split_at_mut(n);
-    let (g, o) = rest.split_at_mut(n);
-    gate_slice(cfg.gate_activation, i);
-    gate_slice(cfg.gate_activation, f);
-    cell_slice(cfg.cell_activation, g);
-    gate_slice(cfg.gate_activation, o);
-    for ((((c, &cp), &f), &i), &g) in part.c.iter_mut().zip(c_prev).zip(&*f).zip(&*i).zip(&*g) {
-        *c = f * cp + i * g;
-    }
-    part.h.copy_from_slice(&part.c);
-    cell_slice(cfg.cell_activation, &mut part.h);
-    for (h, &o) in part.h.iter_mut().zip(&*o) {
-        *h *= o;
+    } else {
+        for lane in 0..b {
+            let h = &mut part.h[lane * n..(lane + 1) * n];
+            for (j, h) in h.iter_mut().enumerate() {
+                *h *= o[j * b + lane];
+            }
+        }
     }
 }

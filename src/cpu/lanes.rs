@@ -470,7 +470,6 @@ impl DotAt {
 trait DotBlock {
     /// # Safety
     /// As [`dot_block`]; only on an instruction set the CPU runs.
-    #[allow(clippy::too_many_arguments)]
     unsafe fn block<const N: usize, const K: usize>(at: DotAt);
 }
 
@@ -543,7 +542,6 @@ unsafe fn dot_lanes_impl<D: DotBlock>(
 /// every lane with its own scalar multiply-add, through the stack, which
 /// is why the vector sets have blocks of their own.)
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(at: DotAt) {
     let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
     let mut acc = [[[0.0f32; LANES]; K]; N];
@@ -666,7 +664,6 @@ mod x86 {
     /// product's lanes are summed in [`super::hsum`]'s order, so the results
     /// are those of the AVX-512 blocks, bit for bit.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
     unsafe fn dot_quarter_avx2<const N: usize, const K: usize>(at: DotAt) {
         let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
         let mut acc = [[[_mm256_setzero_ps(); 2]; K]; N];
@@ -776,7 +773,6 @@ mod x86 {
     /// 4 rows or columns) in AVX-512: the products in registers, each one's
     /// lanes then summed by [`hsum`] itself (few enough here not to matter).
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
     unsafe fn dot_edge_avx512<const N: usize, const K: usize>(at: DotAt) {
         let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
         let mut acc = [[_mm512_setzero_ps(); K]; N];
@@ -807,7 +803,6 @@ mod x86 {
     /// the seed preset's 112 lanes, so [`sum_across`] adds all sixteen at
     /// once, halving the lanes of every vector per level (15 additions).
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
     unsafe fn dot_block_4x4(at: DotAt) {
         let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
         // Accumulator 4·j + i: row n0 + i, column k0 + j (see sum_across).

@@ -298,7 +298,7 @@ impl<T: CpuReal> ForwardStep<'_, T> {
     #[inline(always)]
     unsafe fn panel(&self, q: usize) {
         let h = self.s.h;
-        let units = UNITS_FWD.min(h - q * UNITS_FWD);
+        let (j0, units) = (q * UNITS_FWD, UNITS_FWD.min(h - q * UNITS_FWD));
         let mut tiles = [[T::zero(); MR * NR]; GROUP];
         let row_blocks = self.s.b.div_ceil(MR);
         for g0 in (0..row_blocks).step_by(GROUP) {
@@ -316,7 +316,6 @@ impl<T: CpuReal> ForwardStep<'_, T> {
             for (i, tile) in group.iter().enumerate() {
                 let rb = g0 + i;
                 let rows = MR.min(self.s.b - rb * MR);
-                let j0 = q * UNITS_FWD;
                 // Rows two at a time, the last alone when their number is odd.
                 // A full panel's loops have a constant length and compile
                 // to straight vector code; only the last panel may be short.
