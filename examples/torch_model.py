@@ -110,7 +110,7 @@ class WaveLSTM(nn.Module):
                 frame * c, hidden, spec["layers"], spec["gate_activation"], spec["cell_activation"]
             )
         self.after_lstm = _activation(spec["lstm_activation"], slope)
-        outputs = c * {"mse": 1, "mulaw": CLASSES, "laplace": 2}[spec["output"]]
+        outputs = c * {"mse": 1, "mulaw": CLASSES, "laplace": 2, "logistic": 2}[spec["output"]]
         widths = [hidden] + spec["head"] + [outputs]
         layers = []
         for j in range(len(widths) - 1):
@@ -149,8 +149,10 @@ class WaveLSTM(nn.Module):
                 "this model learned the residual of wavelstm's LPC-32 predictor; "
                 "the module's output is that residual, not the next sample"
             )
-        if self.spec["output"] == "laplace":
-            raise NotImplementedError("predict of a Laplace head is not written yet; model(x) gives its outputs")
+        if self.spec["output"] in ("laplace", "logistic"):
+            raise NotImplementedError(
+                "predict of a location-scale head is not written yet; model(x) gives its outputs"
+            )
         audio = np.asarray(audio, dtype=np.float64)
         w = self.windows(audio)
         # A model trained without carried state starts every timestep from zero.

@@ -82,7 +82,7 @@ fn lane_len(seq_len: usize, block: usize) -> usize {
 /// raw output `[positions.len(), outputs]`) of `plan.positions`, adapting
 /// after every block (see the module doc). `seq_len` and `burn_in` are the
 /// model's training settings; the engine holds the signal and its targets
-/// (and a `laplace` head's bin widths), as for training.
+/// (and a location–scale head's bin widths), as for training.
 pub fn adaptive_teacher_forced(
     engine: &mut dyn Engine,
     plan: &Plan,

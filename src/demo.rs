@@ -67,6 +67,7 @@ fn describe(cfg: &RunConfig) -> String {
         Output::Mse => "linear head",
         Output::Mulaw { .. } => "mu-law head",
         Output::Laplace { .. } => "Laplace head",
+        Output::Logistic { .. } => "logistic head",
     };
     format!(
         "{} x {} LSTM{base}, {head} ({} parameters)",

@@ -10,8 +10,8 @@
 //! Every figure has its bits per sample (`codelength`): a point prediction's
 //! 16-bit residual under the adaptive Laplace law. A model with a
 //! distribution head also gets its own (`SongReport::model_bits_per_sample`):
-//! a `mulaw` head's class probability of each 16-bit sample, a `laplace`
-//! head's law.
+//! a `mulaw` head's class probability of each 16-bit sample, a location–scale
+//! head's law (`laplace`, `logistic`).
 //!
 //! Which part is scored: the checkpoint records the training songs by the
 //! path they were given as, not by content, so a song cannot be recognised
@@ -28,6 +28,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::hybrid::HybridSignal;
 use crate::laplace;
+use crate::law;
 use crate::lpc::{self, LpcConfig};
 use crate::metrics::score;
 use crate::model::Output;
@@ -179,7 +180,9 @@ pub fn check_adapt(cfg: &RunConfig, adapt: &AdaptConfig) -> Result<()> {
         ));
     }
     if matches!(cfg.model.output, Output::Mulaw { .. }) {
-        return Err(Error::config("--adapt needs the mse or laplace head"));
+        return Err(Error::config(
+            "--adapt needs the mse, laplace or logistic head",
+        ));
     }
     adapt.validate(cfg.data.seq_len)
 }
@@ -208,7 +211,7 @@ pub fn predict_signal_adapting(
         )),
         _ => None,
     };
-    let with_head = matches!(cfg.model.output, Output::Laplace { .. });
+    let with_head = cfg.model.output.law().is_some();
     let deltas = hybrid
         .as_ref()
         .filter(|_| with_head)
@@ -289,30 +292,31 @@ fn teacher_forced_with_head_if(
 }
 
 /// The model's own bits per sample on `forced`'s scored samples: −log₂ of
-/// the probability its `laplace` head gives each sample's 16-bit bin,
-/// averaged (see `laplace::bits_per_sample`); None for the other heads.
+/// the probability its location–scale head (`laplace`, `logistic`) gives
+/// each sample's 16-bit bin, averaged (see `law::bits_per_sample`); None for
+/// the other heads.
 /// Over the cascade the head's law is over the residual in local gain units
 /// and each bin is one 16-bit step of audio in those units, so the figure is
 /// in the audio's integer grid like the cascade's and a codec's. (It is the
 /// head's own law: the gate weighs the point prediction only.)
 pub fn model_bits_per_sample(cfg: &RunConfig, forced: &SignalPrediction) -> Option<f64> {
+    let (law, scale) = cfg.model.output.law()?;
     if !forced.head_deltas.is_empty() {
-        return Some(laplace::bits_per_sample_per_target(
+        return Some(law::bits_per_sample_per_target(
+            law,
             &forced.head,
             &forced.head_targets,
             &forced.head_deltas,
         ));
     }
-    match cfg.model.output {
-        Output::Laplace { scale } if !forced.head_targets.is_empty() => {
-            Some(laplace::bits_per_sample(
-                &forced.head,
-                &forced.head_targets,
-                laplace::delta_for_scale(f64::from(scale)),
-            ))
-        }
-        _ => None,
-    }
+    (!forced.head_targets.is_empty()).then(|| {
+        law::bits_per_sample(
+            law,
+            &forced.head,
+            &forced.head_targets,
+            laplace::delta_for_scale(f64::from(scale)),
+        )
+    })
 }
 
 /// How training's teacher forcing runs over `positions` for a model of `cfg`.

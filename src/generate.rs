@@ -12,8 +12,8 @@
 //! `takes` lanes run as one batch from the same prime: the `mse` head is
 //! deterministic, so its takes are identical; the `mulaw` head samples each
 //! lane's next sample from its distribution (at `temperature`, 0 = most
-//! likely class), the `laplace` head from its Laplace law with the scale
-//! times `temperature` (0 = the location), each lane with its own
+//! likely class), the `laplace` and `logistic` heads from their law with the
+//! scale times `temperature` (0 = the location), each lane with its own
 //! SplitMix64 stream derived from `seed`.
 //!
 //! Every output is clipped to full scale in audio units before it is fed
@@ -34,7 +34,7 @@
 //! cascade's base plus the held gain `g` times the network's output plus,
 //! at `temperature` T, the excitation T·σ·w, `w` unit Gaussian noise
 //! coloured by a per-channel all-pole filter (the MSE head has no noise
-//! model of its own; a `laplace` head's draw is coloured about its
+//! model of its own; a location–scale head's draw is coloured about its
 //! location). Excitation synthesis, set up causally from the prime alone:
 //! - the cascade stops adapting at the prime's end ([`Stream::freeze_cascade`]):
 //!   refitted on its own output (EWLS remembers 500 samples, the combiner
@@ -86,7 +86,6 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::excitation::{calibrate_gains, Shaper};
 use crate::hybrid::{HybridSignal, Stream};
-use crate::laplace;
 use crate::level_guard::LevelGuard;
 use crate::lpc::{LpcConfig, LpcStream};
 use crate::model::Output;
@@ -109,7 +108,7 @@ pub struct GenerateConfig {
     pub takes: usize,
     pub seed: u64,
     /// Softmax temperature of the `mulaw` head (0: most likely class), the
-    /// factor on a `laplace` head's scale (0: its location).
+    /// factor on a location–scale head's scale (0: its location).
     pub temperature: f64,
     /// The song's long-term spectrum (`spectrum::long_term` of its mono
     /// mix), which each take's is measured against; `None`: not measured.
@@ -342,16 +341,16 @@ pub fn generate(
             for ch in 0..c {
                 let row = lane * c + ch;
                 // The model's next value in its output units (the `mse` and
-                // `laplace` heads), then in audio units.
-                let y = match cfg.output {
-                    Output::Mse => f64::from(out[row]),
-                    Output::Laplace { .. } => laplace::sample(
+                // location–scale heads), then in audio units.
+                let y = match cfg.output.law() {
+                    Some((law, _)) => law.sample(
                         f64::from(out[2 * row]),
                         f64::from(out[2 * row + 1]),
                         g.temperature,
                         &mut rngs[lane],
                     ),
-                    Output::Mulaw { .. } => 0.0,
+                    None if cfg.output == Output::Mse => f64::from(out[row]),
+                    None => 0.0,
                 };
                 let audio = match cfg.output {
                     Output::Mse if !streams.is_empty() => {
@@ -361,13 +360,17 @@ pub fn generate(
                     }
                     // Its draw is already the excitation, in gain units:
                     // its spread about the location is coloured.
-                    Output::Laplace { .. } if !streams.is_empty() => {
+                    Output::Laplace { .. } | Output::Logistic { .. } if !streams.is_empty() => {
                         let (st, mu) = (&streams[row], f64::from(out[2 * row]));
                         let beta = guards[row].beta();
                         st.base() + st.gain() * (beta * mu + shapers[row].next(y - mu))
                     }
-                    Output::Mse | Output::Laplace { .. } if lpc.is_empty() => y * scale,
-                    Output::Mse | Output::Laplace { .. } => {
+                    Output::Mse | Output::Laplace { .. } | Output::Logistic { .. }
+                        if lpc.is_empty() =>
+                    {
+                        y * scale
+                    }
+                    Output::Mse | Output::Laplace { .. } | Output::Logistic { .. } => {
                         (lpc[row].predict() + ratio * y) * scale
                     }
                     Output::Mulaw { .. } => {

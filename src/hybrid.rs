@@ -379,7 +379,7 @@ impl HybridSignal {
 
     /// Every target's 16-bit bin width in its own units, `[N, C]`: one
     /// step of audio (`laplace::STEP_16`, the signal's units being audio
-    /// here) divided by the target's gain, so that a `laplace` head's bin
+    /// here) divided by the target's gain, so that a location–scale head's bin
     /// of `(x − b)/g` is exactly the integer sample `x`'s.
     pub fn deltas(&self) -> Vec<f32> {
         self.gain

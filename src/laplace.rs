@@ -44,8 +44,9 @@
 //! ```
 //! (The three agree where they meet: P is continuously differentiable in μ.)
 //!
-//! This module is neither CPU nor GPU: the CPU loss (`cpu::laplace_nll`),
-//! `generate` and `eval` use it; its WGSL twin is shaders/laplace_nll.wgsl.
+//! This module is neither CPU nor GPU: the CPU loss (`cpu::law_nll`),
+//! `generate` and `eval` use it through `crate::law`; its WGSL twin is in
+//! shaders/law_nll.wgsl.
 
 use crate::rng::SplitMix64;
 use std::f64::consts::LN_2;
@@ -102,43 +103,6 @@ pub fn bin_nll(mu: f64, s_raw: f64, x: f64, delta: f64) -> (f64, f64, f64) {
         )
     };
     (nll, dmu, if inside { ds } else { 0.0 })
-}
-
-/// `−log₂ P` of the bin of `x`: the ideal code length of that sample, in
-/// bits, under the head's distribution.
-pub fn bin_bits(mu: f64, s_raw: f64, x: f64, delta: f64) -> f64 {
-    bin_nll(mu, s_raw, x, delta).0 / LN_2
-}
-
-/// Bits per sample of `targets` (`[N, C]`, the head's output units) under
-/// the head's distributions `head` (`[N, 2C]`, see the module doc), every
-/// bin `delta` wide: the mean of [`bin_bits`] over all samples, in f64, in
-/// order. The model's own ideal code length, to stand beside a codec's.
-pub fn bits_per_sample(head: &[f32], targets: &[f32], delta: f64) -> f64 {
-    assert_eq!(head.len(), 2 * targets.len(), "bits_per_sample: shapes");
-    let total: f64 = head
-        .chunks_exact(2)
-        .zip(targets)
-        .map(|(h, &x)| bin_bits(f64::from(h[0]), f64::from(h[1]), f64::from(x), delta))
-        .sum();
-    total / targets.len().max(1) as f64
-}
-
-/// [`bits_per_sample`] with a bin width per target, `deltas` `[N, C]` like
-/// `targets` (a model whose units follow a local gain).
-pub fn bits_per_sample_per_target(head: &[f32], targets: &[f32], deltas: &[f32]) -> f64 {
-    assert_eq!(head.len(), 2 * targets.len(), "bits_per_sample: shapes");
-    assert_eq!(
-        deltas.len(),
-        targets.len(),
-        "bits_per_sample: one δ per target"
-    );
-    let total: f64 = head
-        .chunks_exact(2)
-        .zip(targets.iter().zip(deltas))
-        .map(|(h, (&x, &d))| bin_bits(f64::from(h[0]), f64::from(h[1]), f64::from(x), f64::from(d)))
-        .sum();
-    total / targets.len().max(1) as f64
 }
 
 /// Draw from Laplace(μ, T·e^s) by inverting its CDF; `temperature = 0` is

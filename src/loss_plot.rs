@@ -46,10 +46,11 @@ impl LossPlot {
 fn epoch_loss(r: &EpochReport, output: Output) -> EpochLoss {
     EpochLoss {
         epoch: r.epoch,
-        // A μ-law run's training loss is a cross-entropy, not an MSE: not on this axis.
+        // A distribution head's training loss is a cross-entropy or an NLL,
+        // not an MSE: not on this axis.
         train_mse: match output {
             Output::Mse => r.train_loss,
-            Output::Mulaw { .. } | Output::Laplace { .. } => f64::NAN,
+            Output::Mulaw { .. } | Output::Laplace { .. } | Output::Logistic { .. } => f64::NAN,
         },
         valid_mse: r.valid.mse,
     }

@@ -7,9 +7,9 @@
 //! channel (the `mse` head), or 256 logits per channel over its μ-law
 //! quantized next sample (the `mulaw` head, see `crate::mulaw`), channel-major:
 //! output `ch·256 + k` is class `k` of channel `ch`; or a location and a
-//! log-scale per channel of a Laplace law over the next sample (the `laplace`
-//! head, see `crate::laplace`): output `2·ch` is channel `ch`'s location,
-//! `2·ch + 1` its log-scale.
+//! log-scale per channel of a Laplace or a logistic law over the next sample
+//! (the `laplace` and `logistic` heads, see `crate::law`): output `2·ch` is
+//! channel `ch`'s location, `2·ch + 1` its log-scale.
 //!
 //! One timestep's input is the `frame` most recent frames of the input
 //! signal, oldest first: `x[f * W + j]` with `W = input_width()` values per
@@ -37,6 +37,7 @@
 //! one buffer.
 
 use crate::error::{Error, Result};
+use crate::law::Law;
 use serde::{Deserialize, Serialize};
 
 /// Activation of the cell candidate `g` and of the cell state before the
@@ -82,6 +83,21 @@ pub enum Output {
     /// trained by the negative log-likelihood of its 16-bit bin. `scale` is
     /// audio units per output unit, which sets the bin width `2⁻¹⁵/scale`.
     Laplace { scale: f32 },
+    /// A logistic location and log-scale per channel (`crate::logistic`),
+    /// otherwise like `Laplace`: the same layout, bins and `scale`.
+    Logistic { scale: f32 },
+}
+
+impl Output {
+    /// The law of a location–scale head (`laplace`, `logistic`) and its
+    /// `scale`; None for `mse` and `mulaw`.
+    pub fn law(self) -> Option<(Law, f32)> {
+        match self {
+            Output::Laplace { scale } => Some((Law::Laplace, scale)),
+            Output::Logistic { scale } => Some((Law::Logistic, scale)),
+            Output::Mse | Output::Mulaw { .. } => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -141,7 +157,7 @@ impl ModelConfig {
         match self.output {
             Output::Mse => self.channels,
             Output::Mulaw { .. } => self.channels * crate::mulaw::CLASSES,
-            Output::Laplace { .. } => 2 * self.channels,
+            Output::Laplace { .. } | Output::Logistic { .. } => 2 * self.channels,
         }
     }
 
@@ -179,7 +195,9 @@ impl ModelConfig {
             // output, which needs a slope in [0, 1).
             return bad("--leaky-slope must be in [0, 1)");
         }
-        if let Output::Mulaw { scale } | Output::Laplace { scale } = self.output {
+        if let Output::Mulaw { scale } | Output::Laplace { scale } | Output::Logistic { scale } =
+            self.output
+        {
             if !(scale.is_finite() && scale > 0.0) {
                 return bad("a distribution head needs a positive finite scale");
             }

@@ -157,10 +157,7 @@ pub fn train(
     let dc = &cfg.data;
     cfg.validate()?;
     check_plan(None, max_steps)?;
-    let deltas = match cfg.model.output {
-        Output::Laplace { .. } => dataset.target_deltas(),
-        _ => None,
-    };
+    let deltas = cfg.model.output.law().and_then(|_| dataset.target_deltas());
     engine.set_signals_with_deltas(dataset.inputs(), dataset.targets(), deltas.as_deref())?;
     engine.set_burn_in(dc.burn_in);
     let steps_per_epoch = dataset.steps_per_epoch(dc) as u64;
@@ -241,7 +238,9 @@ pub fn train(
             steps,
             train_loss: match cfg.model.output {
                 Output::Mse => loss_sum / steps.max(1) as f64 * (cfg.output_scale() as f64).powi(2),
-                Output::Mulaw { .. } | Output::Laplace { .. } => loss_sum / steps.max(1) as f64,
+                Output::Mulaw { .. } | Output::Laplace { .. } | Output::Logistic { .. } => {
+                    loss_sum / steps.max(1) as f64
+                }
             },
             valid,
             songs,

@@ -56,10 +56,8 @@ pub struct TrainOptions {
     pub lstm_activation: Option<Activation>,
     pub output_activation: Option<Activation>,
     pub leaky_slope: Option<f64>,
-    /// The μ-law head instead of the `mse` one.
-    pub mulaw: bool,
-    /// The Laplace head instead of the `mse` one.
-    pub laplace: bool,
+    /// The head's kind (its scale is the data's, set once the songs are read).
+    pub output: Output,
     /// Loss burn-in timesteps [default: `dataset::default_burn_in`].
     pub burn_in: Option<usize>,
     /// What the model's output is added to (`--base`; `--residual lpc` is `Lpc`).
@@ -106,13 +104,7 @@ pub fn resolve(
             0
         },
         // A distribution head's scale is the data's, known once the songs are read.
-        output: if o.mulaw {
-            Output::Mulaw { scale: 1.0 }
-        } else if o.laplace {
-            Output::Laplace { scale: 1.0 }
-        } else {
-            Output::Mse
-        },
+        output: o.output,
     };
     model.validate()?;
     if base == Base::Cascade && matches!(model.output, Output::Mulaw { .. }) {
@@ -124,7 +116,7 @@ pub fn resolve(
         // μ-law classes are spaced for full-scale audio: a residual 30 to 50 dB
         // below it would fall into a handful of classes around zero.
         return Err(Error::config(format!(
-            "--base {} needs --output mse or laplace (a μ-law head is too coarse for a residual)",
+            "--base {} needs --output mse, laplace or logistic (a μ-law head is too coarse for a residual)",
             if base == Base::Lpc { "lpc" } else { "cascade" }
         )));
     }
@@ -312,7 +304,7 @@ pub fn prepare(o: &TrainOptions) -> Result<Prepared> {
             *scale = dataset.scale;
         }
         let output_scale = cfg.output_scale();
-        if let Output::Laplace { scale } = &mut cfg.model.output {
+        if let Output::Laplace { scale } | Output::Logistic { scale } = &mut cfg.model.output {
             // Its bins are 16-bit steps in the units it predicts in.
             *scale = output_scale;
         }

@@ -235,7 +235,7 @@ fn eval_and_predict_adapt_a_hybrid_and_refuse_what_they_cannot() {
         (
             &mulaw,
             vec!["--adapt"],
-            "--adapt needs the mse or laplace head",
+            "--adapt needs the mse, laplace or logistic head",
         ),
     ] {
         for cmd in ["eval", "predict"] {

@@ -5,7 +5,7 @@
 //! loss, the column sum and the activations. The other shaders have theirs
 //! beside the whole-network tests: matmul, gather, state, grad_norm and adam
 //! in `tests/gpu_ops.rs`, softmax_xent in `tests/gpu_generate.rs`,
-//! laplace_nll in `tests/gpu_laplace.rs`.
+//! law_nll in `tests/gpu_laplace.rs`.
 //!
 //! Tolerance: ‖gpu − reference‖ / ‖reference‖ ≤ 1e-5 for every tensor (f32
 //! arithmetic against f64 on the same f32 inputs; the largest seen here is

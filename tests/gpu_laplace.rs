@@ -1,5 +1,6 @@
-//! The GPU twins of the `laplace` head and of the loss burn-in against the
-//! CPU: the kernels of shaders/laplace_nll.wgsl on their own (random heads
+//! The GPU twins of the location–scale heads (`laplace`, `logistic`) and of
+//! the loss burn-in against the CPU: the kernels of shaders/law_nll.wgsl on
+//! their own under both laws (random heads
 //! over every regime of bin width against scale, odd shapes, one δ for all
 //! and one per target, with and without a burn-in mask), the mse and μ-law
 //! losses under a burn-in mask, and whole training runs, predictions and
@@ -13,16 +14,17 @@ use common::gpu::{assert_free_run_alike, gpu};
 use common::max_abs_diff;
 
 use wavelstm::cpu::engine::CpuEngine;
-use wavelstm::cpu::laplace_nll::{laplace_nll_loss, location, Delta};
+use wavelstm::cpu::law_nll::{law_nll_loss, location, Delta};
 use wavelstm::cpu::mulaw::softmax_xent_loss_masked;
 use wavelstm::cpu::network::{mse_loss_masked, BurnIn};
 use wavelstm::dataset::Batch;
 use wavelstm::engine::{Engine, StepStats};
 use wavelstm::gpu::context::Gpu;
 use wavelstm::gpu::engine::{GpuEngine, PathChoice};
-use wavelstm::gpu::ops::laplace_nll::LaplaceAt;
+use wavelstm::gpu::ops::law_nll::LawAt;
 use wavelstm::gpu::program::{stats, LossMask, Path, Program};
 use wavelstm::gpu::workbench::{Buf, Workbench};
+use wavelstm::law::Law;
 use wavelstm::model::{init_params, ModelConfig, Output};
 use wavelstm::mulaw::CLASSES;
 use wavelstm::optim::AdamConfig;
@@ -62,7 +64,7 @@ fn rel(a: f32, b: f64, floor: f64) -> f64 {
 }
 
 #[test]
-fn laplace_kernels_match_the_cpu() {
+fn law_kernels_match_the_cpu() {
     let Some(g) = gpu() else {
         return;
     };
@@ -82,7 +84,7 @@ fn laplace_kernels_match_the_cpu() {
         let (head, targets, deltas) = regimes(rows, 40 + i as u64);
         let carry: Vec<bool> = (0..b).map(|lane| lane % 3 == 1).collect();
         wb.set_bits(Buf::Lanes, &lanes_bits(&carry));
-        for per_target in [false, true] {
+        for (law, per_target) in Law::ALL.into_iter().flat_map(|l| [(l, false), (l, true)]) {
             // In `acts`: head, targets, deltas, dhead, per-row losses, locations.
             let (t_at, dl_at) = (2 * rows, 3 * rows);
             let (d_at, r_at, l_at) = (4 * rows, 6 * rows, 7 * rows);
@@ -94,7 +96,7 @@ fn laplace_kernels_match_the_cpu() {
             wb.set(Buf::Stats, &vec![0.0; stats::len(1)]);
             let uniform = 3e-4f32;
             let mut p = Program::default();
-            let at = LaplaceAt {
+            let at = LawAt {
                 head: 0,
                 targets: t_at,
                 dhead: d_at,
@@ -106,7 +108,7 @@ fn laplace_kernels_match_the_cpu() {
                 b,
                 burn_in: burn,
             };
-            p.laplace_nll(rows, at, uniform, mask);
+            p.law_nll(law, rows, at, uniform, mask);
             p.location_rows(rows, 0, l_at);
             wb.run(&p).unwrap();
             let loss = wb.read(Buf::Stats, stats::LOSS, 1).unwrap()[0];
@@ -125,8 +127,8 @@ fn laplace_kernels_match_the_cpu() {
                 carry: &carry,
             };
             let (mut d, mut scratch) = (Vec::new(), Vec::new());
-            let want = laplace_nll_loss(&h64, &t64, delta, c, burn_in, &mut d, &mut scratch);
-            let what = format!("T {t} B {b} C {c} burn-in {burn} per-target {per_target}");
+            let want = law_nll_loss(law, &h64, &t64, delta, c, burn_in, &mut d, &mut scratch);
+            let what = format!("{law:?} T {t} B {b} C {c} burn-in {burn} per-target {per_target}");
             assert!(rel(loss, want, 1.0) < 2e-5, "{what}: loss {loss} vs {want}");
             // Each gradient against the largest in its kind (∂μ up to 1/b).
             let worst_mu = d.iter().step_by(2).fold(0.0f64, |m, v| m.max(v.abs()));
@@ -283,8 +285,8 @@ fn assert_trained_alike(
 
 /// Training steps with a burn-in (lanes that start afresh and lanes that
 /// carry), then predictions with the head's raw output, then free steps:
-/// the GPU follows the CPU for the laplace head and, with the burn-in, the
-/// mse head.
+/// the GPU follows the CPU for the laplace and logistic heads and, with the
+/// burn-in, the mse head.
 #[test]
 fn training_with_burn_in_prediction_and_free_steps_match_the_cpu() {
     let Some(g) = gpu() else {
@@ -293,6 +295,7 @@ fn training_with_burn_in_prediction_and_free_steps_match_the_cpu() {
     for (output, channels, path) in [
         (Output::Laplace { scale: 0.05 }, 1, Path::Step),
         (Output::Laplace { scale: 0.2 }, 2, Path::Sequence),
+        (Output::Logistic { scale: 0.1 }, 1, Path::Sequence),
         (Output::Mse, 2, Path::Step),
     ] {
         let cfg = model(9, channels, vec![5], output);
@@ -328,7 +331,7 @@ fn training_with_burn_in_prediction_and_free_steps_match_the_cpu() {
                 "{what}: {x} vs {y}"
             );
         }
-        if matches!(output, Output::Laplace { .. }) {
+        if output.law().is_some() {
             // The point prediction is the head's location.
             let mut loc = Vec::new();
             location(&ha, &mut loc);
@@ -355,8 +358,12 @@ fn training_with_per_target_bin_widths_matches_the_cpu() {
     let Some(g) = gpu() else {
         return;
     };
-    for (channels, path) in [(1, Path::Step), (2, Path::Sequence)] {
-        let cfg = model(7, channels, vec![], Output::Laplace { scale: 0.1 });
+    for (channels, path, output) in [
+        (1, Path::Step, Output::Laplace { scale: 0.1 }),
+        (2, Path::Sequence, Output::Laplace { scale: 0.1 }),
+        (1, Path::Sequence, Output::Logistic { scale: 0.1 }),
+    ] {
+        let cfg = model(7, channels, vec![], output);
         let device = g.clone();
         let (mut cpu, mut gpu) = engines(&cfg, device, 6, path);
         let frames = 500;

@@ -17,11 +17,12 @@
 //!
 //! The loss is the model's own: mean squared error for the `mse` head,
 //! softmax cross-entropy over the 256 μ-law classes for the `mulaw` head,
-//! the discretized Laplace NLL for the `laplace` head (with one bin width
+//! the discretized Laplace or logistic NLL for the `laplace` and `logistic`
+//! heads (with one bin width
 //! per target, some bins far from the location and some holding it), each
 //! with or without a loss burn-in.
 
-use wavelstm::cpu::laplace_nll::{laplace_nll_loss, Delta};
+use wavelstm::cpu::law_nll::{law_nll_loss, Delta};
 use wavelstm::cpu::mulaw::softmax_xent_loss_masked;
 use wavelstm::cpu::network::{backward, forward, mse_loss_masked, BurnIn, Workspace};
 use wavelstm::model::{Activation, CellActivation, GateActivation, ModelConfig, Output};
@@ -73,7 +74,7 @@ struct Problem {
     target: Vec<f64>,
     h0: Vec<f64>,
     c0: Vec<f64>,
-    /// The `laplace` head's bin width per target.
+    /// A location–scale head's bin width per target.
     delta: Vec<f64>,
 }
 
@@ -97,7 +98,8 @@ fn head_loss(case: &Case, p: &Problem, pred: &[f64], d: &mut Vec<f64>) -> f64 {
             d,
             &mut Vec::new(),
         ),
-        Output::Laplace { .. } => laplace_nll_loss(
+        Output::Laplace { .. } | Output::Logistic { .. } => law_nll_loss(
+            cfg.output.law().expect("a location–scale head").0,
             pred,
             target,
             Delta::PerTarget(&p.delta),
@@ -144,7 +146,7 @@ fn check(case: &Case, seed: u64, corrupt: Option<usize>) -> Vec<(String, f64)> {
                 // Spread over the whole μ-law range in audio units.
                 Output::Mulaw { scale } => rng.uniform(-1.0, 1.0) / f64::from(scale),
                 // Placed against the locations below.
-                Output::Laplace { .. } => 0.0,
+                Output::Laplace { .. } | Output::Logistic { .. } => 0.0,
             })
             .collect(),
         h0: vec![0.0; c.layers * case.b * c.hidden],
@@ -160,7 +162,7 @@ fn check(case: &Case, seed: u64, corrupt: Option<usize>) -> Vec<(String, f64)> {
     }
     let mut ws = Workspace::default();
     forward(c, &p.params, case.t, case.b, &p.x, &p.h0, &p.c0, &mut ws);
-    if matches!(c.output, Output::Laplace { .. }) {
+    if c.output.law().is_some() {
         // Half the targets of the wide bins inside the bin around their
         // location, away from its edges (kinks of the second derivative,
         // which a perturbed location must not reach: a narrow bin holding
@@ -396,6 +398,25 @@ fn laplace_head_two_layers_stereo_with_hidden_head() {
     let mut c = laplace(cfg(2, 1, 5, 2, &[6]));
     c.lstm_output_activation = Activation::LeakyRelu;
     assert_gradients(Case::new(c, 6, 2, false), 22);
+}
+
+fn logistic(mut c: ModelConfig) -> ModelConfig {
+    c.output = Output::Logistic { scale: 0.3 };
+    c
+}
+
+#[test]
+fn logistic_head_linear_and_two_layers_stereo_with_hidden_head() {
+    assert_gradients(Case::new(logistic(cfg(1, 2, 4, 1, &[])), 5, 3, true), 24);
+    let mut c = logistic(cfg(2, 1, 5, 2, &[6]));
+    c.lstm_output_activation = Activation::LeakyRelu;
+    assert_gradients(
+        Case {
+            burn_in: 2,
+            ..Case::new(c, 6, 2, false)
+        },
+        25,
+    );
 }
 
 /// The checker fails on the Laplace head too: one gradient off by a relative 1e-5.

@@ -278,7 +278,7 @@ fn a_hybrid_model_trains_evaluates_and_generates() {
 /// falls on half steps, so a costing of the unrounded mixdown fails this.
 #[test]
 fn a_laplace_head_over_the_cascade_costs_the_audio_integer_grid() {
-    use wavelstm::cpu::laplace_nll::laplace_nll_reference;
+    use wavelstm::cpu::law_nll::laplace_nll_reference;
     use wavelstm::eval::{self, Scope};
     use wavelstm::laplace::STEP_16;
     let dir = tmpdir("laplace");

@@ -1,20 +1,32 @@
-//! The `laplace` head on the CPU: its law (`laplace`) against the CDF as
-//! defined and against central finite differences, in every regime of bin
-//! width against scale; its batched loss (`cpu::laplace_nll`) against the
-//! reference at several shapes; sampling; and the loss burn-in of every head.
+//! The location–scale heads on the CPU, every test body run on both laws
+//! (`Law::ALL`: Laplace and logistic) where the law is what it tests: the law
+//! against its CDF as defined and against central finite differences, in
+//! every regime of bin width against scale; the batched loss
+//! (`cpu::law_nll`) against the reference at several shapes; sampling; and
+//! the loss burn-in of every head.
 
 use std::f64::consts::LN_2;
-use wavelstm::cpu::laplace_nll::{laplace_nll_loss, laplace_nll_reference, location, Delta};
+use wavelstm::cpu::law_nll::{
+    laplace_nll_reference, law_nll_loss, location, logistic_nll_reference, Delta,
+};
 use wavelstm::cpu::mulaw::softmax_xent_loss_masked;
 use wavelstm::cpu::network::{mse_loss, mse_loss_masked, BurnIn};
-use wavelstm::laplace::{bin_bits, bin_nll, delta_for_scale, sample, LOG_SCALE_MAX, LOG_SCALE_MIN};
+use wavelstm::laplace::{delta_for_scale, LOG_SCALE_MAX, LOG_SCALE_MIN};
+use wavelstm::law::{self, Law};
 use wavelstm::mulaw::CLASSES;
 use wavelstm::rng::SplitMix64;
 
 /// −ln P of the bin straight from the CDF, in f64 (accurate while the bin is
 /// not many orders of magnitude narrower than the scale, and P not tiny).
-fn direct(mu: f64, s: f64, x: f64, delta: f64) -> f64 {
-    laplace_nll_reference(&[mu, s], &[x], &[delta])
+fn direct(law: Law, mu: f64, s: f64, x: f64, delta: f64) -> f64 {
+    reference(law, &[mu, s], &[x], &[delta])
+}
+
+fn reference(law: Law, head: &[f64], targets: &[f64], deltas: &[f64]) -> f64 {
+    match law {
+        Law::Laplace => laplace_nll_reference(head, targets, deltas),
+        Law::Logistic => logistic_nll_reference(head, targets, deltas),
+    }
 }
 
 /// Random distributions over every regime: bins from 1e-6 to 30 scales wide,
@@ -39,32 +51,36 @@ fn cases(n: usize, seed: u64) -> Vec<(f64, f64, f64, f64)> {
 
 #[test]
 fn the_law_matches_the_cdf_difference() {
-    let mut worst: f64 = 0.0;
-    for (mu, s, x, delta) in cases(3000, 1) {
-        let (nll, _, _) = bin_nll(mu, s, x, delta);
-        let want = direct(mu, s, x, delta);
-        assert!(
-            nll.is_finite() && nll >= 0.0,
-            "nll {nll} at {mu} {s} {x} {delta}"
-        );
-        // The direct difference loses ~1e-16/P relative: compare where it holds.
-        if want < 25.0 {
-            worst = worst.max((nll - want).abs() / want.abs().max(1.0));
+    for law in Law::ALL {
+        let mut worst: f64 = 0.0;
+        for (mu, s, x, delta) in cases(3000, 1) {
+            let (nll, _, _) = law.bin_nll(mu, s, x, delta);
+            let want = direct(law, mu, s, x, delta);
+            assert!(
+                nll.is_finite() && nll >= 0.0,
+                "{law:?}: nll {nll} at {mu} {s} {x} {delta}"
+            );
+            // The direct difference loses ~1e-16/P relative: compare where it holds.
+            if want < 25.0 {
+                worst = worst.max((nll - want).abs() / want.abs().max(1.0));
+            }
         }
+        assert!(worst < 1e-8, "{law:?}: worst {worst:e}");
     }
-    assert!(worst < 1e-8, "worst {worst:e}");
 }
 
 #[test]
 fn the_law_is_a_distribution_over_the_grid() {
     // Σ over all bins of the grid (δ steps, offset 0.3 δ) of P = 1.
-    for (mu, s, delta) in [(0.2, 0.0, 0.05), (-1.0, -3.0, 0.01), (0.0, 1.0, 5.0)] {
-        let b: f64 = f64::exp(s);
-        let reach = ((60.0 * b + 10.0 * delta) / delta) as i64;
-        let total: f64 = (-reach..=reach)
-            .map(|k| (-bin_nll(mu, s, (k as f64 + 0.3) * delta, delta).0).exp())
-            .sum();
-        assert!((total - 1.0).abs() < 1e-9, "Σ P = {total}");
+    for law in Law::ALL {
+        for (mu, s, delta) in [(0.2, 0.0, 0.05), (-1.0, -3.0, 0.01), (0.0, 1.0, 5.0)] {
+            let b: f64 = f64::exp(s);
+            let reach = ((60.0 * b + 10.0 * delta) / delta) as i64;
+            let total: f64 = (-reach..=reach)
+                .map(|k| (-law.bin_nll(mu, s, (k as f64 + 0.3) * delta, delta).0).exp())
+                .sum();
+            assert!((total - 1.0).abs() < 1e-9, "{law:?}: Σ P = {total}");
+        }
     }
 }
 
@@ -75,70 +91,84 @@ fn the_gradients_match_central_differences() {
         (8.0 * (f(h) - f(-h)) - (f(2.0 * h) - f(-2.0 * h))) / (12.0 * h)
     };
     let rel = |a: f64, n: f64, floor: f64| (a - n).abs() / a.abs().max(n.abs()).max(floor);
-    let (mut worst, mut skipped, mut n) = (0.0f64, 0, 0);
-    for (mu, s, x, delta) in cases(2000, 2) {
-        let (_, dmu, ds) = bin_nll(mu, s, x, delta);
-        let b = s.exp();
-        n += 1;
-        let e_s = rel(ds, central(&|h| bin_nll(mu, s + h, x, delta).0, 1e-3), 1.0);
-        // The loss bends on the scale of the bin inside it and of b outside,
-        // and its second derivative jumps where an edge of the bin crosses
-        // the location: steps well inside all three.
-        let edge = ((x - mu).abs() - delta / 2.0).abs();
-        let h = (1e-2 * b).min(edge / 8.0).min(delta / 40.0);
-        let e_mu = if h > 1e-7 * b {
-            // The location's gradient is up to 1/b: relative to that.
-            rel(
-                dmu,
-                central(&|h| bin_nll(mu + h, s, x, delta).0, h),
-                1.0 / b,
-            )
-        } else {
-            // Rounding would swamp the difference.
-            skipped += 1;
-            0.0
-        };
-        worst = worst.max(e_s).max(e_mu);
+    for law in Law::ALL {
+        let bin_nll = |mu, s, x, delta| law.bin_nll(mu, s, x, delta);
+        let (mut worst, mut skipped, mut n) = (0.0f64, 0, 0);
+        for (mu, s, x, delta) in cases(2000, 2) {
+            let (_, dmu, ds) = bin_nll(mu, s, x, delta);
+            let b = s.exp();
+            n += 1;
+            let e_s = rel(ds, central(&|h| bin_nll(mu, s + h, x, delta).0, 1e-3), 1.0);
+            // The loss bends on the scale of the bin inside it and of b outside,
+            // and its second derivative jumps where an edge of the bin crosses
+            // the location: steps well inside all three.
+            let edge = ((x - mu).abs() - delta / 2.0).abs();
+            let h = (1e-2 * b).min(edge / 8.0).min(delta / 40.0);
+            let e_mu = if h > 1e-7 * b {
+                // The location's gradient is up to 1/b: relative to that.
+                rel(
+                    dmu,
+                    central(&|h| bin_nll(mu + h, s, x, delta).0, h),
+                    1.0 / b,
+                )
+            } else {
+                // Rounding would swamp the difference.
+                skipped += 1;
+                0.0
+            };
+            worst = worst.max(e_s).max(e_mu);
+        }
+        assert!(worst < 1e-6, "{law:?}: worst {worst:e}");
+        assert!(skipped * 5 < n, "{law:?}: {skipped} of {n} skipped");
     }
-    assert!(worst < 1e-6, "worst {worst:e}");
-    assert!(skipped * 5 < n, "{skipped} of {n} skipped");
 }
 
 #[test]
 fn the_tails_and_the_clamp_stay_finite() {
-    for &(mu, s, x, delta) in &[
-        (0.0, LOG_SCALE_MIN, 1e3, 1e-5),
-        (0.0, -40.0, -1e3, 1e-5),
-        (0.0, 50.0, 1e3, 1e-5),
-        (0.0, 0.0, 1e-12, 1e-12),
-        (0.0, 0.0, 0.0, 1e9),
-        (5.0, LOG_SCALE_MAX, 0.0, 1e-9),
-    ] {
-        let (nll, dmu, ds) = bin_nll(mu, s, x, delta);
-        assert!(
-            nll.is_finite() && dmu.is_finite() && ds.is_finite(),
-            "{mu} {s} {x} {delta}: {nll} {dmu} {ds}"
+    for law in Law::ALL {
+        let bin_nll = |mu, s, x, delta| law.bin_nll(mu, s, x, delta);
+        for &(mu, s, x, delta) in &[
+            (0.0, LOG_SCALE_MIN, 1e3, 1e-5),
+            (0.0, -40.0, -1e3, 1e-5),
+            (0.0, 50.0, 1e3, 1e-5),
+            (0.0, 0.0, 1e-12, 1e-12),
+            (0.0, 0.0, 0.0, 1e9),
+            (5.0, LOG_SCALE_MAX, 0.0, 1e-9),
+        ] {
+            let (nll, dmu, ds) = bin_nll(mu, s, x, delta);
+            assert!(
+                nll.is_finite() && dmu.is_finite() && ds.is_finite(),
+                "{law:?} {mu} {s} {x} {delta}: {nll} {dmu} {ds}"
+            );
+            assert!(nll >= 0.0);
+        }
+        // Far in a tail the cost is linear: (|x−μ| − δ/2)/b − ln(1 − e^{−δ/b}),
+        // plus ln 2 for a Laplace law (whose tail density is ½e^{−z}, the
+        // logistic's e^{−z}).
+        let tail = (1e4 - 0.5e-3) - (-(-1e-3f64).exp_m1()).ln();
+        let want = tail + if law == Law::Laplace { LN_2 } else { 0.0 };
+        let (nll, _, _) = bin_nll(0.0, 0.0, 1e4, 1e-3);
+        assert!((nll - want).abs() < 1e-9 * want, "{law:?}: {nll} vs {want}");
+        let (nll, _, _) = bin_nll(0.0, 0.0, -1e4, 1e-3);
+        assert!((nll - want).abs() < 1e-9 * want, "{law:?}: {nll} vs {want}");
+        // A bin far wider than the scale holding the location costs nothing.
+        assert!(bin_nll(0.0, -10.0, 0.0, 1.0).0 < 1e-12);
+        // Outside the clamp the log-scale gets no gradient, inside it does.
+        assert_eq!(bin_nll(0.0, -17.0, 0.1, 1e-5).2, 0.0);
+        assert_eq!(bin_nll(0.0, 9.0, 0.1, 1e-5).2, 0.0);
+        assert!(bin_nll(0.0, -1.0, 0.1, 1e-5).2 != 0.0);
+        assert_eq!(
+            bin_nll(0.0, -17.0, 0.1, 1e-5).0,
+            bin_nll(0.0, -16.0, 0.1, 1e-5).0
         );
-        assert!(nll >= 0.0);
+        // Bits are nats over ln 2.
+        let (m, s, x, d) = (0.1, -2.0, 0.3, 0.01);
+        assert!((law.bin_bits(m, s, x, d) * LN_2 - bin_nll(m, s, x, d).0).abs() < 1e-12);
     }
-    // Far in a tail the cost is exactly linear: ln 2 + |x−μ|/b − ln(1 − e^{−δ/b}).
-    let (nll, _, _) = bin_nll(0.0, 0.0, 1e4, 1e-3);
-    let want = LN_2 + (1e4 - 0.5e-3) - (-(-1e-3f64).exp_m1()).ln();
-    assert!((nll - want).abs() < 1e-9 * want);
-    // A bin far wider than the scale holding the location costs nothing.
-    assert!(bin_nll(0.0, -10.0, 0.0, 1.0).0 < 1e-12);
-    // Outside the clamp the log-scale gets no gradient, inside it does.
-    assert_eq!(bin_nll(0.0, -17.0, 0.1, 1e-5).2, 0.0);
-    assert_eq!(bin_nll(0.0, 9.0, 0.1, 1e-5).2, 0.0);
-    assert!(bin_nll(0.0, -1.0, 0.1, 1e-5).2 != 0.0);
-    assert_eq!(
-        bin_nll(0.0, -17.0, 0.1, 1e-5).0,
-        bin_nll(0.0, -16.0, 0.1, 1e-5).0
-    );
-    // Bits are nats over ln 2.
-    let (m, s, x, d) = (0.1, -2.0, 0.3, 0.01);
-    assert!((bin_bits(m, s, x, d) * LN_2 - bin_nll(m, s, x, d).0).abs() < 1e-12);
     assert!((delta_for_scale(0.25) - 1.0 / 8192.0).abs() < 1e-18);
+    // The two laws differ: same location and scale, other costs.
+    let (a, b) = (Law::Laplace, Law::Logistic);
+    assert!((a.bin_nll(0.0, 0.0, 0.7, 0.1).0 - b.bin_nll(0.0, 0.0, 0.7, 0.1).0).abs() > 0.1);
 }
 
 /// Head outputs `[R, 2C]` and targets over the regimes, in f32.
@@ -154,89 +184,94 @@ fn batch(rows: usize, channels: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f3
 
 #[test]
 fn the_batched_loss_matches_the_reference_at_several_shapes() {
-    for (i, (rows, channels)) in [(1, 1), (7, 2), (33, 1), (301, 2), (1000, 1)]
-        .into_iter()
-        .enumerate()
-    {
-        let (head, targets, deltas) = batch(rows, channels, 10 + i as u64);
-        let f64s = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
-        // The reference is only accurate where P is not tiny: drop the far
-        // targets from both.
-        let (h64, t64, d64) = (f64s(&head), f64s(&targets), f64s(&deltas));
-        let keep: Vec<usize> = (0..targets.len())
-            .filter(|&k| direct(h64[2 * k], h64[2 * k + 1], t64[k], d64[k]) < 25.0)
-            .collect();
-        let pick = |v: &[f64], w: usize| -> Vec<f64> {
-            keep.iter()
-                .flat_map(|&k| v[k * w..(k + 1) * w].to_vec())
-                .collect()
-        };
-        let (hk, tk, dk) = (pick(&h64, 2), pick(&t64, 1), pick(&d64, 1));
-        let want = laplace_nll_reference(&hk, &tk, &dk);
-        let (hk32, tk32, dk32): (Vec<f32>, Vec<f32>, Vec<f32>) = (
-            hk.iter().map(|&v| v as f32).collect(),
-            tk.iter().map(|&v| v as f32).collect(),
-            dk.iter().map(|&v| v as f32).collect(),
-        );
-        let (mut d, mut scratch) = (Vec::new(), Vec::new());
-        let got = laplace_nll_loss(
-            &hk32,
-            &tk32,
-            Delta::PerTarget(&dk32),
-            1,
-            BurnIn::NONE,
-            &mut d,
-            &mut scratch,
-        );
-        assert!(
-            (got - want).abs() < 1e-9 * want.abs().max(1.0),
-            "{rows}×{channels}: {got} vs {want}"
-        );
-        // The f32 path against the f64 one on everything, and the gradient's
-        // mean scaling, with one δ for all as well.
-        for delta in [Delta::PerTarget(&deltas), Delta::Uniform(0.01)] {
-            let d64v: Vec<f64>;
-            let delta64 = match delta {
-                Delta::PerTarget(_) => {
-                    d64v = d64.clone();
-                    Delta::PerTarget(&d64v[..])
-                }
-                Delta::Uniform(u) => Delta::Uniform(u),
+    for law in Law::ALL {
+        for (i, (rows, channels)) in [(1, 1), (7, 2), (33, 1), (301, 2), (1000, 1)]
+            .into_iter()
+            .enumerate()
+        {
+            let (head, targets, deltas) = batch(rows, channels, 10 + i as u64);
+            let f64s = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+            // The reference is only accurate where P is not tiny: drop the far
+            // targets from both.
+            let (h64, t64, d64) = (f64s(&head), f64s(&targets), f64s(&deltas));
+            let keep: Vec<usize> = (0..targets.len())
+                .filter(|&k| direct(law, h64[2 * k], h64[2 * k + 1], t64[k], d64[k]) < 25.0)
+                .collect();
+            let pick = |v: &[f64], w: usize| -> Vec<f64> {
+                keep.iter()
+                    .flat_map(|&k| v[k * w..(k + 1) * w].to_vec())
+                    .collect()
             };
-            let (mut g32, mut g64) = (Vec::new(), Vec::new());
-            let l32 = laplace_nll_loss(
-                &head,
-                &targets,
-                delta,
-                channels,
+            let (hk, tk, dk) = (pick(&h64, 2), pick(&t64, 1), pick(&d64, 1));
+            let want = reference(law, &hk, &tk, &dk);
+            let (hk32, tk32, dk32): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+                hk.iter().map(|&v| v as f32).collect(),
+                tk.iter().map(|&v| v as f32).collect(),
+                dk.iter().map(|&v| v as f32).collect(),
+            );
+            let (mut d, mut scratch) = (Vec::new(), Vec::new());
+            let got = law_nll_loss(
+                law,
+                &hk32,
+                &tk32,
+                Delta::PerTarget(&dk32),
+                1,
                 BurnIn::NONE,
-                &mut g32,
+                &mut d,
                 &mut scratch,
             );
-            let l64 = laplace_nll_loss(
-                &h64,
-                &t64,
-                delta64,
-                channels,
-                BurnIn::NONE,
-                &mut g64,
-                &mut scratch,
+            assert!(
+                (got - want).abs() < 1e-9 * want.abs().max(1.0),
+                "{law:?} {rows}×{channels}: {got} vs {want}"
             );
-            assert!((l32 - l64).abs() < 1e-9 * l64.abs().max(1.0));
-            let n = targets.len() as f64;
-            for (k, (a, b)) in g32.iter().zip(&g64).enumerate() {
-                let (_, dmu, ds) = bin_nll(
-                    h64[k / 2 * 2],
-                    h64[k / 2 * 2 + 1],
-                    t64[k / 2],
-                    match delta64 {
-                        Delta::PerTarget(v) => v[k / 2],
-                        Delta::Uniform(u) => u,
-                    },
+            // The f32 path against the f64 one on everything, and the gradient's
+            // mean scaling, with one δ for all as well.
+            for delta in [Delta::PerTarget(&deltas), Delta::Uniform(0.01)] {
+                let d64v: Vec<f64>;
+                let delta64 = match delta {
+                    Delta::PerTarget(_) => {
+                        d64v = d64.clone();
+                        Delta::PerTarget(&d64v[..])
+                    }
+                    Delta::Uniform(u) => Delta::Uniform(u),
+                };
+                let (mut g32, mut g64) = (Vec::new(), Vec::new());
+                let l32 = law_nll_loss(
+                    law,
+                    &head,
+                    &targets,
+                    delta,
+                    channels,
+                    BurnIn::NONE,
+                    &mut g32,
+                    &mut scratch,
                 );
-                let want = if k % 2 == 0 { dmu } else { ds } / n;
-                assert!((b - want).abs() <= 1e-12 * want.abs().max(1e-300));
-                assert!((f64::from(*a) - b).abs() <= 1e-6 * b.abs() + 1e-30);
+                let l64 = law_nll_loss(
+                    law,
+                    &h64,
+                    &t64,
+                    delta64,
+                    channels,
+                    BurnIn::NONE,
+                    &mut g64,
+                    &mut scratch,
+                );
+                assert!((l32 - l64).abs() < 1e-9 * l64.abs().max(1.0));
+                let n = targets.len() as f64;
+                for (k, (a, b)) in g32.iter().zip(&g64).enumerate() {
+                    let (_, dmu, ds) = law.bin_nll(
+                        h64[k / 2 * 2],
+                        h64[k / 2 * 2 + 1],
+                        t64[k / 2],
+                        match delta64 {
+                            Delta::PerTarget(v) => v[k / 2],
+                            Delta::Uniform(u) => u,
+                        },
+                    );
+                    let want = if k % 2 == 0 { dmu } else { ds } / n;
+                    assert!((b - want).abs() <= 1e-12 * want.abs().max(1e-300));
+                    assert!((f64::from(*a) - b).abs() <= 1e-6 * b.abs() + 1e-30);
+                }
             }
         }
     }
@@ -252,27 +287,33 @@ fn the_point_prediction_is_the_location() {
 
 #[test]
 fn sampling_is_seeded_scaled_and_centred() {
-    let draw = |seed: u64, t: f64| {
-        let mut rng = SplitMix64::derive(seed, 0);
-        (0..20_000)
-            .map(|_| sample(0.5, (0.2f64).ln(), t, &mut rng))
-            .collect::<Vec<f64>>()
-    };
-    assert_eq!(draw(3, 1.0), draw(3, 1.0));
-    assert_ne!(draw(3, 1.0), draw(4, 1.0));
-    assert!(draw(3, 0.0).iter().all(|&v| v == 0.5));
-    for t in [1.0, 0.5] {
-        let v = draw(5, t);
-        let n = v.len() as f64;
-        let mean = v.iter().sum::<f64>() / n;
-        // E|x − μ| = b for a Laplace law.
-        let mad = v.iter().map(|x| (x - 0.5).abs()).sum::<f64>() / n;
-        assert!((mean - 0.5).abs() < 0.02 * t.max(0.1), "mean {mean}");
-        assert!(
-            (mad - 0.2 * t).abs() < 0.02 * 0.2 * t * 3.0,
-            "E|x−μ| {mad} at T {t}"
-        );
-        assert!(v.iter().all(|x| x.is_finite()));
+    for law in Law::ALL {
+        let draw = |seed: u64, t: f64| {
+            let mut rng = SplitMix64::derive(seed, 0);
+            (0..20_000)
+                .map(|_| law.sample(0.5, (0.2f64).ln(), t, &mut rng))
+                .collect::<Vec<f64>>()
+        };
+        assert_eq!(draw(3, 1.0), draw(3, 1.0));
+        assert_ne!(draw(3, 1.0), draw(4, 1.0));
+        assert!(draw(3, 0.0).iter().all(|&v| v == 0.5));
+        for t in [1.0, 0.5] {
+            let v = draw(5, t);
+            let n = v.len() as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            // E|x − μ| = b for a Laplace law, 2·ln 2·b for a logistic one.
+            let mad = v.iter().map(|x| (x - 0.5).abs()).sum::<f64>() / n;
+            let want = 0.2 * t * if law == Law::Laplace { 1.0 } else { 2.0 * LN_2 };
+            assert!(
+                (mean - 0.5).abs() < 0.02 * t.max(0.1),
+                "{law:?}: mean {mean}"
+            );
+            assert!(
+                (mad - want).abs() < 0.02 * want * 3.0,
+                "{law:?}: E|x−μ| {mad} at T {t}, want {want}"
+            );
+            assert!(v.iter().all(|x| x.is_finite()));
+        }
     }
 }
 
@@ -318,7 +359,7 @@ fn burn_in_masks_every_head() {
     }
     let mut scratch = Vec::new();
     type Loss<'a> = Box<dyn Fn(&[f64], &mut Vec<f64>, &mut Vec<f64>) -> f64 + 'a>;
-    let heads: [(&str, usize, Loss); 3] = [
+    let heads: [(&str, usize, Loss); 4] = [
         (
             "mse",
             1,
@@ -332,7 +373,16 @@ fn burn_in_masks_every_head() {
         (
             "laplace",
             2,
-            Box::new(|y, d, s| laplace_nll_loss(&head, y, Delta::Uniform(0.01), c, mask, d, s)),
+            Box::new(|y, d, s| {
+                law_nll_loss(Law::Laplace, &head, y, Delta::Uniform(0.01), c, mask, d, s)
+            }),
+        ),
+        (
+            "logistic",
+            2,
+            Box::new(|y, d, s| {
+                law_nll_loss(Law::Logistic, &head, y, Delta::Uniform(0.01), c, mask, d, s)
+            }),
         ),
     ];
     for (name, per, loss) in &heads {
@@ -381,20 +431,24 @@ fn burn_in_masks_every_head() {
 fn bits_per_sample_is_the_mean_code_length() {
     let head = [0.0f32, -2.0, 1.0, 0.5, -0.5, -8.0];
     let targets = [0.01f32, 3.0, -0.5];
-    let delta = 1e-3;
-    let want: f64 = (0..3)
-        .map(|k| {
-            bin_bits(
-                f64::from(head[2 * k]),
-                f64::from(head[2 * k + 1]),
-                f64::from(targets[k]),
-                delta,
-            )
-        })
-        .sum::<f64>()
-        / 3.0;
-    let got = wavelstm::laplace::bits_per_sample(&head, &targets, delta);
-    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    let delta = 1.0 / 1024.0;
+    for law in Law::ALL {
+        let want: f64 = (0..3)
+            .map(|k| {
+                law.bin_bits(
+                    f64::from(head[2 * k]),
+                    f64::from(head[2 * k + 1]),
+                    f64::from(targets[k]),
+                    delta,
+                )
+            })
+            .sum::<f64>()
+            / 3.0;
+        let got = law::bits_per_sample(law, &head, &targets, delta);
+        assert!((got - want).abs() < 1e-12, "{law:?}: {got} vs {want}");
+        let per_target = law::bits_per_sample_per_target(law, &head, &targets, &[1.0 / 1024.0; 3]);
+        assert!((per_target - got).abs() < 1e-12);
+    }
 }
 
 /// Teacher-forced prediction with the head's raw output: the points are the
@@ -482,8 +536,10 @@ fn the_engine_costs_each_target_with_its_own_bin_width() {
                 let r = (step * b + lane) * c + ch;
                 let (mu, s) = (f64::from(head[2 * r]), f64::from(head[2 * r + 1]));
                 let x = f64::from(signal[(p + 1) * c + ch]);
-                want += bin_nll(mu, s, x, f64::from(deltas[(p + 1) * c + ch])).0;
-                uniform += bin_nll(mu, s, x, delta_for_scale(0.1)).0;
+                want += Law::Laplace
+                    .bin_nll(mu, s, x, f64::from(deltas[(p + 1) * c + ch]))
+                    .0;
+                uniform += Law::Laplace.bin_nll(mu, s, x, delta_for_scale(0.1)).0;
             }
         }
     }
@@ -521,5 +577,8 @@ fn the_engine_costs_each_target_with_its_own_bin_width() {
     let err = e
         .set_signals_with_deltas(&signal, None, Some(&deltas))
         .unwrap_err();
-    assert!(err.to_string().contains("laplace head"), "{err}");
+    assert!(
+        err.to_string().contains("laplace or logistic head"),
+        "{err}"
+    );
 }

@@ -1,8 +1,9 @@
-//! The `laplace` head and the loss burn-in as a user meets them: `train
-//! --output laplace` writes a checkpoint that carries the head (its bin
-//! scale) and the burn-in, `eval --json` reports the model's own bits per
-//! sample, `generate` samples reproducibly from a seed (and takes the
-//! location at temperature 0), and bad `--burn-in` values are refused.
+//! The location–scale heads and the loss burn-in as a user meets them:
+//! `train --output laplace` (or `logistic`) writes a checkpoint that carries
+//! the head (its bin scale) and the burn-in, `eval --json` reports the
+//! model's own bits per sample under its own law, `generate` samples
+//! reproducibly from a seed (and takes the location at temperature 0), and
+//! bad `--burn-in` values are refused.
 
 mod common;
 use common::{eval_json, resume, run, s, short_piano, text, tmpdir, train_small};
@@ -79,6 +80,27 @@ fn eval_reports_the_models_own_bits_per_sample() {
         "{}",
         text(&table.stdout)
     );
+    // The logistic head: its own law, over the cascade too, and another
+    // figure than the Laplace head's from the same seed.
+    for (name, extra) in [
+        ("logistic", &["--output", "logistic"][..]),
+        ("hybrid", &["--output", "logistic", "--base", "cascade"][..]),
+    ] {
+        let logistic = train(&dir, name, extra);
+        let cfg = wavelstm::checkpoint::load(&logistic).unwrap().config;
+        assert!(
+            matches!(cfg.model.output, Output::Logistic { .. }),
+            "{name}"
+        );
+        let doc = eval_json(&logistic, &short_piano(), &["--device", "cpu"]);
+        let own = doc["songs"][0]["model_bits_per_sample"]
+            .as_f64()
+            .expect("a number");
+        assert!(
+            own > 0.5 && own < 24.0 && own != bits,
+            "{name}: {own} vs {bits}"
+        );
+    }
     // The mse head has no distribution to cost.
     let mse = train(&dir, "mse", &[]);
     let doc = eval_json(&mse, &short_piano(), &["--device", "cpu"]);
@@ -110,24 +132,26 @@ fn generate(model: &Path, out: &Path, seed: &str, temperature: &str) {
 
 #[test]
 fn generation_samples_reproducibly_and_takes_the_location_at_zero() {
-    let dir = tmpdir("generate");
-    let model = train(&dir, "laplace", &["--output", "laplace"]);
-    let read = |p: PathBuf| std::fs::read(p).unwrap();
-    generate(&model, &dir.join("a.wav"), "5", "1");
-    generate(&model, &dir.join("b.wav"), "5", "1");
-    generate(&model, &dir.join("c.wav"), "6", "1");
-    generate(&model, &dir.join("z.wav"), "5", "0");
-    for (a, b, same, why) in [
-        ("a_1.wav", "b_1.wav", true, "same seed, same take"),
-        ("a_1.wav", "c_1.wav", false, "another seed"),
-        ("a_1.wav", "a_2.wav", false, "two takes differ"),
-        ("z_1.wav", "z_2.wav", true, "T = 0: the location"),
-    ] {
-        let (a, b) = (read(dir.join(a)), read(dir.join(b)));
-        if same {
-            assert_eq!(a, b, "{why}");
-        } else {
-            assert_ne!(a, b, "{why}");
+    for head in ["laplace", "logistic"] {
+        let dir = tmpdir(&format!("generate-{head}"));
+        let model = train(&dir, head, &["--output", head]);
+        let read = |p: PathBuf| std::fs::read(p).unwrap();
+        generate(&model, &dir.join("a.wav"), "5", "1");
+        generate(&model, &dir.join("b.wav"), "5", "1");
+        generate(&model, &dir.join("c.wav"), "6", "1");
+        generate(&model, &dir.join("z.wav"), "5", "0");
+        for (a, b, same, why) in [
+            ("a_1.wav", "b_1.wav", true, "same seed, same take"),
+            ("a_1.wav", "c_1.wav", false, "another seed"),
+            ("a_1.wav", "a_2.wav", false, "two takes differ"),
+            ("z_1.wav", "z_2.wav", true, "T = 0: the location"),
+        ] {
+            let (a, b) = (read(dir.join(a)), read(dir.join(b)));
+            if same {
+                assert_eq!(a, b, "{head}: {why}");
+            } else {
+                assert_ne!(a, b, "{head}: {why}");
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use wavelstm::cpu::isa::Isa;
 use wavelstm::cpu::lanes::{
     dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided,
 };
-use wavelstm::cpu::laplace_nll::{laplace_nll_loss, Delta};
+use wavelstm::cpu::law_nll::{law_nll_loss, Delta};
 use wavelstm::cpu::mulaw::softmax_xent_loss;
 use wavelstm::cpu::network::{backward, forward, mse_loss, BurnIn, Workspace};
 use wavelstm::cpu::window_step::{TwoPartStep, WindowStep};
@@ -283,6 +283,15 @@ fn models() -> Vec<ModelConfig> {
         Sigmoid,
         Output::Laplace { scale: 0.3 },
     ));
+    v.push(lstm(
+        1,
+        3,
+        4,
+        &[],
+        Tanh,
+        Sigmoid,
+        Output::Logistic { scale: 0.2 },
+    ));
     let mut stereo = lstm(1, 2, 13, &[6], Tanh, HardSigmoid, Output::Mse);
     stereo.channels = 2;
     stereo.frame = 1;
@@ -324,7 +333,8 @@ fn window_step_matches_the_network() {
                     &mut dpred64,
                     &mut Vec::new(),
                 ),
-                Output::Laplace { scale } => laplace_nll_loss(
+                Output::Laplace { scale } | Output::Logistic { scale } => law_nll_loss(
+                    cfg.output.law().expect("a location–scale head").0,
                     &pred_ref,
                     &target64,
                     Delta::Uniform(wavelstm::laplace::delta_for_scale(f64::from(scale))),

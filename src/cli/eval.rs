@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Scored part: a checkpoint records its training songs by path only, so a song cannot be recognised by its content. By default the last --valid-fraction of every song is scored (for a training song that is exactly the part it was never trained on); --all scores the whole song. Songs listed as training songs are marked with *. All five predictors are scored on the same samples, each with its bits per sample (the 16-bit residual under an adaptive Laplace law; a mulaw model: its own probability of each 16-bit sample), at the model's rate and channel layout."
+    after_help = "Scored part: a checkpoint records its training songs by path only, so a song cannot be recognised by its content. By default the last --valid-fraction of every song is scored (for a training song that is exactly the part it was never trained on); --all scores the whole song. Songs listed as training songs are marked with *. All five predictors are scored on the same samples, each with its bits per sample (the 16-bit residual under an adaptive Laplace law; a mulaw, laplace or logistic model: also its own probability of each 16-bit sample), at the model's rate and channel layout."
 )]
 pub(super) struct EvalArgs {
     /// A checkpoint written by `wavelstm train`.

@@ -22,7 +22,7 @@ use std::time::Instant;
 each output sample becomes the newest sample of the next input window. Outputs are clipped to full \
 scale (±1 in audio units) before they are fed back. A model with the mse head is deterministic, so \
 its variations are identical; a mulaw head samples at --temperature (0: the most likely value), a \
-laplace head with its scale times --temperature (0: its location); a model over the cascade \
+laplace or logistic head with its scale times --temperature (0: its location); a model over the cascade \
 (--base cascade) adds --temperature times unit Gaussian noise in its local gain units to its output \
 (its excitation; 0: deterministic), and the cascade runs on the generated past. The \
 takes are written in the song's level at the model's sample rate, without the prime.
@@ -52,11 +52,11 @@ pub(super) struct GenerateArgs {
     /// Takes generated together, as one batch.
     #[arg(long, default_value_t = 1)]
     pub(super) variations: usize,
-    /// Seed of the sampling (mulaw and laplace heads); the same seed gives the same takes.
+    /// Seed of the sampling (mulaw, laplace and logistic heads); the same seed gives the same takes.
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
     /// Softmax temperature of the mulaw head (0: most likely value), factor on the
-    /// laplace head's scale (0: its location), level of the excitation of a model over
+    /// laplace or logistic head's scale (0: its location), level of the excitation of a model over
     /// the cascade; no effect on a plain mse model.
     #[arg(long, default_value_t = 1.0)]
     pub(super) temperature: f64,
@@ -197,7 +197,7 @@ pub(super) fn run(a: &GenerateArgs) -> Result<Vec<TakeReport>> {
         println!("{}", take_summary(p, r));
     }
     if matches!(cfg.model.output, Output::Mse) && a.variations > 1 {
-        println!("note: the mse head is deterministic, so the takes are identical; train with --output laplace or mulaw to sample");
+        println!("note: the mse head is deterministic, so the takes are identical; train with --output laplace, logistic or mulaw to sample");
     }
     let name = a
         .prime

@@ -77,7 +77,9 @@ fn print_epoch(r: &EpochReport, output: Output) {
     let train = match output {
         Output::Mse => format!("train MSE {:.3e}", r.train_loss),
         Output::Mulaw { .. } => format!("train cross-entropy {:.4} nats", r.train_loss),
-        Output::Laplace { .. } => format!("train NLL {:.4} nats", r.train_loss),
+        Output::Laplace { .. } | Output::Logistic { .. } => {
+            format!("train NLL {:.4} nats", r.train_loss)
+        }
     };
     if r.valid.samples == 0 {
         println!(

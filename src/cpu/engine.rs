@@ -2,7 +2,7 @@
 
 use super::adam::{adam_step, clip_global_norm};
 use super::fast_step::FastStep;
-use super::laplace_nll::{laplace_nll_loss, location, Delta};
+use super::law_nll::{law_nll_loss, location, Delta};
 use super::lstm::Pass;
 use super::mulaw::{expected_value, softmax_xent_loss_masked};
 use super::network::{backward, forward, mse_loss_masked, BurnIn, Workspace};
@@ -243,7 +243,8 @@ impl CpuEngine {
                 &mut self.dpred,
                 &mut self.row_loss,
             ),
-            Output::Laplace { scale } => laplace_nll_loss(
+            Output::Laplace { scale } | Output::Logistic { scale } => law_nll_loss(
+                self.cfg.output.law().expect("a location–scale head").0,
                 pred,
                 &self.target,
                 if self.deltas.is_empty() {
@@ -357,7 +358,7 @@ impl Engine for CpuEngine {
                 out.extend_from_slice(self.ws.prediction());
             }
             Output::Mulaw { scale } => expected_value(self.ws.prediction(), f64::from(scale), out),
-            Output::Laplace { .. } => location(self.ws.prediction(), out),
+            Output::Laplace { .. } | Output::Logistic { .. } => location(self.ws.prediction(), out),
         }
         if let Some(head) = head {
             head.clear();

@@ -9,7 +9,7 @@ pub mod fast_step;
 pub mod gemv;
 pub mod isa;
 pub mod lanes;
-pub mod laplace_nll;
+pub mod law_nll;
 pub mod lstm;
 pub mod lstm_shape;
 pub mod matmul;

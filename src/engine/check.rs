@@ -42,7 +42,7 @@ pub fn check_state(cfg: &ModelConfig, s: &TrainState) -> Result<()> {
 /// A model that reads features (`ModelConfig::features`) has an input
 /// signal `[N, W]` wider than its targets `[N, C]`, and must be given them.
 ///
-/// Per-target bin widths, if any, belong to a `laplace` head and are as
+/// Per-target bin widths, if any, belong to a location–scale head and are as
 /// long as the targets, positive and finite.
 pub fn check_signals(
     cfg: &ModelConfig,
@@ -52,8 +52,8 @@ pub fn check_signals(
 ) -> Result<()> {
     let other = |m: &str| Err(Error::Other(m.into()));
     if let Some(d) = deltas {
-        if !matches!(cfg.output, crate::model::Output::Laplace { .. }) {
-            return other("per-target bin widths need a laplace head");
+        if cfg.output.law().is_none() {
+            return other("per-target bin widths need a laplace or logistic head");
         }
         if d.len() * cfg.input_width() != signal.len() * cfg.channels {
             return other("the bin widths are not as long as the signal");

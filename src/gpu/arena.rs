@@ -96,9 +96,11 @@ impl Arena {
         let partials = take(NORM_GROUPS);
         let point = match cfg.output {
             Output::Mse => *dense.last().expect("the head has an output layer"),
-            Output::Mulaw { .. } | Output::Laplace { .. } => take(tb * cfg.channels),
+            Output::Mulaw { .. } | Output::Laplace { .. } | Output::Logistic { .. } => {
+                take(tb * cfg.channels)
+            }
         };
-        let delta = matches!(cfg.output, Output::Laplace { .. }).then(|| take(tb * cfg.channels));
+        let delta = cfg.output.law().map(|_| take(tb * cfg.channels));
         Arena {
             t,
             b,

@@ -24,9 +24,9 @@ pub enum Kernel {
     SoftmaxXentRows,
     SoftmaxXentMean,
     SoftmaxXentExpected,
-    LaplaceNllRows,
-    LaplaceNllMean,
-    LaplaceNllLocation,
+    LawNllRows,
+    LawNllMean,
+    LawNllLocation,
     GradNormPartial,
     GradNormFinish,
     Adam,
@@ -49,9 +49,9 @@ pub const ALL: [Kernel; 22] = [
     Kernel::SoftmaxXentRows,
     Kernel::SoftmaxXentMean,
     Kernel::SoftmaxXentExpected,
-    Kernel::LaplaceNllRows,
-    Kernel::LaplaceNllMean,
-    Kernel::LaplaceNllLocation,
+    Kernel::LawNllRows,
+    Kernel::LawNllMean,
+    Kernel::LawNllLocation,
     Kernel::GradNormPartial,
     Kernel::GradNormFinish,
     Kernel::Adam,
@@ -76,7 +76,7 @@ pub const SHADERS: [(&str, &str); 13] = shaders![
     "activation",
     "mse_loss",
     "softmax_xent",
-    "laplace_nll",
+    "law_nll",
     "grad_norm",
     "adam",
 ];
@@ -101,9 +101,9 @@ impl Kernel {
             Kernel::SoftmaxXentRows => ("softmax_xent", "rows"),
             Kernel::SoftmaxXentMean => ("softmax_xent", "mean"),
             Kernel::SoftmaxXentExpected => ("softmax_xent", "expected"),
-            Kernel::LaplaceNllRows => ("laplace_nll", "rows"),
-            Kernel::LaplaceNllMean => ("laplace_nll", "mean"),
-            Kernel::LaplaceNllLocation => ("laplace_nll", "location"),
+            Kernel::LawNllRows => ("law_nll", "rows"),
+            Kernel::LawNllMean => ("law_nll", "mean"),
+            Kernel::LawNllLocation => ("law_nll", "location"),
             Kernel::GradNormPartial => ("grad_norm", "partial"),
             Kernel::GradNormFinish => ("grad_norm", "finish"),
             Kernel::Adam => ("adam", "main"),
@@ -120,7 +120,7 @@ impl Kernel {
 pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 
 /// The shader files that reduce over a workgroup.
-pub const REDUCING: [&str; 4] = ["mse_loss", "softmax_xent", "laplace_nll", "grad_norm"];
+pub const REDUCING: [&str; 4] = ["mse_loss", "softmax_xent", "law_nll", "grad_norm"];
 
 /// The full source of one shader file: the prelude (and the reductions,
 /// where the file uses them), the file's `Params` (generated from its Rust

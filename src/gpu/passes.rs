@@ -3,7 +3,7 @@
 //! from the ops of `src/gpu/ops/` (the GPU twin of `cpu::network`).
 
 use super::arena::Arena;
-use super::ops::laplace_nll::LaplaceAt;
+use super::ops::law_nll::LawAt;
 use super::ops::lstm_backward;
 use super::ops::lstm_forward::{self, kinds};
 use super::ops::matmul::{acts, weights, Dest};
@@ -123,16 +123,17 @@ impl Program {
             Output::Mulaw { scale } => {
                 self.softmax_xent(rows, ar.prediction(), ar.target, dy, ar.point, scale, mask);
             }
-            Output::Laplace { scale } => {
+            Output::Laplace { scale } | Output::Logistic { scale } => {
+                let law = cfg.output.law().expect("a location–scale head").0;
                 let delta = crate::laplace::delta_for_scale(f64::from(scale));
-                let at = LaplaceAt {
+                let at = LawAt {
                     head: ar.prediction(),
                     targets: ar.target,
                     dhead: dy,
                     per_row: ar.point,
                     delta_at: ar.delta.filter(|_| per_target_delta),
                 };
-                self.laplace_nll(rows, at, delta as f32, mask);
+                self.law_nll(law, rows, at, delta as f32, mask);
             }
             Output::Mse => self.mse_loss(rows, ar.prediction(), ar.target, dy, mask),
         }
@@ -145,7 +146,9 @@ impl Program {
         let rows = ar.t * ar.b * cfg.channels;
         match cfg.output {
             Output::Mulaw { scale } => self.expected_rows(rows, ar.prediction(), ar.point, scale),
-            Output::Laplace { .. } => self.location_rows(rows, ar.prediction(), ar.point),
+            Output::Laplace { .. } | Output::Logistic { .. } => {
+                self.location_rows(rows, ar.prediction(), ar.point)
+            }
             Output::Mse => {}
         }
     }

@@ -98,7 +98,7 @@ pub fn fields_of(shader: &str) -> Option<Vec<Field>> {
         .or_else(|| of::<activation::Params>(shader))
         .or_else(|| of::<mse_loss::Params>(shader))
         .or_else(|| of::<softmax_xent::Params>(shader))
-        .or_else(|| of::<laplace_nll::Params>(shader))
+        .or_else(|| of::<law_nll::Params>(shader))
         .or_else(|| of::<grad_norm::Params>(shader))
         .or_else(|| of::<adam::Params>(shader))
 }

@@ -75,6 +75,7 @@ impl ModuleSpec {
                 Output::Mse => "mse".into(),
                 Output::Mulaw { .. } => "mulaw".into(),
                 Output::Laplace { .. } => "laplace".into(),
+                Output::Logistic { .. } => "logistic".into(),
             },
             scale: c.scale,
             residual_scale: match c.residual {

@@ -234,10 +234,16 @@ pub fn import(path: &Path, opts: &ImportOptions) -> Result<(Checkpoint, Mapped)>
         ),
         None => None,
     };
-    if spec.as_ref().is_some_and(|s| s.output == "laplace") {
+    if let Some(s) = spec
+        .as_ref()
+        .filter(|s| s.output == "laplace" || s.output == "logistic")
+    {
         return Err(Error::file(
             path,
-            "holds a Laplace head, which import cannot tell from a stereo one by its shapes (not supported yet)",
+            format!(
+                "holds a {} head, which import cannot tell from a stereo one by its shapes (not supported yet)",
+                s.output
+            ),
         ));
     }
     let config = config(path, &mapped, opts, spec.as_ref())?;
@@ -325,6 +331,7 @@ pub fn describe(ck: &Checkpoint, mapped: &Mapped) -> String {
             Output::Mse => "next sample",
             Output::Mulaw { .. } => "μ-law logits",
             Output::Laplace { .. } => "Laplace location and log-scale",
+            Output::Logistic { .. } => "logistic location and log-scale",
         },
         c.sample_rate,
         c.scale,

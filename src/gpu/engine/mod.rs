@@ -72,7 +72,7 @@ pub struct GpuEngine {
     frames: usize,
     /// Element offset of the target signal in `signal` (0: the signal itself).
     targets_at: usize,
-    /// Element offset of a `laplace` head's per-target bin widths (0: none).
+    /// Element offset of a location–scale head's per-target bin widths (0: none).
     deltas_at: usize,
     lanes: wgpu::Buffer,
     lanes_cap: usize,

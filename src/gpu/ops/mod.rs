@@ -10,7 +10,7 @@ pub mod adam;
 pub mod column_sum;
 pub mod gather;
 pub mod grad_norm;
-pub mod laplace_nll;
+pub mod law_nll;
 pub mod lstm_backward;
 pub mod lstm_forward;
 pub mod matmul;

@@ -1,5 +1,6 @@
-// The laplace head (twin of cpu::laplace_nll; the law and its derivation in
-// src/laplace.rs): per distribution r (one channel of one timestep of one
+// The location–scale heads (twin of cpu::law_nll; the laws and their
+// derivations in src/laplace.rs and src/logistic.rs, `p.law` picks one as
+// Law::code does): per distribution r (one channel of one timestep of one
 // lane) its location head[2r] and raw log-scale head[2r + 1], its target
 // targets[r] and the width δ of one 16-bit step: `delta`, or
 // acts[delta_at + r] per target when delta_at is not NONE. All in `acts`.
@@ -13,6 +14,8 @@
 const LOG_SCALE_MIN: f32 = -16.0;
 const LOG_SCALE_MAX: f32 = 8.0;
 const LN_2: f32 = 0.6931471805599453;
+const LAW_LAPLACE: u32 = 0u;
+const LAW_LOGISTIC: u32 = 1u;
 
 // e^x − 1 without the cancellation near 0 (WGSL has no expm1): Taylor to
 // x⁷ below |x| = 1/4 (relative error under 1e-8), else exp − 1 (loses at
@@ -31,6 +34,44 @@ fn d_over_expm1(d: f32) -> f32 {
         return 0.0;
     }
     return d / expm1(d);
+}
+
+// ln(1 + e^z) without overflow for large z (log(1 + y) for y ≤ 1 loses at
+// most an absolute 6e-8, below what the loss is summed to).
+fn softplus(z: f32) -> f32 {
+    return max(z, 0.0) + log(1.0 + exp(-abs(z)));
+}
+
+fn sigmoid(z: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-z));
+}
+
+struct Bin {
+    nll: f32,
+    dmu: f32,
+    ds: f32,
+}
+
+// The Laplace law's three regimes (see src/laplace.rs).
+fn laplace_bin(u: f32, l: f32, d: f32, inv_b: f32) -> Bin {
+    if l >= 0.0 {
+        return Bin(LN_2 + l - log(-expm1(-d)), -inv_b, -l + d_over_expm1(d));
+    }
+    if u <= 0.0 {
+        return Bin(LN_2 - u - log(-expm1(-d)), inv_b, u + d_over_expm1(d));
+    }
+    let a = -expm1(-u);
+    let c = -expm1(l);
+    let q = a + c;
+    return Bin(LN_2 - log(q), (c - a) * inv_b / q, (u * (1.0 - a) - l * (1.0 - c)) / q);
+}
+
+// The logistic law's one closed form (see src/logistic.rs).
+fn logistic_bin(u: f32, l: f32, d: f32, inv_b: f32) -> Bin {
+    let su = sigmoid(u);
+    let snl = sigmoid(-l);
+    let nll = softplus(u) + softplus(-l) - d - log(-expm1(-d));
+    return Bin(nll, (snl - su) * inv_b, -u * su + l * snl + d + d_over_expm1(d));
 }
 
 fn counted() -> u32 {
@@ -64,32 +105,19 @@ fn rows(gid: Grid) {
     let e = x - mu;
     let u = (e + 0.5 * delta) * inv_b;
     let l = (e - 0.5 * delta) * inv_b;
-    var nll: f32;
-    var dmu: f32;
-    var ds: f32;
-    if l >= 0.0 {
-        nll = LN_2 + l - log(-expm1(-d));
-        dmu = -inv_b;
-        ds = -l + d_over_expm1(d);
-    } else if u <= 0.0 {
-        nll = LN_2 - u - log(-expm1(-d));
-        dmu = inv_b;
-        ds = u + d_over_expm1(d);
+    var bin: Bin;
+    if p.law == LAW_LOGISTIC {
+        bin = logistic_bin(u, l, d, inv_b);
     } else {
-        let a = -expm1(-u);
-        let c = -expm1(l);
-        let q = a + c;
-        nll = LN_2 - log(q);
-        dmu = (c - a) * inv_b / q;
-        ds = (u * (1.0 - a) - l * (1.0 - c)) / q;
+        bin = laplace_bin(u, l, d, inv_b);
     }
     if !(s_raw >= LOG_SCALE_MIN && s_raw <= LOG_SCALE_MAX) {
-        ds = 0.0;
+        bin.ds = 0.0;
     }
     let inv_n = 1.0 / f32(counted());
-    acts[p.dhead + 2u * r] = dmu * inv_n;
-    acts[p.dhead + 2u * r + 1u] = ds * inv_n;
-    acts[p.per_row + r] = nll;
+    acts[p.dhead + 2u * r] = bin.dmu * inv_n;
+    acts[p.dhead + 2u * r + 1u] = bin.ds * inv_n;
+    acts[p.per_row + r] = bin.nll;
 }
 
 @compute @workgroup_size(256)

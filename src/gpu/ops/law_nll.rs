@@ -1,13 +1,14 @@
-//! The discretized Laplace head's negative log-likelihood and location:
-//! shaders/laplace_nll.wgsl, twin of `cpu::laplace_nll`.
+//! The location–scale heads' discretized negative log-likelihood and
+//! location: shaders/law_nll.wgsl, twin of `cpu::law_nll`.
 
 use crate::gpu::kernels::Kernel;
 use crate::gpu::program::{grid, stats, u, u_or_none, LossMask, Program, NONE, WG};
 use crate::gpu::uniform::uniform;
+use crate::law::Law;
 
 uniform! {
     /// Offsets in `acts`: `head[R, 2]` (location, raw log-scale), `targets[R]`.
-    pub struct Params for "laplace_nll" {
+    pub struct Params for "law_nll" {
         pub rows: u32,
         pub head: u32,
         pub targets: u32,
@@ -22,12 +23,14 @@ uniform! {
         pub channels: u32,
         pub b: u32,
         pub burn_in: u32,
+        /// The law: `Law::code` (0 Laplace, 1 logistic).
+        pub law: u32,
     }
 }
 
-/// Where the Laplace loss's tensors are in `acts`.
+/// Where the location–scale loss's tensors are in `acts`.
 #[derive(Clone, Copy, Debug)]
-pub struct LaplaceAt {
+pub struct LawAt {
     /// `[R, 2]`: location, raw log-scale.
     pub head: usize,
     pub targets: usize,
@@ -38,11 +41,11 @@ pub struct LaplaceAt {
 }
 
 impl Program {
-    /// The discretized Laplace NLL of `rows` distributions (see
-    /// shaders/laplace_nll.wgsl): per-distribution losses into `at.per_row`,
+    /// The discretized NLL under `law` of `rows` distributions (see
+    /// shaders/law_nll.wgsl): per-distribution losses into `at.per_row`,
     /// their mean into the loss ring, the gradient into `at.dhead`. Every
     /// target's bin is `delta` wide, or `acts[at.delta_at + r]`.
-    pub fn laplace_nll(&mut self, rows: usize, at: LaplaceAt, delta: f32, mask: LossMask) {
+    pub fn law_nll(&mut self, law: Law, rows: usize, at: LawAt, delta: f32, mask: LossMask) {
         let p = Params {
             rows: u(rows),
             head: u(at.head),
@@ -55,12 +58,13 @@ impl Program {
             channels: u(mask.channels),
             b: u(mask.b),
             burn_in: u(mask.burn_in),
+            law: law.code(),
         };
-        self.push(Kernel::LaplaceNllRows, p, grid(rows, WG));
-        self.push(Kernel::LaplaceNllMean, p, [1, 1, 1]);
+        self.push(Kernel::LawNllRows, p, grid(rows, WG));
+        self.push(Kernel::LawNllMean, p, [1, 1, 1]);
     }
 
-    /// The locations of `rows` Laplace distributions (`head[rows, 2]`) into `out`.
+    /// The locations of `rows` location–scale distributions (`head[rows, 2]`) into `out`.
     pub fn location_rows(&mut self, rows: usize, head: usize, out: usize) {
         let p = Params {
             rows: u(rows),
@@ -71,6 +75,6 @@ impl Program {
             loss: NONE,
             ..Params::default()
         };
-        self.push(Kernel::LaplaceNllLocation, p, grid(rows, WG));
+        self.push(Kernel::LawNllLocation, p, grid(rows, WG));
     }
 }
