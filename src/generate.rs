@@ -359,11 +359,21 @@ pub fn generate(
                         st.base() + st.gain() * (beta * y + g.temperature * excitation[ch] * w)
                     }
                     // Its draw is already the excitation, in gain units:
-                    // its spread about the location is coloured.
+                    // its spread about the location is coloured. The guard
+                    // cuts the network's share of both: its law's scale
+                    // follows its inputs, so a loud take widened its own
+                    // draws (the electronic clip's went to full scale); what
+                    // β takes of the spread the calibrated excitation gives.
                     Output::Laplace { .. } | Output::Logistic { .. } if !streams.is_empty() => {
                         let (st, mu) = (&streams[row], f64::from(out[2 * row]));
                         let beta = guards[row].beta();
-                        st.base() + st.gain() * (beta * mu + shapers[row].next(y - mu))
+                        let spread = if beta < 1.0 {
+                            let w = rngs[lane].normal();
+                            beta * (y - mu) + (1.0 - beta) * g.temperature * excitation[ch] * w
+                        } else {
+                            y - mu
+                        };
+                        st.base() + st.gain() * (beta * mu + shapers[row].next(spread))
                     }
                     Output::Mse | Output::Laplace { .. } | Output::Logistic { .. }
                         if lpc.is_empty() =>

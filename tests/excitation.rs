@@ -226,6 +226,21 @@ fn the_frozen_synthesis_is_its_impulse_response_and_the_shaper_keeps_unit_power(
 /// An untrained hybrid model's take after a coloured-noise prime, at the
 /// given excitation order: its LSD from the prime's long-term spectrum.
 fn take_lsd(prime: &[f32], order: usize) -> f64 {
+    let r = take(prime, order, Output::Mse, None);
+    assert!(r.level_vs_prime_db().abs() < 6.0, "order {order}: {r:?}");
+    assert_eq!(r.clipped, 0, "order {order}: {r:?}");
+    r.lsd_db.unwrap()
+}
+
+/// A 3-s take after `prime` (8 kHz) of an untrained hybrid with head
+/// `output`, its raw log-scale output biased by `log_scale_bias` (a
+/// location–scale head's).
+fn take(
+    prime: &[f32],
+    order: usize,
+    output: Output,
+    log_scale_bias: Option<f32>,
+) -> wavelstm::take_report::TakeReport {
     let hybrid = HybridConfig::default();
     let model = ModelConfig {
         frame: 1,
@@ -233,7 +248,7 @@ fn take_lsd(prime: &[f32], order: usize) -> f64 {
         hidden: 8,
         layers: 1,
         head: vec![],
-        output: Output::Mse,
+        output,
         ..Defaults::of(None).model(1)
     };
     let run = RunConfig {
@@ -261,7 +276,11 @@ fn take_lsd(prime: &[f32], order: usize) -> f64 {
         },
         max_frames: None,
     };
-    let params = init_params(&model, &mut SplitMix64::new(11));
+    let mut params = init_params(&model, &mut SplitMix64::new(11));
+    if let Some(bias) = log_scale_bias {
+        let head = model.layout().dense[0].bias;
+        params[head + 1] = bias;
+    }
     let mut engine = CpuEngine::new(model, AdamConfig::default(), params).unwrap();
     let g = GenerateConfig {
         frames: 24_000,
@@ -272,11 +291,34 @@ fn take_lsd(prime: &[f32], order: usize) -> f64 {
         measure_int16: false,
         excitation_order: order,
     };
-    let reports = generate(&mut engine, &run, prime, &g, &mut |_| Ok(()), &mut |_| {}).unwrap();
-    let r = &reports[0];
-    assert!(r.level_vs_prime_db().abs() < 6.0, "order {order}: {r:?}");
-    assert_eq!(r.clipped, 0, "order {order}: {r:?}");
-    r.lsd_db.unwrap()
+    let mut reports = generate(&mut engine, &run, prime, &g, &mut |_| Ok(()), &mut |_| {}).unwrap();
+    reports.remove(0)
+}
+
+#[test]
+fn a_head_that_widens_its_own_draws_is_held_near_the_primes_level() {
+    // Draws e³ ≈ 20 times the residual's gain wide: the take runs loud,
+    // the guard cuts the network's share of the location and of the spread,
+    // and the calibrated excitation carries the level from there.
+    let x = coloured(16_000, 14, 0.05, 0.99, 0.003);
+    let prime: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    for output in [
+        Output::Laplace { scale: 1.0 },
+        Output::Logistic { scale: 1.0 },
+    ] {
+        let r = take(&prime, 32, output, Some(3.0));
+        let last = r.last_second_rms_dbfs - r.prime_rms_dbfs;
+        let what = format!(
+            "{output:?}: last second {last:+.1} dB, {} clipped",
+            r.clipped
+        );
+        assert!(last.abs() < 6.0, "{what}");
+        assert!(r.clipped * 1000 < r.samples, "{what}");
+        // Its own width, unbiased, keeps the whole take near the prime.
+        let r = take(&prime, 32, output, None);
+        let level = r.level_vs_prime_db();
+        assert!(level.abs() < 6.0, "{output:?} unbiased: {level:+.1} dB");
+    }
 }
 
 #[test]
