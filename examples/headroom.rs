@@ -14,20 +14,20 @@
 //!   part; its gain on the measured part in gain units (every sample
 //!   weighed alike, what bits follow) and in audio units (what prediction
 //!   gain follows), for K = 32 and 256;
-//! - **long lag**: a causal long-term predictor over the residual, block by
-//!   block (2048 samples): the lag (≥ 4096) whose past best matches the last
-//!   8192 residuals, three taps fitted on that match, applied to the block;
-//!   its gain in audio units and the share of blocks it helps;
+//! - **long lag**: the causal long-term predictor over the residual that
+//!   `--long-lag` feeds the network (`long_lag`: every 2048 samples the lag
+//!   ≥ 4096 whose past best matches the last 8192 residuals, three taps
+//!   fitted on that match); its gain in audio units and the share of its
+//!   2048-sample blocks it helps;
 //! - **shape**: bits per sample of the integer residual under the cascade
 //!   coder's adaptive scale rule (running mean |e|, rate 1/32) with a
 //!   Laplace law and with a logistic law of the same mean |e|.
 
-use rustfft::num_complex::Complex;
-use rustfft::FftPlanner;
 use wavelstm::audio::{self, ChannelMode};
 use wavelstm::cascade::{Cascade, CascadeConfig};
 use wavelstm::codelength::to_16bit;
 use wavelstm::law::Law;
+use wavelstm::long_lag::{LongLag, BLOCK};
 
 /// Solve `a·w = b` (`a` symmetric positive definite, `n × n`) by Cholesky.
 fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Vec<f64> {
@@ -94,77 +94,27 @@ fn linear(
     (db(y2, r2), db(ya2, ra2))
 }
 
-/// The causal long-term predictor over `e` on `test`: gain in audio units,
-/// and the blocks it helps of all.
-// `t` indexes both the sample and its taps a lag before it.
-#[allow(clippy::needless_range_loop)]
+/// The causal long-term predictor (`long_lag`, as the hybrid's
+/// `--long-lag` features run it) over `e`, measured on `test`: its gain in
+/// audio units, and the share of its blocks it helps.
 fn long_lag(e: &[f64], test: (usize, usize)) -> (f64, usize, usize) {
-    const BLOCK: usize = 2048;
-    const TEMPLATE: usize = 8192;
-    const MIN_LAG: usize = 4096;
-    let mut planner = FftPlanner::<f64>::new();
-    let (mut before, mut after, mut helped, mut blocks) = (0.0, 0.0, 0, 0);
-    let mut t0 = test.0;
-    while t0 + BLOCK <= test.1 {
-        // Correlation of the template e[t0 − T, t0) with every window of the past.
-        let hist = &e[..t0];
-        let m = (hist.len() + TEMPLATE).next_power_of_two();
-        let mut h: Vec<Complex<f64>> = hist.iter().map(|&v| Complex::new(v, 0.0)).collect();
-        h.resize(m, Complex::new(0.0, 0.0));
-        let mut q: Vec<Complex<f64>> = e[t0 - TEMPLATE..t0]
-            .iter()
-            .map(|&v| Complex::new(v, 0.0))
-            .collect();
-        q.resize(m, Complex::new(0.0, 0.0));
-        let (fwd, inv) = (planner.plan_fft_forward(m), planner.plan_fft_inverse(m));
-        fwd.process(&mut h);
-        fwd.process(&mut q);
-        let mut c: Vec<Complex<f64>> = h.iter().zip(&q).map(|(a, b)| a * b.conj()).collect();
-        inv.process(&mut c);
-        let mut energy = vec![0.0; hist.len() + 1];
-        for (i, v) in hist.iter().enumerate() {
-            energy[i + 1] = energy[i] + v * v;
-        }
-        // A window starting at s is lag L = t0 − T − s; keep room for the third tap.
-        let (mut best, mut lag) = (f64::MIN, MIN_LAG);
-        for s in 1..t0 - TEMPLATE - MIN_LAG {
-            let en = energy[s + TEMPLATE] - energy[s];
-            if en > 0.0 {
-                let r = c[s].re / en.sqrt();
-                if r > best {
-                    best = r;
-                    lag = t0 - TEMPLATE - s;
-                }
+    let mut ll = LongLag::new();
+    let (mut before, mut after) = (0.0, 0.0);
+    let (mut helped, mut blocks, mut block) = (0, 0, (0.0, 0.0));
+    for (t, &v) in e.iter().enumerate().take(test.1) {
+        if t >= test.0 {
+            let p = ll.predict().0;
+            block.0 += v * v;
+            block.1 += (v - p).powi(2);
+            if (t + 1).is_multiple_of(BLOCK) || t + 1 == test.1 {
+                before += block.0;
+                after += block.1;
+                helped += usize::from(block.1 < block.0);
+                blocks += 1;
+                block = (0.0, 0.0);
             }
         }
-        // Three taps around the lag, fitted on the template, applied to the block.
-        let taps = |t: usize| [e[t - lag - 1], e[t - lag], e[t - lag + 1]];
-        let (mut a, mut b) = (vec![0.0; 9], vec![0.0; 3]);
-        for t in t0 - TEMPLATE..t0 {
-            let r = taps(t);
-            for i in 0..3 {
-                b[i] += r[i] * e[t];
-                for j in 0..3 {
-                    a[i * 3 + j] += r[i] * r[j];
-                }
-            }
-        }
-        let tr = a[0] + a[4] + a[8];
-        for i in 0..3 {
-            a[i * 4] += 1e-9 * tr + 1e-30;
-        }
-        let w = solve_spd(a, b, 3);
-        let (mut e2, mut r2) = (0.0, 0.0);
-        for t in t0..t0 + BLOCK {
-            let p: f64 = taps(t).iter().zip(&w).map(|(x, w)| x * w).sum();
-            e2 += e[t] * e[t];
-            r2 += (e[t] - p).powi(2);
-        }
-        before += e2;
-        after += r2;
-        helped += usize::from(r2 < e2);
-        blocks += 1;
-        t0 += BLOCK;
+        ll.update(v);
     }
     (db(before, after), helped, blocks)
 }

@@ -16,7 +16,9 @@
 //!   `x_j²`, the signal's local gain.
 //! - features, `[F]` with `F = residuals + 1 + samples + 2`:
 //!   `e_p/g, …, e_{p−K+1}/g` (zero before the song), `b/gx`,
-//!   `x_p/gx, …, x_{p−M+1}/gx`, `ln(g)/10`, `ln(gx/g)/10`.
+//!   `x_p/gx, …, x_{p−M+1}/gx`, `ln(g)/10`, `ln(gx/g)/10`; with `--long-lag`
+//!   (`F` two more) the long-term predictor's prediction of the next
+//!   residual `/g` and the correlation of its match (`crate::long_lag`).
 //! - target `(x_{p+1} − b)/g`; a model output `y` becomes the prediction
 //!   `b + w·g·y`, `w` the gate ([`Gate`]), learnt causally on the scored
 //!   stretch from its start.
@@ -35,6 +37,7 @@
 //! (`ModelConfig::input_width`).
 
 use crate::cascade::{Cascade, CascadeConfig};
+use crate::long_lag::{LongLag, LongLagConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -54,6 +57,10 @@ pub struct HybridConfig {
     /// quantization noise.
     pub gain_floor: f64,
     pub gate: GateConfig,
+    /// The long-term predictor's two features (`--long-lag`; absent: off,
+    /// as in checkpoints from before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_lag: Option<LongLagConfig>,
 }
 
 impl Default for HybridConfig {
@@ -65,6 +72,7 @@ impl Default for HybridConfig {
             gain_window: 512,
             gain_floor: 1.0 / 32768.0,
             gate: GateConfig::default(),
+            long_lag: None,
         }
     }
 }
@@ -72,7 +80,7 @@ impl Default for HybridConfig {
 impl HybridConfig {
     /// Input values per channel per timestep (F).
     pub fn features(&self) -> usize {
-        self.residuals + 1 + self.samples + 2
+        self.residuals + 1 + self.samples + 2 + if self.long_lag.is_some() { 2 } else { 0 }
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -191,6 +199,7 @@ pub struct Stream {
     sig_level: Level,
     /// Keep the gains where they are (see [`Stream::hold_gains`]).
     held: bool,
+    long_lag: Option<LongLag>,
 }
 
 impl Stream {
@@ -203,6 +212,7 @@ impl Stream {
             res_level: Level::new(cfg.gain_window),
             sig_level: Level::new(cfg.gain_window),
             held: false,
+            long_lag: cfg.long_lag.map(|_| LongLag::new()),
         }
     }
 
@@ -275,6 +285,11 @@ impl Stream {
         }
         put(g.ln() / 10.0);
         put((gx / g).ln() / 10.0);
+        if let Some(ll) = &self.long_lag {
+            let (p, r) = ll.predict();
+            put(p / g);
+            put(r);
+        }
     }
 
     /// Take the next sample (the one [`Stream::base`] predicted).
@@ -291,6 +306,9 @@ impl Stream {
         if self.cfg.samples > 0 {
             self.samples.pop_back();
             self.samples.push_front(x);
+        }
+        if let Some(ll) = &mut self.long_lag {
+            ll.update(e);
         }
         self.cascade.update(x);
     }

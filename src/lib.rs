@@ -29,6 +29,7 @@ pub mod laplace;
 pub mod law;
 pub mod level_guard;
 pub mod logistic;
+pub mod long_lag;
 pub mod loss_plot;
 pub mod lpc;
 pub mod metrics;

@@ -11,6 +11,7 @@ use crate::engine::TrainState;
 use crate::epoch_report::EpochReport;
 use crate::error::{Error, Result};
 use crate::hybrid::HybridConfig;
+use crate::long_lag::LongLagConfig;
 use crate::model::{init_params, Activation, CellActivation, GateActivation, Output};
 use crate::optim::AdamConfig;
 use crate::preset::{Base, Defaults, Preset};
@@ -62,6 +63,8 @@ pub struct TrainOptions {
     pub burn_in: Option<usize>,
     /// What the model's output is added to (`--base`; `--residual lpc` is `Lpc`).
     pub base: Option<Base>,
+    /// The hybrid's long-term predictor features (`--long-lag`, `--base cascade` only).
+    pub long_lag: bool,
     pub lr: Option<f64>,
     pub beta1: Option<f64>,
     pub beta2: Option<f64>,
@@ -81,7 +84,15 @@ pub fn resolve(
 ) -> Result<(RunConfig, Option<usize>)> {
     let d = Defaults::of(o.preset);
     let base = o.base.unwrap_or(d.base);
-    let hybrid = HybridConfig::default();
+    let hybrid = HybridConfig {
+        long_lag: o.long_lag.then_some(LongLagConfig {}),
+        ..HybridConfig::default()
+    };
+    if o.long_lag && base != Base::Cascade {
+        return Err(Error::config(
+            "--long-lag is a feature of the model over the cascade: it needs --base cascade",
+        ));
+    }
     if base == Base::Cascade && o.frame.is_some_and(|f| f != 1) {
         return Err(Error::config(
             "--base cascade reads the cascade's features each timestep, not a window: leave --frame at 1",

@@ -12,6 +12,7 @@ use std::path::Path;
 use wavelstm::audio::{self, ChannelMode};
 use wavelstm::cascade::{self, CascadeConfig};
 use wavelstm::hybrid::{HybridConfig, HybridSignal, Stream};
+use wavelstm::long_lag::LongLagConfig;
 use wavelstm::residual::Residual;
 use wavelstm::rng::SplitMix64;
 
@@ -20,6 +21,14 @@ fn piano(name: &str) -> Vec<f32> {
     audio::load(&asset(name), ChannelMode::Mono, None)
         .unwrap()
         .samples
+}
+
+/// `small` with the long-term predictor's two features.
+fn with_long_lag() -> HybridConfig {
+    HybridConfig {
+        long_lag: Some(LongLagConfig {}),
+        ..small()
+    }
 }
 
 fn small() -> HybridConfig {
@@ -38,24 +47,25 @@ fn changing_a_sample_changes_no_feature_base_or_gain_before_it() {
         .flat_map(|&v| [v, 0.5 * v])
         .collect();
     let (c, n) = (2, 4000);
-    let cfg = small();
-    let f = cfg.features() * c;
-    let whole = 0..n;
-    let songs = std::slice::from_ref(&whole);
-    let a = HybridSignal::new(&x, c, 0.1, songs, &cfg);
-    for t in [1, 7, 500, 3999] {
-        for ch in 0..c {
-            let mut y = x.clone();
-            y[t * c + ch] += 0.25;
-            let b = HybridSignal::new(&y, c, 0.1, songs, &cfg);
-            // Frame t's base and gain are made of frames < t; row p's features of frames ≤ p.
-            assert_eq!(a.base[..(t + 1) * c], b.base[..(t + 1) * c], "base, t {t}");
-            assert_eq!(a.gain[..(t + 1) * c], b.gain[..(t + 1) * c], "gain, t {t}");
-            assert_eq!(a.inputs[..t * f], b.inputs[..t * f], "features, t {t}");
-            assert_eq!(a.target[..t * c], b.target[..t * c], "targets, t {t}");
-            if t + 1 < n {
-                // And the sample does reach the features of its own position.
-                assert_ne!(a.inputs[t * f..(t + 1) * f], b.inputs[t * f..(t + 1) * f]);
+    for cfg in [small(), with_long_lag()] {
+        let f = cfg.features() * c;
+        let whole = 0..n;
+        let songs = std::slice::from_ref(&whole);
+        let a = HybridSignal::new(&x, c, 0.1, songs, &cfg);
+        for t in [1, 7, 500, 3999] {
+            for ch in 0..c {
+                let mut y = x.clone();
+                y[t * c + ch] += 0.25;
+                let b = HybridSignal::new(&y, c, 0.1, songs, &cfg);
+                // Frame t's base and gain are made of frames < t; row p's features of frames ≤ p.
+                assert_eq!(a.base[..(t + 1) * c], b.base[..(t + 1) * c], "base, t {t}");
+                assert_eq!(a.gain[..(t + 1) * c], b.gain[..(t + 1) * c], "gain, t {t}");
+                assert_eq!(a.inputs[..t * f], b.inputs[..t * f], "features, t {t}");
+                assert_eq!(a.target[..t * c], b.target[..t * c], "targets, t {t}");
+                if t + 1 < n {
+                    // And the sample does reach the features of its own position.
+                    assert_ne!(a.inputs[t * f..(t + 1) * f], b.inputs[t * f..(t + 1) * f]);
+                }
             }
         }
     }
@@ -64,27 +74,28 @@ fn changing_a_sample_changes_no_feature_base_or_gain_before_it() {
 #[test]
 fn songs_are_independent_and_streaming_equals_the_batch_build() {
     let x = piano("piano_sabatella_unclaimed_gift_3s_s24.wav")[30_000..33_000].to_vec();
-    let cfg = small();
-    let f = cfg.features();
-    let scale = 0.2f32;
-    let m: Vec<f32> = x.iter().map(|v| v / scale).collect();
-    let songs = [0..1000, 1000..3000];
-    let h = HybridSignal::new(&m, 1, scale, &songs, &cfg);
-    let alone = HybridSignal::new(&m[1000..], 1, scale, std::slice::from_ref(&(0..2000)), &cfg);
-    assert_eq!(
-        h.inputs[1000 * f..],
-        alone.inputs[..],
-        "the second song is run on its own"
-    );
-    assert_eq!(h.base[1000..], alone.base[..]);
-    let mut st = Stream::new(&cfg);
-    let mut row = vec![0.0f32; f];
-    for (p, &v) in m.iter().enumerate().skip(1000) {
-        assert_eq!(st.base(), h.base[p], "base {p}");
-        assert_eq!(st.gain(), h.gain[p], "gain {p}");
-        st.update(v as f64 * scale as f64);
-        st.features(&mut row, 1);
-        assert_eq!(row[..], h.inputs[p * f..(p + 1) * f], "features {p}");
+    for cfg in [small(), with_long_lag()] {
+        let f = cfg.features();
+        let scale = 0.2f32;
+        let m: Vec<f32> = x.iter().map(|v| v / scale).collect();
+        let songs = [0..1000, 1000..3000];
+        let h = HybridSignal::new(&m, 1, scale, &songs, &cfg);
+        let alone = HybridSignal::new(&m[1000..], 1, scale, std::slice::from_ref(&(0..2000)), &cfg);
+        assert_eq!(
+            h.inputs[1000 * f..],
+            alone.inputs[..],
+            "the second song is run on its own"
+        );
+        assert_eq!(h.base[1000..], alone.base[..]);
+        let mut st = Stream::new(&cfg);
+        let mut row = vec![0.0f32; f];
+        for (p, &v) in m.iter().enumerate().skip(1000) {
+            assert_eq!(st.base(), h.base[p], "base {p}");
+            assert_eq!(st.gain(), h.gain[p], "gain {p}");
+            st.update(v as f64 * scale as f64);
+            st.features(&mut row, 1);
+            assert_eq!(row[..], h.inputs[p * f..(p + 1) * f], "features {p}");
+        }
     }
 }
 
@@ -92,8 +103,19 @@ fn songs_are_independent_and_streaming_equals_the_batch_build() {
 fn the_base_is_the_cascade_and_the_config_round_trips_through_json() {
     let x = piano("piano_sabatella_unclaimed_gift_3s_s24.wav")[..20_000].to_vec();
     let cfg = HybridConfig::default();
-    let back: HybridConfig = serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
+    let json = serde_json::to_string(&cfg).unwrap();
+    let back: HybridConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back, cfg);
+    // Off, it is not written (checkpoints from before it read the same);
+    // on, it is, with its two features.
+    assert!(!json.contains("long_lag"), "{json}");
+    let on = HybridConfig {
+        long_lag: Some(LongLagConfig {}),
+        ..HybridConfig::default()
+    };
+    let on_json = serde_json::to_string(&on).unwrap();
+    assert_eq!(serde_json::from_str::<HybridConfig>(&on_json).unwrap(), on);
+    assert_eq!(on.features(), cfg.features() + 2);
     // Scale 1: the model's units are audio units, so the base is the cascade's, bit for bit.
     let h = HybridSignal::new(&x, 1, 1.0, std::slice::from_ref(&(0..x.len())), &back);
     let positions = 0..x.len() - 1;
@@ -198,6 +220,7 @@ fn bad_combinations_are_refused_with_a_clear_message() {
             vec!["--preset", "hybrid", "--output", "mulaw"],
             "--output mse",
         ),
+        (vec!["--long-lag"], "needs --base cascade"),
     ] {
         let mut a = vec!["train", s(&clip), "--out", s(&out), "--device", "cpu"];
         a.extend(&args);

@@ -1,0 +1,81 @@
+//! The long-term predictor of the cascade's residual (`long_lag`): it finds
+//! a repeat seconds back and predicts it, it says so in its correlation, it
+//! reads nothing ahead of the residual it predicts, and on a residual that
+//! never repeats it stays near silent.
+
+use wavelstm::long_lag::{LongLag, BLOCK, MIN_LAG, TEMPLATE};
+use wavelstm::rng::SplitMix64;
+
+/// Feed `e` one value at a time; the predictions made before each value.
+fn run(e: &[f64]) -> Vec<(f64, f64)> {
+    let mut ll = LongLag::new();
+    e.iter()
+        .map(|&v| {
+            let p = ll.predict();
+            ll.update(v);
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn a_repeat_is_found_and_predicted() {
+    // White noise repeating every `period` samples, at an odd lag, plus a
+    // little fresh noise.
+    let mut rng = SplitMix64::new(3);
+    for period in [MIN_LAG + 1, 7 * BLOCK + 333] {
+        let motif: Vec<f64> = (0..period).map(|_| rng.normal()).collect();
+        let n = 4 * period + TEMPLATE;
+        let e: Vec<f64> = (0..n)
+            .map(|t| motif[t % period] + 0.01 * rng.normal())
+            .collect();
+        let preds = run(&e);
+        // Nothing before the first search.
+        assert!(preds[..TEMPLATE + MIN_LAG]
+            .iter()
+            .all(|&(p, r)| p == 0.0 && r == 0.0));
+        // Once a whole period and a template are past, the next block is predicted.
+        let from = (period + TEMPLATE).div_ceil(BLOCK) * BLOCK + BLOCK;
+        let (mut err, mut sig) = (0.0, 0.0);
+        for t in from..n {
+            err += (e[t] - preds[t].0).powi(2);
+            sig += e[t] * e[t];
+            assert!(
+                preds[t].1 > 0.99,
+                "period {period}: correlation {} at {t}",
+                preds[t].1
+            );
+        }
+        let gain = 10.0 * (sig / err).log10();
+        assert!(gain > 30.0, "period {period}: {gain:.1} dB");
+    }
+}
+
+#[test]
+fn noise_that_never_repeats_is_left_alone() {
+    let mut rng = SplitMix64::new(4);
+    let e: Vec<f64> = (0..60_000).map(|_| rng.normal()).collect();
+    let preds = run(&e);
+    let from = TEMPLATE + MIN_LAG + BLOCK;
+    let n = (e.len() - from) as f64;
+    let p2 = preds[from..].iter().map(|p| p.0 * p.0).sum::<f64>() / n;
+    let r = preds[from..].iter().map(|p| p.1).fold(0.0f64, f64::max);
+    // The best of tens of thousands of chance matches: small, and so are its taps.
+    assert!(r < 0.1, "correlation {r}");
+    assert!(p2 < 0.01, "prediction power {p2}");
+}
+
+#[test]
+fn a_prediction_reads_only_the_past() {
+    let mut rng = SplitMix64::new(5);
+    let period = 6000;
+    let motif: Vec<f64> = (0..period).map(|_| rng.normal()).collect();
+    let e: Vec<f64> = (0..40_000).map(|t| motif[t % period]).collect();
+    let a = run(&e);
+    for t in [TEMPLATE + MIN_LAG + 5, 20_000, 30_719, 39_999] {
+        let mut f = e.clone();
+        f[t] += 10.0;
+        let b = run(&f);
+        assert_eq!(a[..=t], b[..=t], "changed at {t}");
+    }
+}
