@@ -75,19 +75,47 @@ fn expm1(x: f64) -> f64 {
     x.exp_m1()
 }
 
+/// A bin in the units of a location–scale law's scale: both laws' losses
+/// start from it.
+pub(crate) struct BinEdges {
+    /// `1/b` of the clamped log-scale.
+    pub inv_b: f64,
+    /// `δ/b`, and the bin's upper and lower edges `(x ± δ/2 − μ)/b`.
+    pub d: f64,
+    pub u: f64,
+    pub l: f64,
+    /// The raw log-scale lies inside the clamp (else its gradient is zero).
+    pub inside: bool,
+}
+
+impl BinEdges {
+    pub fn new(mu: f64, s_raw: f64, x: f64, delta: f64) -> Self {
+        let s = s_raw.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX);
+        let inv_b = (-s).exp();
+        // x − μ first, as the shader must (exact in f32 when they are close,
+        // where a narrow bin would lose its width in x ± δ/2).
+        let e = x - mu;
+        BinEdges {
+            inv_b,
+            d: delta * inv_b,
+            u: (e + 0.5 * delta) * inv_b,
+            l: (e - 0.5 * delta) * inv_b,
+            inside: (LOG_SCALE_MIN..=LOG_SCALE_MAX).contains(&s_raw),
+        }
+    }
+}
+
 /// `−ln P` of the bin `[x − δ/2, x + δ/2]` under Laplace(μ, e^s) with `s`
 /// the head's raw log-scale (clamped here), and its derivatives `(∂/∂μ,
 /// ∂/∂s_raw)` (see the module doc; zero in `s_raw` outside the clamp).
 pub fn bin_nll(mu: f64, s_raw: f64, x: f64, delta: f64) -> (f64, f64, f64) {
-    let s = s_raw.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX);
-    let inside = (LOG_SCALE_MIN..=LOG_SCALE_MAX).contains(&s_raw);
-    let inv_b = (-s).exp();
-    let d = delta * inv_b;
-    // x − μ first, as the shader must (exact in f32 when they are close,
-    // where a narrow bin would lose its width in x ± δ/2).
-    let e = x - mu;
-    let u = (e + 0.5 * delta) * inv_b;
-    let l = (e - 0.5 * delta) * inv_b;
+    let BinEdges {
+        inv_b,
+        d,
+        u,
+        l,
+        inside,
+    } = BinEdges::new(mu, s_raw, x, delta);
     let (nll, dmu, ds) = if l >= 0.0 {
         (LN_2 + l - (-expm1(-d)).ln(), -inv_b, -l + d / expm1(d))
     } else if u <= 0.0 {

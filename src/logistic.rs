@@ -38,7 +38,7 @@
 //! This module is neither CPU nor GPU: the CPU loss (`cpu::law_nll`),
 //! `generate` and `eval` use it; its WGSL twin is in shaders/law_nll.wgsl.
 
-use crate::laplace::{LOG_SCALE_MAX, LOG_SCALE_MIN};
+use crate::laplace::{BinEdges, LOG_SCALE_MAX, LOG_SCALE_MIN};
 use crate::rng::SplitMix64;
 
 /// `ln(1 + eᶻ)` without overflow for large `z` or loss for very negative `z`.
@@ -54,14 +54,13 @@ fn sigmoid(z: f64) -> f64 {
 /// the head's raw log-scale (clamped here), and its derivatives `(∂/∂μ,
 /// ∂/∂s_raw)` (see the module doc; zero in `s_raw` outside the clamp).
 pub fn bin_nll(mu: f64, s_raw: f64, x: f64, delta: f64) -> (f64, f64, f64) {
-    let s = s_raw.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX);
-    let inside = (LOG_SCALE_MIN..=LOG_SCALE_MAX).contains(&s_raw);
-    let inv_b = (-s).exp();
-    let d = delta * inv_b;
-    // x − μ first, as in the Laplace law (a narrow bin keeps its width).
-    let e = x - mu;
-    let u = (e + 0.5 * delta) * inv_b;
-    let l = (e - 0.5 * delta) * inv_b;
+    let BinEdges {
+        inv_b,
+        d,
+        u,
+        l,
+        inside,
+    } = BinEdges::new(mu, s_raw, x, delta);
     let nll = softplus(u) + softplus(-l) - d - (-(-d).exp_m1()).ln();
     let (su, snl) = (sigmoid(u), sigmoid(-l));
     let dmu = (snl - su) * inv_b;
