@@ -288,10 +288,15 @@ pub(super) fn run(o: &TrainOptions, choice: &EngineChoice) -> Result<Vec<EpochRe
     );
     if let Residual::Cascade { hybrid } = &cfg.residual {
         eprintln!(
-            "learning the cascade's residual in local gain units: {} features per channel ({} residuals, the base, {} samples, 2 log gains), gain over {} samples",
+            "learning the cascade's residual in local gain units: {} features per channel ({} residuals, the base, {} samples, 2 log gains{}), gain over {} samples",
             hybrid.features(),
             hybrid.residuals,
             hybrid.samples,
+            if hybrid.long_lag.is_some() {
+                ", the long-lag prediction and its correlation"
+            } else {
+                ""
+            },
             hybrid.gain_window
         );
     }
