@@ -52,30 +52,27 @@ impl Law {
 /// mean of [`Law::bin_bits`] over all samples, in f64, in order. The model's
 /// own ideal code length, to stand beside a codec's.
 pub fn bits_per_sample(law: Law, head: &[f32], targets: &[f32], delta: f64) -> f64 {
-    assert_eq!(head.len(), 2 * targets.len(), "bits_per_sample: shapes");
-    let total: f64 = head
-        .chunks_exact(2)
-        .zip(targets)
-        .map(|(h, &x)| law.bin_bits(f64::from(h[0]), f64::from(h[1]), f64::from(x), delta))
-        .sum();
-    total / targets.len().max(1) as f64
+    mean_bits(law, head, targets, std::iter::repeat(delta))
 }
 
 /// [`bits_per_sample`] with a bin width per target, `deltas` `[N, C]` like
 /// `targets` (a model whose units follow a local gain).
 pub fn bits_per_sample_per_target(law: Law, head: &[f32], targets: &[f32], deltas: &[f32]) -> f64 {
-    assert_eq!(head.len(), 2 * targets.len(), "bits_per_sample: shapes");
     assert_eq!(
         deltas.len(),
         targets.len(),
         "bits_per_sample: one δ per target"
     );
+    mean_bits(law, head, targets, deltas.iter().map(|&d| f64::from(d)))
+}
+
+/// The mean of [`Law::bin_bits`] over `targets`, target `k`'s bin `deltas[k]` wide.
+fn mean_bits(law: Law, head: &[f32], targets: &[f32], deltas: impl Iterator<Item = f64>) -> f64 {
+    assert_eq!(head.len(), 2 * targets.len(), "bits_per_sample: shapes");
     let total: f64 = head
         .chunks_exact(2)
         .zip(targets.iter().zip(deltas))
-        .map(|(h, (&x, &d))| {
-            law.bin_bits(f64::from(h[0]), f64::from(h[1]), f64::from(x), f64::from(d))
-        })
+        .map(|(h, (&x, d))| law.bin_bits(f64::from(h[0]), f64::from(h[1]), f64::from(x), d))
         .sum();
     total / targets.len().max(1) as f64
 }
