@@ -13,7 +13,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use std::time::Duration;
 use wavelstm::bench::Workload;
 use wavelstm::cpu::fast_step::FastStep;
-use wavelstm::cpu::gemv::gemv;
+use wavelstm::cpu::gemv::{gemv, GemvShape};
 use wavelstm::flops;
 use wavelstm::rng::SplitMix64;
 
@@ -47,7 +47,14 @@ fn bench_free_step(c: &mut Criterion) {
     let mut out = vec![0.0f32; rows];
     g.throughput(Throughput::Elements(flops::gemm(1, rows, cols) as u64));
     g.bench_function("gemv/1024x256", |bench| {
-        bench.iter(|| gemv(rows, cols, &w, black_box(&h), 1, &mut out))
+        bench.iter(|| {
+            gemv(
+                GemvShape::packed(rows, cols, 1),
+                &w,
+                black_box(&h),
+                &mut out,
+            )
+        })
     });
     g.finish();
 }

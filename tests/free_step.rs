@@ -11,8 +11,9 @@
 //! few 1e-7 of libm's and every sum here is of order one, so 2e-5 holds
 //! with a wide margin while any wrong index is off by far more.
 
+use wavelstm::cpu::aligned::{aligned_len, AlignedVec};
 use wavelstm::cpu::fast_step::FastStep;
-use wavelstm::cpu::gemv::{gemv, gemv_on, gemv_portable, gemv_reference};
+use wavelstm::cpu::gemv::{gemv, gemv_on, gemv_portable, gemv_reference, GemvShape};
 use wavelstm::cpu::isa::Isa;
 use wavelstm::cpu::step::{step_forward, StepScratch};
 use wavelstm::cpu::step_threads::StepThreads;
@@ -30,6 +31,18 @@ fn random(rng: &mut SplitMix64, n: usize, scale: f64) -> Vec<f32> {
 /// A variant of `gemv` with its operands bound, writing `out`.
 type Kernel<'a> = Box<dyn Fn(&mut [f32]) + 'a>;
 
+/// `n` rows of `cols` random values, `ld` apart, the gaps NaN: a kernel
+/// that reads past a row's end poisons its result.
+fn strided(rng: &mut SplitMix64, n: usize, cols: usize, ld: usize) -> Vec<f32> {
+    let mut v = vec![f32::NAN; n.saturating_sub(1) * ld + cols];
+    for r in 0..n {
+        for p in 0..cols {
+            v[r * ld + p] = rng.uniform(-1.0, 1.0) as f32;
+        }
+    }
+    v
+}
+
 #[test]
 fn gemv_twins_agree_on_every_shape() {
     let mut rng = SplitMix64::new(11);
@@ -37,41 +50,47 @@ fn gemv_twins_agree_on_every_shape() {
         // The shapes a step multiplies: 4H gate rows by 1 + H inputs, and a head row.
         for (rows, cols) in [(4 * hidden, hidden + 1), (hidden, hidden), (1, hidden)] {
             for lanes in [1, 3, 8] {
-                let w = random(&mut rng, rows * cols, 1.0);
-                let x = random(&mut rng, lanes * cols, 1.0);
-                let mut want = vec![0.0; rows * lanes];
-                gemv_reference(rows, cols, &w, &x, lanes, &mut want);
-                let (w, x) = (&w[..], &x[..]);
-                let mut kernels: Vec<(String, Kernel<'_>)> = vec![
-                    (
-                        "gemv".into(),
-                        Box::new(|out| gemv(rows, cols, w, x, lanes, out)),
-                    ),
-                    (
-                        "gemv_portable".into(),
-                        Box::new(|out| gemv_portable(rows, cols, w, x, lanes, out)),
-                    ),
-                ];
-                for isa in Isa::all_supported() {
-                    kernels.push((
-                        format!("gemv_on({isa:?})"),
-                        Box::new(move |out| gemv_on(isa, rows, cols, w, x, lanes, out)),
-                    ));
-                }
-                for (name, kernel) in &kernels {
-                    let mut got = vec![f32::NAN; rows * lanes];
-                    kernel(&mut got);
-                    for r in 0..rows {
-                        for l in 0..lanes {
-                            let mag: f32 = (0..cols)
-                                .map(|p| (w[r * cols + p] * x[l * cols + p]).abs())
-                                .sum();
-                            let bound = 2.0 * cols as f32 * f32::EPSILON * mag;
-                            let (g, e) = (got[r * lanes + l], want[r * lanes + l]);
-                            assert!(
-                                (g - e).abs() <= bound,
-                                "{name} {rows}x{cols}, {lanes} lanes, [{r}, {l}]: {g} vs {e} (bound {bound})"
-                            );
+                // Back to back, and padded as the step pads its rows.
+                for ld in [cols, aligned_len(cols), cols + 3] {
+                    let s = GemvShape {
+                        rows,
+                        cols,
+                        lanes,
+                        ld,
+                    };
+                    let w = strided(&mut rng, rows, cols, ld);
+                    let x = strided(&mut rng, lanes, cols, ld);
+                    let mut want = vec![0.0; rows * lanes];
+                    gemv_reference(s, &w, &x, &mut want);
+                    let (w, x) = (&w[..], &x[..]);
+                    let mut kernels: Vec<(String, Kernel<'_>)> = vec![
+                        ("gemv".into(), Box::new(|out| gemv(s, w, x, out))),
+                        (
+                            "gemv_portable".into(),
+                            Box::new(|out| gemv_portable(s, w, x, out)),
+                        ),
+                    ];
+                    for isa in Isa::all_supported() {
+                        kernels.push((
+                            format!("gemv_on({isa:?})"),
+                            Box::new(move |out| gemv_on(isa, s, w, x, out)),
+                        ));
+                    }
+                    for (name, kernel) in &kernels {
+                        let mut got = vec![f32::NAN; rows * lanes];
+                        kernel(&mut got);
+                        for r in 0..rows {
+                            for l in 0..lanes {
+                                let mag: f32 = (0..cols)
+                                    .map(|p| (w[r * ld + p] * x[l * ld + p]).abs())
+                                    .sum();
+                                let bound = 2.0 * cols as f32 * f32::EPSILON * mag;
+                                let (g, e) = (got[r * lanes + l], want[r * lanes + l]);
+                                assert!(
+                                    (g - e).abs() <= bound,
+                                    "{name} {rows}x{cols} (ld {ld}), {lanes} lanes, [{r}, {l}]: {g} vs {e} (bound {bound})"
+                                );
+                            }
                         }
                     }
                 }
@@ -90,11 +109,12 @@ fn gemv_on_every_instruction_set_matches_f64_sums() {
     let mut rng = SplitMix64::new(29);
     for (rows, cols) in [(1, 15), (9, 16), (13, 17), (5, 31), (31, 257), (1028, 257)] {
         for lanes in [1, 2, 5] {
+            let s = GemvShape::packed(rows, cols, lanes);
             let w = random(&mut rng, rows * cols, 1.0);
             let x = random(&mut rng, lanes * cols, 1.0);
             for isa in Isa::all_supported() {
                 let mut got = vec![f32::NAN; rows * lanes];
-                gemv_on(isa, rows, cols, &w, &x, lanes, &mut got);
+                gemv_on(isa, s, &w, &x, &mut got);
                 for r in 0..rows {
                     for l in 0..lanes {
                         let (want, mag) =
@@ -112,24 +132,48 @@ fn gemv_on_every_instruction_set_matches_f64_sums() {
     }
 }
 
-/// A row's result does not depend on the lanes computed beside it.
+/// A row's result does not depend on the lanes computed beside it, nor on
+/// the stride its rows and lanes are stored at.
 #[test]
-fn gemv_lane_results_do_not_depend_on_the_batch() {
+fn gemv_results_depend_neither_on_the_batch_nor_on_the_stride() {
     let mut rng = SplitMix64::new(12);
     let (rows, cols) = (4 * 33, 34);
     let w = random(&mut rng, rows * cols, 1.0);
     let x = random(&mut rng, 8 * cols, 1.0);
-    let mut all = vec![0.0; rows * 8];
-    gemv(rows, cols, &w, &x, 8, &mut all);
-    for l in 0..8 {
-        let mut one = vec![0.0; rows];
-        gemv(rows, cols, &w, &x[l * cols..(l + 1) * cols], 1, &mut one);
-        for r in 0..rows {
-            assert_eq!(
-                one[r].to_bits(),
-                all[r * 8 + l].to_bits(),
-                "row {r}, lane {l}"
-            );
+    // The same operands with rows and lanes 48 apart.
+    let ld = aligned_len(cols);
+    let spread = |v: &[f32], n: usize| {
+        let mut out = vec![f32::NAN; n * ld];
+        for r in 0..n {
+            out[r * ld..r * ld + cols].copy_from_slice(&v[r * cols..(r + 1) * cols]);
+        }
+        out
+    };
+    let (w_ld, x_ld) = (spread(&w, rows), spread(&x, 8));
+    for isa in Isa::all_supported() {
+        let mut all = vec![0.0; rows * 8];
+        gemv_on(isa, GemvShape::packed(rows, cols, 8), &w, &x, &mut all);
+        let mut all_ld = vec![0.0; rows * 8];
+        let s = GemvShape {
+            rows,
+            cols,
+            lanes: 8,
+            ld,
+        };
+        gemv_on(isa, s, &w_ld, &x_ld, &mut all_ld);
+        for l in 0..8 {
+            let mut one = vec![0.0; rows];
+            let xl = &x[l * cols..(l + 1) * cols];
+            gemv_on(isa, GemvShape::packed(rows, cols, 1), &w, xl, &mut one);
+            for r in 0..rows {
+                let e = all[r * 8 + l].to_bits();
+                assert_eq!(one[r].to_bits(), e, "{isa:?} row {r}, lane {l}");
+                assert_eq!(
+                    all_ld[r * 8 + l].to_bits(),
+                    e,
+                    "{isa:?} row {r}, lane {l}, ld {ld}"
+                );
+            }
         }
     }
 }
@@ -267,4 +311,28 @@ fn step_threads_run_every_part_once_per_round_and_report_panics() {
     });
     assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1002));
     drop(team);
+}
+
+/// The step's buffers start on a cache line whatever the allocator hands
+/// back, and a resize to the same length keeps what they hold.
+#[test]
+fn aligned_buffers_start_on_a_cache_line() {
+    for len in [0, 1, 15, 16, 17, 257, 4 * 256 * 272, 1 << 20] {
+        let mut v = AlignedVec::zeroed(len);
+        assert_eq!(v.len(), len);
+        assert!(v.iter().all(|&x| x == 0.0), "{len}: not zeroed");
+        if len > 0 {
+            assert_eq!(v.as_ptr() as usize % 64, 0, "{len}: start not on 64 bytes");
+            v[len - 1] = 3.0;
+            v.resize_zeroed(len);
+            assert_eq!(v[len - 1], 3.0, "{len}: a same-length resize lost a value");
+            v.resize_zeroed(len + 1);
+            assert_eq!(
+                v.as_ptr() as usize % 64,
+                0,
+                "{len}+1: start not on 64 bytes"
+            );
+            assert!(v.iter().all(|&x| x == 0.0), "{len}+1: not zeroed");
+        }
+    }
 }

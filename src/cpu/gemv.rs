@@ -2,13 +2,15 @@
 //! free-running step spends its time in:
 //!
 //! ```text
-//! out[r·lanes + l] = Σ_p w[r·cols + p] · x[l·cols + p]
+//! out[r·lanes + l] = Σ_{p < cols} w[r·ld + p] · x[l·ld + p]
 //! ```
 //!
-//! `w[rows, cols]` is stored as PyTorch stores a weight, `x[lanes, cols]`
-//! holds one vector per lane (take), and `out[rows, lanes]` keeps a row's
-//! lanes together, so whoever owns a range of rows owns a contiguous range
-//! of `out`.
+//! `w` holds `rows` rows as PyTorch stores a weight, `x` one vector per lane
+//! (take), each row and each vector `ld ≥ cols` values after the one
+//! before ([`GemvShape`]); `out[rows, lanes]` keeps a row's lanes together,
+//! so whoever owns a range of rows owns a contiguous range of `out`. A
+//! stride above `cols` is padding a caller chooses so that every row starts
+//! on a cache line (`cpu::aligned`); it is never read.
 //!
 //! With one to eight lanes this is a matrix-vector product (or a very thin
 //! matrix product): every weight is used `lanes` times per call, so the
@@ -22,7 +24,8 @@
 //! pattern, then the `cols % 8` leftover products are added in order. Which
 //! tile computes a row, and which other rows and lanes share that tile,
 //! does not change a single bit of its result: results depend neither on how
-//! rows are split between threads nor on how many lanes run together.
+//! rows are split between threads, nor on how many lanes run together, nor
+//! on the stride.
 //!
 //! On AVX-512 the partial sums are sixteen, one register of 16 lanes, folded
 //! to eight as their first reduction step and then reduced as above; the
@@ -37,75 +40,76 @@
 
 use super::isa::{dispatch, isa, Isa, Kernel};
 
-/// Panics unless the buffers hold the shapes they are said to.
-fn check(rows: usize, cols: usize, w: &[f32], x: &[f32], lanes: usize, out: &[f32]) {
-    assert!(w.len() >= rows * cols, "gemv: w too short");
-    assert!(x.len() >= lanes * cols, "gemv: x too short");
-    assert!(out.len() >= rows * lanes, "gemv: out too short");
+/// `rows × cols` weights times `lanes` vectors of `cols`; row `r` of `w`
+/// starts at `r·ld`, lane `l` of `x` at `l·ld`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemvShape {
+    pub rows: usize,
+    pub cols: usize,
+    pub lanes: usize,
+    pub ld: usize,
+}
+
+impl GemvShape {
+    /// Rows and lanes stored back to back (`ld = cols`).
+    pub fn packed(rows: usize, cols: usize, lanes: usize) -> Self {
+        GemvShape {
+            rows,
+            cols,
+            lanes,
+            ld: cols,
+        }
+    }
+
+    /// Panics unless the buffers hold the shape.
+    fn check(&self, w: &[f32], x: &[f32], out: &[f32]) {
+        let GemvShape {
+            rows,
+            cols,
+            lanes,
+            ld,
+        } = *self;
+        assert!(ld >= cols, "gemv: stride below the row length");
+        let span = |n: usize| if n == 0 { 0 } else { (n - 1) * ld + cols };
+        assert!(w.len() >= span(rows), "gemv: w too short");
+        assert!(x.len() >= span(lanes), "gemv: x too short");
+        assert!(out.len() >= rows * lanes, "gemv: out too short");
+    }
 }
 
 /// One dot product per output, summed in order of `p`.
-pub fn gemv_reference(
-    rows: usize,
-    cols: usize,
-    w: &[f32],
-    x: &[f32],
-    lanes: usize,
-    out: &mut [f32],
-) {
-    check(rows, cols, w, x, lanes, out);
-    for r in 0..rows {
-        for l in 0..lanes {
-            let mut s = 0.0f32;
-            for p in 0..cols {
-                s += w[r * cols + p] * x[l * cols + p];
+pub fn gemv_reference(s: GemvShape, w: &[f32], x: &[f32], out: &mut [f32]) {
+    s.check(w, x, out);
+    for r in 0..s.rows {
+        for l in 0..s.lanes {
+            let mut sum = 0.0f32;
+            for p in 0..s.cols {
+                sum += w[r * s.ld + p] * x[l * s.ld + p];
             }
-            out[r * lanes + l] = s;
+            out[r * s.lanes + l] = sum;
         }
     }
 }
 
 /// The fast twin of [`gemv_reference`] on the instruction set of [`isa`].
-pub fn gemv(rows: usize, cols: usize, w: &[f32], x: &[f32], lanes: usize, out: &mut [f32]) {
-    gemv_on(isa(), rows, cols, w, x, lanes, out)
+pub fn gemv(s: GemvShape, w: &[f32], x: &[f32], out: &mut [f32]) {
+    gemv_on(isa(), s, w, x, out)
 }
 
 /// [`gemv`] compiled for `isa` (the tests run every variant).
 ///
 /// # Panics
-/// If the CPU does not run `isa`, or the buffers are shorter than the shapes.
-pub fn gemv_on(
-    isa: Isa,
-    rows: usize,
-    cols: usize,
-    w: &[f32],
-    x: &[f32],
-    lanes: usize,
-    out: &mut [f32],
-) {
-    check(rows, cols, w, x, lanes, out);
+/// If the CPU does not run `isa`, or the buffers are shorter than the shape.
+pub fn gemv_on(isa: Isa, s: GemvShape, w: &[f32], x: &[f32], out: &mut [f32]) {
+    s.check(w, x, out);
     // SAFETY: the shapes were checked; `dispatch` checks the instruction set.
-    unsafe {
-        dispatch(
-            isa,
-            Gemv {
-                rows,
-                cols,
-                w,
-                x,
-                lanes,
-                out,
-            },
-        )
-    }
+    unsafe { dispatch(isa, Gemv { s, w, x, out }) }
 }
 
 struct Gemv<'a> {
-    rows: usize,
-    cols: usize,
+    s: GemvShape,
     w: &'a [f32],
     x: &'a [f32],
-    lanes: usize,
     out: &'a mut [f32],
 }
 
@@ -114,51 +118,38 @@ impl Kernel for Gemv<'_> {
 
     #[inline(always)]
     unsafe fn run(self, isa: Isa) {
-        let Gemv {
-            rows,
-            cols,
-            w,
-            x,
-            lanes,
-            out,
-        } = self;
+        let Gemv { s, w, x, out } = self;
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => x86::gemv_avx512(rows, cols, w, x, lanes, out),
+            Isa::Avx512 => x86::gemv_avx512(s, w, x, out),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => x86::gemv_avx2_fma(rows, cols, w, x, lanes, out),
-            _ => gemv_portable(rows, cols, w, x, lanes, out),
+            Isa::Avx2Fma => x86::gemv_avx2_fma(s, w, x, out),
+            _ => gemv_portable(s, w, x, out),
         }
     }
 }
 
 /// Eight interleaved partial sums reduced as the AVX2 kernel reduces them,
 /// in plain Rust the compiler vectorizes for any target (SSE2, NEON).
-pub fn gemv_portable(
-    rows: usize,
-    cols: usize,
-    w: &[f32],
-    x: &[f32],
-    lanes: usize,
-    out: &mut [f32],
-) {
-    check(rows, cols, w, x, lanes, out);
+pub fn gemv_portable(s: GemvShape, w: &[f32], x: &[f32], out: &mut [f32]) {
+    s.check(w, x, out);
+    let (cols, ld) = (s.cols, s.ld);
     let body = cols - cols % 8;
-    for r in 0..rows {
-        let wr = &w[r * cols..(r + 1) * cols];
-        for l in 0..lanes {
-            let xl = &x[l * cols..(l + 1) * cols];
+    for r in 0..s.rows {
+        let wr = &w[r * ld..r * ld + cols];
+        for l in 0..s.lanes {
+            let xl = &x[l * ld..l * ld + cols];
             let mut acc = [0.0f32; 8];
             for (wc, xc) in wr[..body].chunks_exact(8).zip(xl[..body].chunks_exact(8)) {
                 for k in 0..8 {
                     acc[k] += wc[k] * xc[k];
                 }
             }
-            let mut s = reduce8(acc);
+            let mut sum = reduce8(acc);
             for p in body..cols {
-                s += wr[p] * xl[p];
+                sum += wr[p] * xl[p];
             }
-            out[r * lanes + l] = s;
+            out[r * s.lanes + l] = sum;
         }
     }
 }
@@ -173,88 +164,77 @@ fn reduce8(a: [f32; 8]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::GemvShape;
     use std::arch::x86_64::*;
 
     /// Tiles of rows × lanes: one lane gets eight rows (eight independent
     /// sums, enough to keep both FMA pipes busy), several lanes get four
     /// rows by two lanes, so each weight vector loaded serves two lanes.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA, and the buffers must hold the
-    /// shapes given (as `super::check` asserts).
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn gemv_avx2_fma(
-        rows: usize,
-        cols: usize,
-        w: &[f32],
-        x: &[f32],
-        lanes: usize,
-        out: &mut [f32],
-    ) {
-        super::check(rows, cols, w, x, lanes, out);
-        let mut r = 0;
-        if lanes == 1 {
-            while r + 8 <= rows {
-                tile::<8, 1>(cols, &w[r * cols..], x, 1, &mut out[r..]);
-                r += 8;
+    /// `tile` stands for `tile` here and `tile512` in `gemv_avx512`.
+    macro_rules! tiles {
+        ($tile:ident, $s:expr, $w:expr, $x:expr, $out:expr) => {{
+            let (s, w, x, out): (GemvShape, &[f32], &[f32], &mut [f32]) = ($s, $w, $x, $out);
+            let (ld, lanes) = (s.ld, s.lanes);
+            let mut r = 0;
+            if lanes == 1 {
+                while r + 8 <= s.rows {
+                    $tile::<8, 1>(s, &w[r * ld..], x, &mut out[r..]);
+                    r += 8;
+                }
             }
-        }
-        while r + 4 <= rows {
-            let mut l = 0;
-            while l + 2 <= lanes {
-                tile::<4, 2>(
-                    cols,
-                    &w[r * cols..],
-                    &x[l * cols..],
-                    lanes,
-                    &mut out[r * lanes + l..],
-                );
-                l += 2;
+            while r + 4 <= s.rows {
+                let mut l = 0;
+                while l + 2 <= lanes {
+                    let o = &mut out[r * lanes + l..];
+                    $tile::<4, 2>(s, &w[r * ld..], &x[l * ld..], o);
+                    l += 2;
+                }
+                if l < lanes {
+                    let o = &mut out[r * lanes + l..];
+                    $tile::<4, 1>(s, &w[r * ld..], &x[l * ld..], o);
+                }
+                r += 4;
             }
-            if l < lanes {
-                tile::<4, 1>(
-                    cols,
-                    &w[r * cols..],
-                    &x[l * cols..],
-                    lanes,
-                    &mut out[r * lanes + l..],
-                );
+            while r < s.rows {
+                for l in 0..lanes {
+                    let o = &mut out[r * lanes + l..];
+                    $tile::<1, 1>(s, &w[r * ld..], &x[l * ld..], o);
+                }
+                r += 1;
             }
-            r += 4;
-        }
-        while r < rows {
-            for l in 0..lanes {
-                tile::<1, 1>(
-                    cols,
-                    &w[r * cols..],
-                    &x[l * cols..],
-                    lanes,
-                    &mut out[r * lanes + l..],
-                );
-            }
-            r += 1;
-        }
+        }};
     }
 
-    /// `R` rows of `w` times `L` lanes of `x`; result `(i, j)` goes to
-    /// `out[i·stride + j]`.
+    /// # Safety
+    /// The CPU must support AVX2 and FMA, and the buffers must hold the
+    /// shape (as `GemvShape::check` asserts).
     #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn tile<const R: usize, const L: usize>(
-        cols: usize,
-        w: &[f32],
-        x: &[f32],
-        stride: usize,
-        out: &mut [f32],
-    ) {
+    pub unsafe fn gemv_avx2_fma(s: GemvShape, w: &[f32], x: &[f32], out: &mut [f32]) {
+        s.check(w, x, out);
+        tiles!(tile, s, w, x, out)
+    }
+
+    /// Panics unless `R` rows of `w`, `L` lanes of `x` and the tile's
+    /// outputs (`(i, j)` at `out[i·lanes + j]`) are in the buffers.
+    #[inline(always)]
+    fn check_tile<const R: usize, const L: usize>(s: GemvShape, w: &[f32], x: &[f32], out: &[f32]) {
         assert!(
-            w.len() >= R * cols && x.len() >= L * cols,
+            w.len() >= (R - 1) * s.ld + s.cols && x.len() >= (L - 1) * s.ld + s.cols,
             "gemv tile: short input"
         );
         assert!(
-            out.len() > (R - 1) * stride + L - 1,
+            out.len() > (R - 1) * s.lanes + L - 1,
             "gemv tile: short output"
         );
+    }
+
+    /// `R` rows of `w` times `L` lanes of `x`; result `(i, j)` goes to
+    /// `out[i·lanes + j]`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn tile<const R: usize, const L: usize>(s: GemvShape, w: &[f32], x: &[f32], out: &mut [f32]) {
+        check_tile::<R, L>(s, w, x, out);
+        let (cols, ld) = (s.cols, s.ld);
         let body = cols - cols % 8;
         let (wp, xp) = (w.as_ptr(), x.as_ptr());
         let mut acc = [[_mm256_setzero_ps(); L]; R];
@@ -263,12 +243,12 @@ mod x86 {
             let mut xv = [_mm256_setzero_ps(); L];
             for (j, v) in xv.iter_mut().enumerate() {
                 // SAFETY: j < L and p + 8 <= cols, so this reads inside x's
-                // first L rows of `cols` (asserted above).
-                *v = unsafe { _mm256_loadu_ps(xp.add(j * cols + p)) };
+                // first L lanes (checked above).
+                *v = unsafe { _mm256_loadu_ps(xp.add(j * ld + p)) };
             }
             for (i, row) in acc.iter_mut().enumerate() {
                 // SAFETY: as above, inside w's first R rows.
-                let wv = unsafe { _mm256_loadu_ps(wp.add(i * cols + p)) };
+                let wv = unsafe { _mm256_loadu_ps(wp.add(i * ld + p)) };
                 for (a, &xj) in row.iter_mut().zip(&xv) {
                     *a = _mm256_fmadd_ps(wv, xj, *a);
                 }
@@ -277,11 +257,11 @@ mod x86 {
         }
         for (i, row) in acc.iter().enumerate() {
             for (j, &a) in row.iter().enumerate() {
-                let mut s = reduce(a);
+                let mut sum = reduce(a);
                 for q in body..cols {
-                    s += w[i * cols + q] * x[j * cols + q];
+                    sum += w[i * ld + q] * x[j * ld + q];
                 }
-                out[i * stride + j] = s;
+                out[i * s.lanes + j] = sum;
             }
         }
     }
@@ -290,65 +270,25 @@ mod x86 {
     /// vector twice as long, so a row's stream takes half the instructions.
     ///
     /// # Safety
-    /// The CPU must support AVX-512F, and the buffers must hold the shapes
-    /// given (as `super::check` asserts).
+    /// The CPU must support AVX-512F, and the buffers must hold the shape
+    /// (as `GemvShape::check` asserts).
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn gemv_avx512(
-        rows: usize,
-        cols: usize,
-        w: &[f32],
-        x: &[f32],
-        lanes: usize,
-        out: &mut [f32],
-    ) {
-        super::check(rows, cols, w, x, lanes, out);
-        let mut r = 0;
-        if lanes == 1 {
-            while r + 8 <= rows {
-                tile512::<8, 1>(cols, &w[r * cols..], x, 1, &mut out[r..]);
-                r += 8;
-            }
-        }
-        while r + 4 <= rows {
-            let mut l = 0;
-            while l + 2 <= lanes {
-                let o = &mut out[r * lanes + l..];
-                tile512::<4, 2>(cols, &w[r * cols..], &x[l * cols..], lanes, o);
-                l += 2;
-            }
-            if l < lanes {
-                let o = &mut out[r * lanes + l..];
-                tile512::<4, 1>(cols, &w[r * cols..], &x[l * cols..], lanes, o);
-            }
-            r += 4;
-        }
-        while r < rows {
-            for l in 0..lanes {
-                let o = &mut out[r * lanes + l..];
-                tile512::<1, 1>(cols, &w[r * cols..], &x[l * cols..], lanes, o);
-            }
-            r += 1;
-        }
+    pub unsafe fn gemv_avx512(s: GemvShape, w: &[f32], x: &[f32], out: &mut [f32]) {
+        s.check(w, x, out);
+        tiles!(tile512, s, w, x, out)
     }
 
     /// [`tile`] in 16 lanes.
     #[target_feature(enable = "avx512f,avx2,fma")]
     #[inline]
     fn tile512<const R: usize, const L: usize>(
-        cols: usize,
+        s: GemvShape,
         w: &[f32],
         x: &[f32],
-        stride: usize,
         out: &mut [f32],
     ) {
-        assert!(
-            w.len() >= R * cols && x.len() >= L * cols,
-            "gemv tile: short input"
-        );
-        assert!(
-            out.len() > (R - 1) * stride + L - 1,
-            "gemv tile: short output"
-        );
+        check_tile::<R, L>(s, w, x, out);
+        let (cols, ld) = (s.cols, s.ld);
         let body = cols - cols % 16;
         let (wp, xp) = (w.as_ptr(), x.as_ptr());
         let mut acc = [[_mm512_setzero_ps(); L]; R];
@@ -357,12 +297,12 @@ mod x86 {
             let mut xv = [_mm512_setzero_ps(); L];
             for (j, v) in xv.iter_mut().enumerate() {
                 // SAFETY: j < L and p + 16 <= cols, so this reads inside x's
-                // first L rows of `cols` (asserted above).
-                *v = unsafe { _mm512_loadu_ps(xp.add(j * cols + p)) };
+                // first L lanes (checked above).
+                *v = unsafe { _mm512_loadu_ps(xp.add(j * ld + p)) };
             }
             for (i, row) in acc.iter_mut().enumerate() {
                 // SAFETY: as above, inside w's first R rows.
-                let wv = unsafe { _mm512_loadu_ps(wp.add(i * cols + p)) };
+                let wv = unsafe { _mm512_loadu_ps(wp.add(i * ld + p)) };
                 for (a, &xj) in row.iter_mut().zip(&xv) {
                     *a = _mm512_fmadd_ps(wv, xj, *a);
                 }
@@ -375,11 +315,11 @@ mod x86 {
                     _mm512_castps512_ps256(a),
                     _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a))),
                 );
-                let mut s = reduce(half);
+                let mut sum = reduce(half);
                 for q in body..cols {
-                    s += w[i * cols + q] * x[j * cols + q];
+                    sum += w[i * ld + q] * x[j * ld + q];
                 }
-                out[i * stride + j] = s;
+                out[i * s.lanes + j] = sum;
             }
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod adam;
+pub mod aligned;
 pub mod dense;
 pub mod engine;
 pub mod fast_step;
