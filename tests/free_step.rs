@@ -313,26 +313,55 @@ fn step_threads_run_every_part_once_per_round_and_report_panics() {
     drop(team);
 }
 
-/// The step's buffers start on a cache line whatever the allocator hands
-/// back, and a resize to the same length keeps what they hold.
+/// The engine's aligned buffers start on a cache line whatever the
+/// allocator hands back, for both float types, and resize as a `Vec` does:
+/// the values kept, the new ones zero.
 #[test]
 fn aligned_buffers_start_on_a_cache_line() {
-    for len in [0, 1, 15, 16, 17, 257, 4 * 256 * 272, 1 << 20] {
-        let mut v = AlignedVec::zeroed(len);
-        assert_eq!(v.len(), len);
-        assert!(v.iter().all(|&x| x == 0.0), "{len}: not zeroed");
-        if len > 0 {
-            assert_eq!(v.as_ptr() as usize % 64, 0, "{len}: start not on 64 bytes");
-            v[len - 1] = 3.0;
-            v.resize_zeroed(len);
-            assert_eq!(v[len - 1], 3.0, "{len}: a same-length resize lost a value");
-            v.resize_zeroed(len + 1);
+    fn check<T: Copy + Default + PartialEq + std::fmt::Debug + From<u8>>(name: &str) {
+        for len in [0, 1, 15, 16, 17, 257, 4 * 256 * 272, 1 << 20] {
+            let mut v = AlignedVec::<T>::zeroed(len);
+            assert_eq!(v.len(), len);
+            assert!(
+                v.iter().all(|&x| x == T::default()),
+                "{name} {len}: not zeroed"
+            );
+            if len == 0 {
+                continue;
+            }
             assert_eq!(
                 v.as_ptr() as usize % 64,
                 0,
-                "{len}+1: start not on 64 bytes"
+                "{name} {len}: start off a line"
             );
-            assert!(v.iter().all(|&x| x == 0.0), "{len}+1: not zeroed");
+            v[len - 1] = T::from(3);
+            let copy = v.clone();
+            assert_eq!(
+                copy.as_ptr() as usize % 64,
+                0,
+                "{name} {len}: clone off a line"
+            );
+            assert_eq!(&copy[..], &v[..], "{name} {len}: clone differs");
+            v.resize(len);
+            assert_eq!(v[len - 1], T::from(3), "{name} {len}: resize lost a value");
+            v.resize(len - 1);
+            v.resize(2 * len + 1);
+            assert_eq!(
+                v.as_ptr() as usize % 64,
+                0,
+                "{name} 2·{len}+1: start off a line"
+            );
+            assert!(
+                v[len - 1..].iter().all(|&x| x == T::default()),
+                "{name} {len}: new values not zero"
+            );
+            assert_eq!(
+                &v[..len - 1],
+                &copy[..len - 1],
+                "{name} {len}: grow lost values"
+            );
         }
     }
+    check::<f32>("f32");
+    check::<f64>("f64");
 }

@@ -47,7 +47,7 @@ const MIN_MACS_PER_PART: usize = 1 << 15;
 struct PackedLayer {
     cols: usize,
     ld: usize,
-    w: AlignedVec,
+    w: AlignedVec<f32>,
     bias: Vec<f32>,
 }
 
@@ -79,7 +79,7 @@ pub struct FastStep {
     /// the caller between rounds: the locks are never contended.
     parts: Vec<Mutex<Part>>,
     /// The current layer's `[x | h_prev]` per lane, lanes `ld` apart.
-    z: AlignedVec,
+    z: AlignedVec<f32>,
     /// Output of a dense layer as `gemv` writes it, `[out, B]`.
     tmp: Vec<f32>,
     /// The head's activations: `top` `[B, H]`, every dense layer's `[B, out]`.
@@ -192,7 +192,7 @@ impl FastStep {
             } else {
                 (&below[(k - 1) * bh..], nh)
             };
-            self.z.resize_zeroed(b * layer.ld);
+            self.z.resize(b * layer.ld);
             for lane in 0..b {
                 let z = &mut self.z[lane * layer.ld..lane * layer.ld + layer.cols];
                 z[..ni].copy_from_slice(&input[lane * ni..(lane + 1) * ni]);

@@ -30,6 +30,7 @@
 //! one unit at a time, for the tests to hold the fast path against.
 
 use super::activation::{cell, gate};
+use super::aligned::AlignedVec;
 pub use super::lstm_shape::LstmShape;
 use super::matmul::{gemm, Op};
 use super::recurrence::{self, BackwardBuffers, FoldedInput, ForwardBuffers};
@@ -57,7 +58,7 @@ pub struct LstmCache<T> {
     pub h: Vec<T>,
     /// `W_hh` packed for the recurrent products, and `h` packed as their
     /// A operand (see `cpu::recurrence`): scratch kept between passes.
-    w_packed: Vec<T>,
+    w_packed: AlignedVec<T>,
     h_packed: Vec<T>,
 }
 
@@ -213,7 +214,7 @@ pub fn lstm_backward<T: CpuReal>(
     let w_hh = &params[off.w_hh..off.w_hh + h4 * h];
     da.resize(tb * h4, T::zero());
 
-    let mut w_packed = Vec::new();
+    let mut w_packed = AlignedVec::default();
     if s.t > 1 {
         recurrence::pack_backward_weights(w_hh, h, &mut w_packed);
     }

@@ -25,6 +25,7 @@
 //! so results do not depend on the number of threads.
 
 use super::activation::{cell_grad, cell_slice, gate_grad, gate_slice};
+use super::aligned::AlignedVec;
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::lstm_shape::LstmShape;
 use super::scalar::CpuReal;
@@ -119,9 +120,9 @@ impl PanelRunner {
 /// `W_hhᵀ` (`[H, 4H]` as B of the forward product) in panels of
 /// `UNITS_FWD` units × 4 gates: column `l` of panel `q` is gate `l / UNITS_FWD`
 /// of unit `q·UNITS_FWD + l % UNITS_FWD` (zero past the last unit).
-pub fn pack_forward_weights<T: CpuReal>(w_hh: &[T], h: usize, out: &mut Vec<T>) {
+pub fn pack_forward_weights<T: CpuReal>(w_hh: &[T], h: usize, out: &mut AlignedVec<T>) {
     let panels = h.div_ceil(UNITS_FWD);
-    out.resize(panels * h * NR, T::zero());
+    out.resize(panels * h * NR);
     out.par_chunks_mut(h * NR)
         .enumerate()
         .for_each(|(q, panel)| {
@@ -139,9 +140,9 @@ pub fn pack_forward_weights<T: CpuReal>(w_hh: &[T], h: usize, out: &mut Vec<T>) 
 }
 
 /// `W_hh` (`[4H, H]` as B of the backward product) in panels of `NR` units.
-pub fn pack_backward_weights<T: CpuReal>(w_hh: &[T], h: usize, out: &mut Vec<T>) {
+pub fn pack_backward_weights<T: CpuReal>(w_hh: &[T], h: usize, out: &mut AlignedVec<T>) {
     let panels = h.div_ceil(NR);
-    out.resize(panels * 4 * h * NR, T::zero());
+    out.resize(panels * 4 * h * NR);
     out.par_chunks_mut(4 * h * NR)
         .enumerate()
         .for_each(|(q, panel)| {

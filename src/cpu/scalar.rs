@@ -3,6 +3,7 @@
 //! `sgemm`; `f64` (the gradient checks) the plain tile and `dgemm`. Each
 //! type keeps its own per-thread scratch buffers.
 
+use super::aligned::AlignedVec;
 use super::isa::{isa, Isa};
 use super::tile::{tile_f32, tile_portable, Start, MR, NR};
 use crate::real::Real;
@@ -68,8 +69,8 @@ macro_rules! per_type_items {
     ($t:ty, $gemm:path) => {
         fn with_scratch<R>(slot: Scratch, len: usize, f: impl FnOnce(&mut [$t]) -> R) -> R {
             thread_local! {
-                static SCRATCH: [RefCell<Vec<$t>>; 2] =
-                    const { [RefCell::new(Vec::new()), RefCell::new(Vec::new())] };
+                static SCRATCH: [RefCell<AlignedVec<$t>>; 2] =
+                    const { [RefCell::new(AlignedVec::new()), RefCell::new(AlignedVec::new())] };
             }
             scratch(&SCRATCH, slot, len, f)
         }
@@ -140,9 +141,10 @@ pub enum Scratch {
 }
 
 /// A thread's scratch buffer, grown to `len`; a fresh one if the thread's
-/// is already lent out further up its stack.
+/// is already lent out further up its stack. Cache-line aligned, as the
+/// tile streams packed panels out of it.
 fn scratch<T: Copy + Default + 'static, R>(
-    key: &'static LocalKey<[RefCell<Vec<T>>; 2]>,
+    key: &'static LocalKey<[RefCell<AlignedVec<T>>; 2]>,
     slot: Scratch,
     len: usize,
     f: impl FnOnce(&mut [T]) -> R,
@@ -150,10 +152,10 @@ fn scratch<T: Copy + Default + 'static, R>(
     key.with(|cells| match cells[slot as usize].try_borrow_mut() {
         Ok(mut buf) => {
             if buf.len() < len {
-                buf.resize(len, T::default());
+                buf.resize(len);
             }
             f(&mut buf[..len])
         }
-        Err(_) => f(&mut vec![T::default(); len]),
+        Err(_) => f(&mut AlignedVec::zeroed(len)),
     })
 }
