@@ -310,6 +310,29 @@ fn step_threads_run_every_part_once_per_round_and_report_panics() {
         counts[p].fetch_add(1, Ordering::Relaxed);
     });
     assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1002));
+    // Part 0 panics: no part of that round runs once `run` has unwound
+    // (its job's borrow has ended), and the team goes on.
+    let late = AtomicUsize::new(0);
+    for _ in 0..100 {
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            team.run(&|p| {
+                assert!(p != 0, "part 0 fails");
+                late.fetch_add(1, Ordering::SeqCst);
+            });
+        }));
+        assert!(panicked.is_err());
+        let after = late.load(Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_micros(300));
+        assert_eq!(
+            late.load(Ordering::SeqCst),
+            after,
+            "a part ran after run returned"
+        );
+    }
+    team.run(&|p| {
+        counts[p].fetch_add(1, Ordering::Relaxed);
+    });
+    assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1003));
     drop(team);
 }
 

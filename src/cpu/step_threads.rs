@@ -126,13 +126,17 @@ impl StepThreads {
     }
 }
 
-/// Waits for the round's workers when dropped, also while unwinding.
+/// Waits for the round's workers when dropped, also while unwinding. When
+/// part 0 panicked, parts still `OPEN` are closed unrun first: a worker
+/// claiming one later would call the job after its borrow has ended.
 struct WaitForWorkers<'a>(&'a Shared);
 
 impl Drop for WaitForWorkers<'_> {
     fn drop(&mut self) {
         let mut spins = 0u32;
         for st in &self.0.state {
+            // Fails unless unwinding: `run` claimed or saw claimed every part.
+            let _ = st.compare_exchange(OPEN, TAKEN, Ordering::AcqRel, Ordering::Acquire);
             while st.load(Ordering::Acquire) == RUNNING {
                 spins += 1;
                 if spins.is_multiple_of(SPINS_PER_CHECK) {
