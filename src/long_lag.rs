@@ -43,8 +43,11 @@ pub struct LongLagConfig {}
 /// One channel's long-term predictor.
 #[derive(Clone, Default)]
 pub struct LongLag {
-    /// Every residual so far (the search reads up to `REACH` of them back).
+    /// The last residuals, at least `REACH` of them once there are that
+    /// many (all the search and the prediction read), at most `2·REACH`.
     past: Vec<f64>,
+    /// Residuals taken so far (the blocks count from the first).
+    seen: usize,
     lag: usize,
     taps: [f64; 3],
     correlation: f64,
@@ -59,7 +62,7 @@ type Plans = (usize, Arc<dyn Fft<f64>>, Arc<dyn Fft<f64>>);
 impl std::fmt::Debug for LongLag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LongLag")
-            .field("residuals", &self.past.len())
+            .field("residuals", &self.seen)
             .field("lag", &self.lag)
             .field("taps", &self.taps)
             .field("correlation", &self.correlation)
@@ -86,8 +89,14 @@ impl LongLag {
 
     /// Take the next residual; every `BLOCK` of them, search again.
     pub fn update(&mut self, e: f64) {
+        // Dropped in halves, so a song of any length keeps 8-16 MiB per
+        // channel, not 8 bytes of every residual it ever had.
+        if self.past.len() == 2 * REACH {
+            self.past.drain(..REACH);
+        }
         self.past.push(e);
-        let n = self.past.len();
+        self.seen += 1;
+        let n = self.seen;
         if n.is_multiple_of(BLOCK) && n >= TEMPLATE + MIN_LAG + 2 {
             self.search();
         }

@@ -3,7 +3,7 @@
 //! reads nothing ahead of the residual it predicts, and on a residual that
 //! never repeats it stays near silent.
 
-use wavelstm::long_lag::{LongLag, BLOCK, MIN_LAG, TEMPLATE};
+use wavelstm::long_lag::{LongLag, BLOCK, MIN_LAG, REACH, TEMPLATE};
 use wavelstm::rng::SplitMix64;
 
 /// Feed `e` one value at a time; the predictions made before each value.
@@ -78,4 +78,29 @@ fn a_prediction_reads_only_the_past() {
         let b = run(&f);
         assert_eq!(a[..=t], b[..=t], "changed at {t}");
     }
+}
+
+/// Past `2·REACH` residuals the predictor drops its oldest half (so a long
+/// song does not keep 8 bytes of every residual); what it finds and
+/// predicts after that is as before.
+#[test]
+fn a_long_stream_keeps_predicting_after_its_past_is_trimmed() {
+    let mut rng = SplitMix64::new(5);
+    let period = 5 * BLOCK + 77;
+    let motif: Vec<f64> = (0..period).map(|_| rng.normal()).collect();
+    let n = 2 * REACH + 3 * BLOCK;
+    let mut ll = LongLag::new();
+    let (mut err, mut sig) = (0.0, 0.0);
+    for t in 0..n {
+        let e = motif[t % period] + 0.01 * rng.normal();
+        if t >= 2 * REACH + BLOCK {
+            let (p, r) = ll.predict();
+            assert!(r > 0.99, "correlation {r} at {t}");
+            err += (e - p).powi(2);
+            sig += e * e;
+        }
+        ll.update(e);
+    }
+    let gain = 10.0 * (sig / err).log10();
+    assert!(gain > 30.0, "after the trim: {gain:.1} dB");
 }
