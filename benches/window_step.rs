@@ -11,7 +11,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use std::time::Duration;
 use wavelstm::bench::Workload;
 use wavelstm::cpu::isa::isa;
-use wavelstm::cpu::lanes::{dot_lanes, mul_lanes, padded, Strided};
+use wavelstm::cpu::lanes::{dot_lanes, mul_lanes, padded_for, Strided};
 use wavelstm::cpu::window_step::WindowStep;
 use wavelstm::flops;
 use wavelstm::model::init_params;
@@ -60,7 +60,7 @@ fn bench_step(c: &mut Criterion) {
 /// weight products.
 fn bench_products(c: &mut Criterion) {
     let (n, k, b) = (50, 100, 100);
-    let bp = padded(b);
+    let bp = padded_for(isa(), b);
     let mut rng = SplitMix64::new(6);
     let w = random(&mut rng, n * k);
     let x = random(&mut rng, k * bp);

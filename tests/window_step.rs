@@ -223,6 +223,69 @@ fn dot_and_sum_lanes_match_naive_sums() {
     }
 }
 
+/// A batch padded to half a vector gives what it gives padded to a whole
+/// one with zeros, to the bit, on every set: the grain changes no result.
+#[test]
+fn a_half_vector_is_a_zero_padded_whole_one_to_the_bit() {
+    let mut rng = SplitMix64::new(17);
+    let whole = |b: usize| b.div_ceil(16) * 16;
+    for &(rows, depth) in &[(1, 1), (7, 3), (13, 50), (25, 100)] {
+        for &b in &[5, 20, 52, 100] {
+            let (bh, bw) = (padded(b), whole(b));
+            assert!(bh < bw, "b {b}: no half vector");
+            // `x`'s padded lanes as the step has them (not zero: what the
+            // network makes of a zero input), `y`'s zero (a zero gradient).
+            let x = random(&mut rng, depth.max(rows) * bw);
+            let mut y = random(&mut rng, rows * bw);
+            for r in 0..rows {
+                y[r * bw + b..(r + 1) * bw].fill(0.0);
+            }
+            let narrow = |m: &[f32], n: usize| -> Vec<f32> {
+                (0..n)
+                    .flat_map(|r| m[r * bw..r * bw + bh].to_vec())
+                    .collect()
+            };
+            let (xh, yh) = (narrow(&x, depth.max(rows)), narrow(&y, rows));
+            let w = random(&mut rng, rows * depth);
+            let start = random(&mut rng, rows * bw);
+            let starth = narrow(&start, rows);
+            for isa in Isa::all_supported() {
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                for accumulate in [false, true] {
+                    // x's lanes past `b` zero for the product's input.
+                    let mut xz = x.clone();
+                    for p in 0..depth {
+                        xz[p * bw + b..(p + 1) * bw].fill(0.0);
+                    }
+                    let xzh = narrow(&xz, depth);
+                    let a = Strided::rows(&w, depth);
+                    let (mut ow, mut oh) = (start.clone(), starth.clone());
+                    mul_lanes(isa, a, 0..rows, depth, &xz, bw, &mut ow, accumulate);
+                    mul_lanes(isa, a, 0..rows, depth, &xzh, bh, &mut oh, accumulate);
+                    assert_eq!(
+                        bits(&narrow(&ow, rows)),
+                        bits(&oh),
+                        "mul_lanes {isa:?} {rows}x{depth} b {b}"
+                    );
+                    let ld = depth + 1;
+                    let (mut dw, mut dh) = (vec![0.5f32; rows * ld], vec![0.5f32; rows * ld]);
+                    dot_lanes(isa, &y, 0..rows, &x, depth, bw, &mut dw, ld, accumulate);
+                    dot_lanes(isa, &yh, 0..rows, &xh, depth, bh, &mut dh, ld, accumulate);
+                    assert_eq!(
+                        bits(&dw),
+                        bits(&dh),
+                        "dot_lanes {isa:?} {rows}x{depth} b {b}"
+                    );
+                }
+            }
+            let (mut sw, mut sh) = (vec![0.0f32; rows], vec![0.0f32; rows]);
+            sum_lanes(&y, 0..rows, bw, &mut sw);
+            sum_lanes(&yh, 0..rows, bh, &mut sh);
+            assert_eq!(sw, sh, "sum_lanes {rows} b {b}");
+        }
+    }
+}
+
 #[test]
 fn lanes_layout_round_trips() {
     let mut rng = SplitMix64::new(13);

@@ -1,5 +1,5 @@
 //! Products on matrices stored *lanes last*: `[features, BP]`, one lane per
-//! batch row, `BP` = the batch rounded up to [`LANES`]. A small model's
+//! batch row, `BP` = the batch rounded up to [`GRAIN`] (half a vector). A small model's
 //! step (the seed preset's: batch 100, widths 3 to 400) is a chain of small
 //! products; in this layout each of them streams whole rows of lanes through
 //! vector registers, with the weights read in place (PyTorch's `[out, in]`
@@ -22,9 +22,28 @@ use super::isa::{dispatch, Isa, Kernel};
 /// Lanes of one vector register (`f32` in AVX-512).
 pub const LANES: usize = 16;
 
-/// `b` rounded up to whole vectors.
+/// The kernels take any `BP` that is a multiple of this: half a vector,
+/// one AVX2 register. They run whole vectors and then, where `BP` ends in
+/// the middle of one, a half. A half computes what a whole vector with
+/// zeros in its upper half would, bit for bit (`fma(0, 0, s) = s`), so no
+/// result depends on the padding.
+pub const GRAIN: usize = LANES / 2;
+
+/// `b` rounded up to whole [`GRAIN`]s: the least `BP` the kernels take.
 pub fn padded(b: usize) -> usize {
-    b.div_ceil(LANES) * LANES
+    b.div_ceil(GRAIN) * GRAIN
+}
+
+/// The `BP` a batch of `b` is best run at on `isa`. On AVX2 a half vector
+/// is a whole register, so a batch ending in one skips the upper half (the
+/// seed preset's second part, 52 rows: 56 lanes, not 64). Elsewhere whole
+/// vectors: a 64-byte register gains nothing from a half, and rows of a
+/// half vector more would start in the middle of a cache line.
+pub fn padded_for(isa: Isa, b: usize) -> usize {
+    match isa {
+        Isa::Avx2Fma => padded(b),
+        _ => b.div_ceil(LANES) * LANES,
+    }
 }
 
 /// A matrix read row by row from a flat buffer: element `(r, p)` at
@@ -85,7 +104,7 @@ pub fn mul_lanes(
     out: &mut [f32],
     accumulate: bool,
 ) {
-    assert!(bp.is_multiple_of(LANES), "mul_lanes: lanes not padded");
+    assert!(bp.is_multiple_of(GRAIN), "mul_lanes: lanes not padded");
     assert!(
         a.data.len() >= a.end(rows.end, depth),
         "mul_lanes: a too short"
@@ -160,7 +179,7 @@ pub fn dot_lanes(
     ld: usize,
     accumulate: bool,
 ) {
-    assert!(bp.is_multiple_of(LANES), "dot_lanes: lanes not padded");
+    assert!(bp.is_multiple_of(GRAIN), "dot_lanes: lanes not padded");
     assert!(y.len() >= rows.end * bp, "dot_lanes: y too short");
     assert!(x.len() >= cols * bp, "dot_lanes: x too short");
     assert!(cols <= ld, "dot_lanes: leading dimension");
@@ -229,10 +248,15 @@ impl Kernel for DotLanes<'_> {
 pub fn sum_lanes(y: &[f32], rows: std::ops::Range<usize>, bp: usize, out: &mut [f32]) {
     for r in rows {
         let mut acc = [0.0f32; LANES];
-        for v in y[r * bp..(r + 1) * bp].chunks_exact(LANES) {
+        let mut vecs = y[r * bp..(r + 1) * bp].chunks_exact(LANES);
+        for v in &mut vecs {
             for (a, &x) in acc.iter_mut().zip(v) {
                 *a += x;
             }
+        }
+        // A half vector: its upper lanes add nothing.
+        for (a, &x) in acc.iter_mut().zip(vecs.remainder()) {
+            *a += x;
         }
         out[r] = hsum(acc);
     }
@@ -303,9 +327,14 @@ unsafe fn mul_lanes_impl<K: MulBlock>(
     let mut r = rows.start;
     while r < rows.end {
         let nr = ROWS.min(rows.end - r);
+        let vecs = if K::MASKED {
+            bp.div_ceil(LANES)
+        } else {
+            bp / LANES
+        };
         let mut v = 0;
-        while v < bp / LANES {
-            let nv = VECS.min(bp / LANES - v);
+        while v < vecs {
+            let nv = VECS.min(vecs - v);
             macro_rules! block {
                 ($($n:literal),*) => {
                     match nv {
@@ -326,6 +355,16 @@ unsafe fn mul_lanes_impl<K: MulBlock>(
             block!(1, 2, 3, 4);
             v += nv;
         }
+        if v * LANES < bp {
+            match nr {
+                1 => K::half::<1>(a, r, depth, x, bp, v, out, accumulate),
+                2 => K::half::<2>(a, r, depth, x, bp, v, out, accumulate),
+                3 => K::half::<3>(a, r, depth, x, bp, v, out, accumulate),
+                4 => K::half::<4>(a, r, depth, x, bp, v, out, accumulate),
+                5 => K::half::<5>(a, r, depth, x, bp, v, out, accumulate),
+                _ => K::half::<ROWS>(a, r, depth, x, bp, v, out, accumulate),
+            }
+        }
         r += nr;
     }
 }
@@ -333,6 +372,11 @@ unsafe fn mul_lanes_impl<K: MulBlock>(
 /// One block of [`mul_lanes`] on one instruction set: rows `r0..r0+R`,
 /// lane vectors `v0..v0+V`, as [`mul_block`] computes it.
 trait MulBlock {
+    /// Whether [`block`](Self::block) runs a last half vector itself, as a
+    /// whole one under a mask (AVX-512: no extra pass over the weights);
+    /// else [`half`](Self::half) runs it.
+    const MASKED: bool = false;
+
     #[allow(clippy::too_many_arguments)]
     unsafe fn block<const R: usize, const V: usize>(
         a: Strided<'_>,
@@ -341,6 +385,20 @@ trait MulBlock {
         x: &[f32],
         bp: usize,
         v0: usize,
+        out: &mut [f32],
+        accumulate: bool,
+    );
+
+    /// The lower half of lane vector `v` only (the last, when `BP` ends
+    /// there), as [`mul_block`] computes it.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn half<const R: usize>(
+        a: Strided<'_>,
+        r0: usize,
+        depth: usize,
+        x: &[f32],
+        bp: usize,
+        v: usize,
         out: &mut [f32],
         accumulate: bool,
     );
@@ -362,15 +420,30 @@ impl<const FUSED: bool> MulBlock for Plain<FUSED> {
         out: &mut [f32],
         accumulate: bool,
     ) {
-        mul_block::<FUSED, R, V>(a, r0, depth, x, bp, v0, out, accumulate)
+        mul_block::<FUSED, R, V, LANES>(a, r0, depth, x, bp, v0, out, accumulate)
+    }
+
+    #[inline(always)]
+    unsafe fn half<const R: usize>(
+        a: Strided<'_>,
+        r0: usize,
+        depth: usize,
+        x: &[f32],
+        bp: usize,
+        v: usize,
+        out: &mut [f32],
+        accumulate: bool,
+    ) {
+        mul_block::<FUSED, R, 1, GRAIN>(a, r0, depth, x, bp, v, out, accumulate)
     }
 }
 
-/// Rows `r0..r0+R`, lane vectors `v0..v0+V`: `R·V` accumulators of
-/// [`LANES`] lanes, kept in registers over the whole depth.
+/// Rows `r0..r0+R`, lane vectors `v0..v0+V`: `R·V` accumulators of the
+/// first `W` lanes of a vector (all [`LANES`], or a [`GRAIN`]), kept in
+/// registers over the whole depth.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn mul_block<const FUSED: bool, const R: usize, const V: usize>(
+unsafe fn mul_block<const FUSED: bool, const R: usize, const V: usize, const W: usize>(
     a: Strided<'_>,
     r0: usize,
     depth: usize,
@@ -381,21 +454,21 @@ unsafe fn mul_block<const FUSED: bool, const R: usize, const V: usize>(
     accumulate: bool,
 ) {
     let (ap, xp, op) = (a.data.as_ptr(), x.as_ptr(), out.as_mut_ptr());
-    let mut acc = [[[0.0f32; LANES]; V]; R];
+    let mut acc = [[[0.0f32; W]; V]; R];
     if accumulate {
         for (i, row) in acc.iter_mut().enumerate() {
             for (j, vec) in row.iter_mut().enumerate() {
                 let o = op.add((r0 + i) * bp + (v0 + j) * LANES);
-                vec.copy_from_slice(std::slice::from_raw_parts(o, LANES));
+                vec.copy_from_slice(std::slice::from_raw_parts(o, W));
             }
         }
     }
     for p in 0..depth {
-        let mut xv = [[0.0f32; LANES]; V];
+        let mut xv = [[0.0f32; W]; V];
         for (j, vec) in xv.iter_mut().enumerate() {
             vec.copy_from_slice(std::slice::from_raw_parts(
                 xp.add(p * bp + (v0 + j) * LANES),
-                LANES,
+                W,
             ));
         }
         for (i, row) in acc.iter_mut().enumerate() {
@@ -410,7 +483,7 @@ unsafe fn mul_block<const FUSED: bool, const R: usize, const V: usize>(
     for (i, row) in acc.iter().enumerate() {
         for (j, vec) in row.iter().enumerate() {
             let o = op.add((r0 + i) * bp + (v0 + j) * LANES);
-            std::slice::from_raw_parts_mut(o, LANES).copy_from_slice(vec);
+            std::slice::from_raw_parts_mut(o, W).copy_from_slice(vec);
         }
     }
 }
@@ -537,30 +610,20 @@ unsafe fn dot_lanes_impl<D: DotBlock>(
 }
 
 /// The plain block: `N·K` accumulators of [`LANES`] lanes, each product's
-/// lanes summed in [`hsum`]'s order. (The compiler's vectorization of this
+/// lanes summed in [`hsum`]'s order; a last half vector adds to the lower
+/// half of the accumulators only. (The compiler's vectorization of this
 /// loop is fragile: inlined into the lanes kernels' wrapper it computed
 /// every lane with its own scalar multiply-add, through the stack, which
 /// is why the vector sets have blocks of their own.)
 #[inline(always)]
 unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(at: DotAt) {
-    let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
+    let (_, n0, _, k0, bp, op, ld, accumulate) = at.parts();
     let mut acc = [[[0.0f32; LANES]; K]; N];
     for v in 0..bp / LANES {
-        let mut xv = [[0.0f32; LANES]; K];
-        for (j, vec) in xv.iter_mut().enumerate() {
-            vec.copy_from_slice(std::slice::from_raw_parts(
-                xp.add((k0 + j) * bp + v * LANES),
-                LANES,
-            ));
-        }
-        for (i, row) in acc.iter_mut().enumerate() {
-            let yv = std::slice::from_raw_parts(yp.add((n0 + i) * bp + v * LANES), LANES);
-            for (vec, xs) in row.iter_mut().zip(&xv) {
-                for ((c, &xl), &yl) in vec.iter_mut().zip(xs).zip(yv) {
-                    *c = fma::<FUSED>(yl, xl, *c);
-                }
-            }
-        }
+        dot_step::<FUSED, N, K, LANES>(&mut acc, at, v * LANES);
+    }
+    if !bp.is_multiple_of(LANES) {
+        dot_step::<FUSED, N, K, GRAIN>(&mut acc, at, bp - GRAIN);
     }
     for (i, row) in acc.iter().enumerate() {
         for (j, vec) in row.iter().enumerate() {
@@ -571,9 +634,32 @@ unsafe fn dot_block<const FUSED: bool, const N: usize, const K: usize>(at: DotAt
     }
 }
 
+/// Lanes `l0..l0+W` of [`dot_block`]'s products into the first `W` lanes of
+/// its accumulators.
+#[inline(always)]
+unsafe fn dot_step<const FUSED: bool, const N: usize, const K: usize, const W: usize>(
+    acc: &mut [[[f32; LANES]; K]; N],
+    at: DotAt,
+    l0: usize,
+) {
+    let (yp, n0, xp, k0, bp, ..) = at.parts();
+    let mut xv = [[0.0f32; W]; K];
+    for (j, vec) in xv.iter_mut().enumerate() {
+        vec.copy_from_slice(std::slice::from_raw_parts(xp.add((k0 + j) * bp + l0), W));
+    }
+    for (i, row) in acc.iter_mut().enumerate() {
+        let yv = std::slice::from_raw_parts(yp.add((n0 + i) * bp + l0), W);
+        for (vec, xs) in row.iter_mut().zip(&xv) {
+            for ((c, &xl), &yl) in vec.iter_mut().zip(xs).zip(yv) {
+                *c = fma::<FUSED>(yl, xl, *c);
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{hsum, DotAt, DotBlock, MulBlock, Strided, DOT, LANES};
+    use super::{hsum, DotAt, DotBlock, MulBlock, Strided, DOT, GRAIN, LANES};
     use std::arch::x86_64::*;
 
     /// [`super::mul_block`] in AVX2 intrinsics. A lane vector is two
@@ -596,14 +682,30 @@ mod x86 {
             accumulate: bool,
         ) {
             for j in 0..V {
-                mul_block_avx2::<R>(a, r0, depth, x, bp, v0 + j, out, accumulate)
+                mul_block_avx2::<R, 2>(a, r0, depth, x, bp, v0 + j, out, accumulate)
             }
+        }
+
+        #[inline(always)]
+        unsafe fn half<const R: usize>(
+            a: Strided<'_>,
+            r0: usize,
+            depth: usize,
+            x: &[f32],
+            bp: usize,
+            v: usize,
+            out: &mut [f32],
+            accumulate: bool,
+        ) {
+            mul_block_avx2::<R, 1>(a, r0, depth, x, bp, v, out, accumulate)
         }
     }
 
+    /// Rows `r0..r0+R` of lane vector `v`, its first `REGS` registers (2:
+    /// the whole vector, 1: its lower half).
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn mul_block_avx2<const R: usize>(
+    unsafe fn mul_block_avx2<const R: usize, const REGS: usize>(
         a: Strided<'_>,
         r0: usize,
         depth: usize,
@@ -615,25 +717,28 @@ mod x86 {
     ) {
         let (ap, xp, op) = (a.data.as_ptr(), x.as_ptr(), out.as_mut_ptr());
         let at = |i: usize| (r0 + i) * bp + v * LANES;
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        let mut acc = [[_mm256_setzero_ps(); REGS]; R];
         if accumulate {
             for (i, row) in acc.iter_mut().enumerate() {
-                row[0] = _mm256_loadu_ps(op.add(at(i)));
-                row[1] = _mm256_loadu_ps(op.add(at(i) + 8));
+                for (h, reg) in row.iter_mut().enumerate() {
+                    *reg = _mm256_loadu_ps(op.add(at(i) + h * GRAIN));
+                }
             }
         }
         for p in 0..depth {
             let xq = xp.add(p * bp + v * LANES);
-            let (x0, x1) = (_mm256_loadu_ps(xq), _mm256_loadu_ps(xq.add(8)));
+            let xv: [__m256; REGS] = std::array::from_fn(|h| _mm256_loadu_ps(xq.add(h * GRAIN)));
             for (i, row) in acc.iter_mut().enumerate() {
                 let w = _mm256_broadcast_ss(&*ap.add((r0 + i) * a.row_stride + p * a.col_stride));
-                row[0] = _mm256_fmadd_ps(w, x0, row[0]);
-                row[1] = _mm256_fmadd_ps(w, x1, row[1]);
+                for (reg, &xh) in row.iter_mut().zip(&xv) {
+                    *reg = _mm256_fmadd_ps(w, xh, *reg);
+                }
             }
         }
         for (i, row) in acc.iter().enumerate() {
-            _mm256_storeu_ps(op.add(at(i)), row[0]);
-            _mm256_storeu_ps(op.add(at(i) + 8), row[1]);
+            for (h, &reg) in row.iter().enumerate() {
+                _mm256_storeu_ps(op.add(at(i) + h * GRAIN), reg);
+            }
         }
     }
 
@@ -681,6 +786,17 @@ mod x86 {
                 }
             }
         }
+        if !bp.is_multiple_of(LANES) {
+            // The last half vector: the lower registers only.
+            let load = |p: *const f32, row: usize| _mm256_loadu_ps(p.add((row + 1) * bp - GRAIN));
+            let xv: [__m256; K] = std::array::from_fn(|j| load(xp, k0 + j));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let yv = load(yp, n0 + i);
+                for (prod, &xj) in row.iter_mut().zip(&xv) {
+                    prod[0] = _mm256_fmadd_ps(yv, xj, prod[0]);
+                }
+            }
+        }
         for (i, row) in acc.iter().enumerate() {
             for (j, prod) in row.iter().enumerate() {
                 let o = op.add((n0 + i) * ld + k0 + j);
@@ -716,6 +832,21 @@ mod x86 {
             accumulate: bool,
         ) {
             mul_block_avx512::<R, V>(a, r0, depth, x, bp, v0, out, accumulate)
+        }
+
+        /// A half vector is one AVX2 register, which every AVX-512 CPU has.
+        #[inline(always)]
+        unsafe fn half<const R: usize>(
+            a: Strided<'_>,
+            r0: usize,
+            depth: usize,
+            x: &[f32],
+            bp: usize,
+            v: usize,
+            out: &mut [f32],
+            accumulate: bool,
+        ) {
+            Avx2::half::<R>(a, r0, depth, x, bp, v, out, accumulate)
         }
     }
 
@@ -758,6 +889,18 @@ mod x86 {
         }
     }
 
+    /// Lane vector `v` of `row` of a `[·, bp]` matrix; with `HALF`, its
+    /// lower half and zeros above (the upper half is not read).
+    #[inline(always)]
+    unsafe fn load_vec<const HALF: bool>(p: *const f32, row: usize, bp: usize, v: usize) -> __m512 {
+        let q = p.add(row * bp + v * LANES);
+        if HALF {
+            _mm512_maskz_loadu_ps((1 << GRAIN) - 1, q)
+        } else {
+            _mm512_loadu_ps(q)
+        }
+    }
+
     impl DotBlock for Avx512 {
         #[inline(always)]
         unsafe fn block<const N: usize, const K: usize>(at: DotAt) {
@@ -774,17 +917,28 @@ mod x86 {
     /// lanes then summed by [`hsum`] itself (few enough here not to matter).
     #[target_feature(enable = "avx512f")]
     unsafe fn dot_edge_avx512<const N: usize, const K: usize>(at: DotAt) {
-        let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
+        let (_, n0, _, k0, bp, op, ld, accumulate) = at.parts();
         let mut acc = [[_mm512_setzero_ps(); K]; N];
-        for v in 0..bp / LANES {
-            let xv: [__m512; K] =
-                std::array::from_fn(|j| _mm512_loadu_ps(xp.add((k0 + j) * bp + v * LANES)));
+        #[inline(always)]
+        unsafe fn step<const N: usize, const K: usize, const HALF: bool>(
+            acc: &mut [[__m512; K]; N],
+            at: DotAt,
+            v: usize,
+        ) {
+            let (yp, n0, xp, k0, bp, ..) = at.parts();
+            let xv: [__m512; K] = std::array::from_fn(|j| load_vec::<HALF>(xp, k0 + j, bp, v));
             for (i, row) in acc.iter_mut().enumerate() {
-                let yv = _mm512_loadu_ps(yp.add((n0 + i) * bp + v * LANES));
+                let yv = load_vec::<HALF>(yp, n0 + i, bp, v);
                 for (prod, &xj) in row.iter_mut().zip(&xv) {
                     *prod = _mm512_fmadd_ps(yv, xj, *prod);
                 }
             }
+        }
+        for v in 0..bp / LANES {
+            step::<N, K, false>(&mut acc, at, v);
+        }
+        if !bp.is_multiple_of(LANES) {
+            step::<N, K, true>(&mut acc, at, bp / LANES);
         }
         for (i, row) in acc.iter().enumerate() {
             for (j, &prod) in row.iter().enumerate() {
@@ -800,22 +954,29 @@ mod x86 {
     /// [`super::dot_block`] for a whole 4 × 4 block in AVX-512. Sixteen
     /// dot products end as sixteen vectors of partial sums; summing each
     /// vector across its lanes apart would cost more than the products at
-    /// the seed preset's 112 lanes, so [`sum_across`] adds all sixteen at
+    /// the seed preset's 48 and 64 lanes, so [`sum_across`] adds all sixteen at
     /// once, halving the lanes of every vector per level (15 additions).
     #[target_feature(enable = "avx512f")]
     unsafe fn dot_block_4x4(at: DotAt) {
-        let (yp, n0, xp, k0, bp, op, ld, accumulate) = at.parts();
+        let (_, n0, _, k0, bp, op, ld, accumulate) = at.parts();
         // Accumulator 4·j + i: row n0 + i, column k0 + j (see sum_across).
         let mut acc = [_mm512_setzero_ps(); DOT * DOT];
-        for v in 0..bp / LANES {
-            let xv: [__m512; DOT] =
-                std::array::from_fn(|j| _mm512_loadu_ps(xp.add((k0 + j) * bp + v * LANES)));
+        #[inline(always)]
+        unsafe fn step<const HALF: bool>(acc: &mut [__m512; DOT * DOT], at: DotAt, v: usize) {
+            let (yp, n0, xp, k0, bp, ..) = at.parts();
+            let xv: [__m512; DOT] = std::array::from_fn(|j| load_vec::<HALF>(xp, k0 + j, bp, v));
             for i in 0..DOT {
-                let yv = _mm512_loadu_ps(yp.add((n0 + i) * bp + v * LANES));
+                let yv = load_vec::<HALF>(yp, n0 + i, bp, v);
                 for (j, &xj) in xv.iter().enumerate() {
                     acc[DOT * j + i] = _mm512_fmadd_ps(yv, xj, acc[DOT * j + i]);
                 }
             }
+        }
+        for v in 0..bp / LANES {
+            step::<false>(&mut acc, at, v);
+        }
+        if !bp.is_multiple_of(LANES) {
+            step::<true>(&mut acc, at, bp / LANES);
         }
         let sums = sum_across(&acc);
         let rows = [

@@ -25,7 +25,7 @@
 //! `tests/window_step.rs`. This step writes every gradient except those of
 //! `W_hh`, which the caller keeps at zero.
 //!
-//! Buffers, all lanes-last with `BP = padded(B)` lanes: the input `x[I_0]`;
+//! Buffers, all lanes-last with `BP = padded_for(isa, B)` lanes: the input `x[I_0]`;
 //! per layer the gates `[4H]` (`i`, `f` unused, `g`, `o`, activated), `c`,
 //! `act(c)` and `h` `[H]`; the top layer's output after its activation
 //! `[H]`; every dense layer's output after its activation. Lanes past `B`
@@ -38,7 +38,7 @@ use super::activation::{
 };
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::lanes::LANES;
-use super::lanes::{dot_lanes, from_lanes, mul_lanes, padded, sum_lanes, to_lanes, Strided};
+use super::lanes::{dot_lanes, from_lanes, mul_lanes, padded_for, sum_lanes, to_lanes, Strided};
 use super::step_threads::StepThreads;
 use crate::model::{Activation, LstmOffsets, ModelConfig, ParamLayout};
 use std::sync::{Mutex, PoisonError};
@@ -167,7 +167,7 @@ impl WindowStep {
     fn forward_impl(&mut self, cfg: &ModelConfig, layout: &ParamLayout, params: &[f32], x: &[f32]) {
         let i0 = cfg.input_size();
         let b = x.len() / i0;
-        let bp = padded(b);
+        let bp = padded_for(self.isa, b);
         (self.b, self.bp) = (b, bp);
         fill_len(&mut self.x, i0 * bp);
         to_lanes(x, b, i0, bp, &mut self.x);
