@@ -30,6 +30,7 @@ use super::aligned::{aligned_len, AlignedVec};
 use super::dense::{head_activation, Head};
 use super::gemv::{gemv_on, GemvShape};
 use super::isa::{dispatch, isa, Isa, Kernel};
+use super::send_ptr::SendPtr;
 use super::step_threads::StepThreads;
 use crate::model::ModelConfig;
 use std::ops::Range;
@@ -59,13 +60,12 @@ struct Dense {
 }
 
 /// What one thread computes of an LSTM layer: units `units`, for every lane.
+/// Its new `h` and `c` go straight into the caller's state, where the same
+/// thread reads its `c` back at the next step: only `h` crosses cores.
 struct Part {
     units: Range<usize>,
     /// Pre-activations `[4, units, B]`, then the activated gates.
     pre: Vec<f32>,
-    /// The units' new state, `[B, units]` each.
-    h: Vec<f32>,
-    c: Vec<f32>,
 }
 
 pub struct FastStep {
@@ -153,8 +153,6 @@ impl FastStep {
                 Mutex::new(Part {
                     units: units(p),
                     pre: Vec::new(),
-                    h: Vec::new(),
-                    c: Vec::new(),
                 })
             })
             .collect();
@@ -199,22 +197,21 @@ impl FastStep {
                 z[ni..].copy_from_slice(&h_k[lane * nh..(lane + 1) * nh]);
             }
             let c_k = &mut c[k * bh..(k + 1) * bh];
-            {
-                let (isa, z, c_prev, parts) = (self.isa, &self.z[..], &*c_k, &self.parts);
-                self.team.run(&|p| {
-                    let mut part = parts[p].lock().expect("free-step part");
-                    lstm_part(isa, cfg, layer, b, z, c_prev, &mut part);
-                });
-            }
-            for part in &self.parts {
-                let part = part.lock().expect("free-step part");
-                let (u, n) = (part.units.clone(), part.units.len());
-                for lane in 0..b {
-                    let r = lane * nh + u.start..lane * nh + u.end;
-                    h_k[r.clone()].copy_from_slice(&part.h[lane * n..(lane + 1) * n]);
-                    c_k[r].copy_from_slice(&part.c[lane * n..(lane + 1) * n]);
-                }
-            }
+            let state = State {
+                h: SendPtr(h_k.as_mut_ptr()),
+                c: SendPtr(c_k.as_mut_ptr()),
+                hidden: nh,
+                len: bh,
+            };
+            let (isa, z, parts) = (self.isa, &self.z[..], &self.parts);
+            self.team.run(&|p| {
+                let mut part = parts[p].lock().expect("free-step part");
+                // SAFETY: `h_k` and `c_k` are `[B, H]` and outlive the round;
+                // part `p` alone touches its units' columns of them during
+                // it (the parts' units are disjoint), and `z` holds the copy
+                // of `h_k` the products read.
+                unsafe { lstm_part(isa, cfg, layer, b, z, state, &mut part) };
+            });
         }
 
         let slope = cfg.leaky_slope as f32;
@@ -239,22 +236,52 @@ impl FastStep {
     }
 }
 
+/// A layer's state `h, c[B, H]` as the parts write it, each its own units.
+#[derive(Clone, Copy)]
+struct State {
+    h: SendPtr<f32>,
+    c: SendPtr<f32>,
+    hidden: usize,
+    /// `B·H`, the length of each.
+    len: usize,
+}
+
+impl State {
+    /// Lane `lane`'s values of `units` in `h` and in `c`.
+    ///
+    /// # Safety
+    /// No one else touches these values meanwhile (the range is checked).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn lane(&self, lane: usize, units: &Range<usize>) -> (&mut [f32], &mut [f32]) {
+        let at = lane * self.hidden + units.start;
+        assert!(
+            units.end <= self.hidden && at + units.len() <= self.len,
+            "free step: state out of range"
+        );
+        (
+            std::slice::from_raw_parts_mut(self.h.get().add(at), units.len()),
+            std::slice::from_raw_parts_mut(self.c.get().add(at), units.len()),
+        )
+    }
+}
+
 /// One part's share of an LSTM layer: the product for its units, then
-/// their gate math (the equations of `cpu::lstm`).
-fn lstm_part(
+/// their gate math (the equations of `cpu::lstm`), `c` updated in place.
+///
+/// # Safety
+/// As [`State::lane`] for every lane of `b` and `part.units`.
+unsafe fn lstm_part(
     isa: Isa,
     cfg: &ModelConfig,
     layer: &PackedLayer,
     b: usize,
     z: &[f32],
-    c_prev: &[f32],
+    state: State,
     part: &mut Part,
 ) {
     let n = part.units.len();
     let rows = 4 * part.units.start..4 * part.units.end;
     part.pre.resize(4 * n * b, 0.0);
-    part.h.resize(n * b, 0.0);
-    part.c.resize(n * b, 0.0);
     let shape = GemvShape {
         rows: 4 * n,
         cols: layer.cols,
@@ -264,19 +291,18 @@ fn lstm_part(
     let w = &layer.w[rows.start * layer.ld..rows.end * layer.ld];
     gemv_on(isa, shape, w, z, &mut part.pre);
     let bias = &layer.bias[rows];
-    // SAFETY: safe code inside; `dispatch` checks the instruction set.
-    unsafe {
-        dispatch(
-            isa,
-            GateMath {
-                cfg,
-                b,
-                c_prev,
-                bias,
-                part,
-            },
-        )
-    }
+    // SAFETY: `dispatch` checks the instruction set; the state as the
+    // caller guarantees.
+    dispatch(
+        isa,
+        GateMath {
+            cfg,
+            b,
+            state,
+            bias,
+            part,
+        },
+    )
 }
 
 /// [`gate_math`] on the widest vectors at hand. The arithmetic is the same
@@ -284,7 +310,7 @@ fn lstm_part(
 struct GateMath<'a> {
     cfg: &'a ModelConfig,
     b: usize,
-    c_prev: &'a [f32],
+    state: State,
     bias: &'a [f32],
     part: &'a mut Part,
 }
@@ -294,15 +320,18 @@ impl Kernel for GateMath<'_> {
 
     #[inline(always)]
     unsafe fn run(self, _: Isa) {
-        gate_math(self.cfg, self.b, self.c_prev, self.bias, self.part)
+        gate_math(self.cfg, self.b, self.state, self.bias, self.part)
     }
 }
 
-/// `part.pre` (without bias) and the previous cell state `c_prev[B, H]` to
-/// the part's new `h` and `c`.
+/// `part.pre` (without bias) and the previous cell state to the part's new
+/// `h` and `c`, in `state`.
+///
+/// # Safety
+/// As [`lstm_part`].
 #[inline(always)]
-fn gate_math(cfg: &ModelConfig, b: usize, c_prev: &[f32], bias: &[f32], part: &mut Part) {
-    let (nh, u0, n) = (cfg.hidden, part.units.start, part.units.len());
+unsafe fn gate_math(cfg: &ModelConfig, b: usize, state: State, bias: &[f32], part: &mut Part) {
+    let n = part.units.len();
     // One lane (a single take) runs the element-wise loops below as plain
     // runs, the same sums: with rows and strides of a run-time `b`, every
     // value was added and multiplied alone, half of this function's time.
@@ -323,30 +352,25 @@ fn gate_math(cfg: &ModelConfig, b: usize, c_prev: &[f32], bias: &[f32], part: &m
     gate_slice(cfg.gate_activation, f);
     cell_slice(cfg.cell_activation, g);
     gate_slice(cfg.gate_activation, o);
-    if one {
-        let c_prev = &c_prev[u0..u0 + n];
-        for ((((c, &cp), &f), &i), &g) in part.c.iter_mut().zip(c_prev).zip(&*f).zip(&*i).zip(&*g) {
-            *c = f * cp + i * g;
-        }
-    } else {
-        for lane in 0..b {
-            let c_prev = &c_prev[lane * nh + u0..lane * nh + u0 + n];
-            let c = &mut part.c[lane * n..(lane + 1) * n];
-            for (j, (c, &cp)) in c.iter_mut().zip(c_prev).enumerate() {
+    for lane in 0..b {
+        let (h, c) = state.lane(lane, &part.units);
+        if one {
+            for (((c, &f), &i), &g) in c.iter_mut().zip(&*f).zip(&*i).zip(&*g) {
+                *c = f * *c + i * g;
+            }
+        } else {
+            for (j, c) in c.iter_mut().enumerate() {
                 let e = j * b + lane;
-                *c = f[e] * cp + i[e] * g[e];
+                *c = f[e] * *c + i[e] * g[e];
             }
         }
-    }
-    part.h.copy_from_slice(&part.c);
-    cell_slice(cfg.cell_activation, &mut part.h);
-    if one {
-        for (h, &o) in part.h.iter_mut().zip(&*o) {
-            *h *= o;
-        }
-    } else {
-        for lane in 0..b {
-            let h = &mut part.h[lane * n..(lane + 1) * n];
+        h.copy_from_slice(c);
+        cell_slice(cfg.cell_activation, h);
+        if one {
+            for (h, &o) in h.iter_mut().zip(&*o) {
+                *h *= o;
+            }
+        } else {
             for (j, h) in h.iter_mut().enumerate() {
                 *h *= o[j * b + lane];
             }
