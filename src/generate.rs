@@ -47,7 +47,7 @@
 //!   the prime's RMS: first at the prime's RMS ([`Stream::hold_gains_at`]),
 //!   then moved by the ratio of the prime's RMS to the level a copy of the
 //!   stream makes of the excitation alone over half a second
-//!   ([`synthesis_rms`]); the gains at the prime's last sample follow its
+//!   ([`synthesis_rms`](crate::excitation::synthesis_rms)); the gains at the prime's last sample follow its
 //!   last 12 ms, which may be a note's quiet tail 30 dB under the prime;
 //! - the colour of `w` ([`crate::excitation`], order `excitation_order`)
 //!   makes the frozen synthesis put out the prime's long-term spectrum:

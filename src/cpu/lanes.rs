@@ -1,6 +1,6 @@
 //! Products on matrices stored *lanes last*: `[features, BP]`, one lane per
-//! batch row, `BP` = the batch rounded up to [`GRAIN`] (half a vector). A small model's
-//! step (the seed preset's: batch 100, widths 3 to 400) is a chain of small
+//! batch row, `BP` the batch rounded up as [`padded_for`] says (whole
+//! vectors, or half ones on AVX2). A small model's step (the seed preset's: batch 100, widths 3 to 400) is a chain of small
 //! products; in this layout each of them streams whole rows of lanes through
 //! vector registers, with the weights read in place (PyTorch's `[out, in]`
 //! row-major layout, broadcast one value at a time), so no operand is ever
