@@ -1,8 +1,9 @@
 //! Products on matrices stored *lanes last*: `[features, BP]`, one lane per
 //! batch row, `BP` the batch rounded up as [`padded_for`] says (whole
-//! vectors, or half ones on AVX2). A small model's step (the seed preset's: batch 100, widths 3 to 400) is a chain of small
-//! products; in this layout each of them streams whole rows of lanes through
-//! vector registers, with the weights read in place (PyTorch's `[out, in]`
+//! vectors, or half ones on AVX2). A small model's step (the seed
+//! preset's: batch 100, widths 3 to 400) is a chain of small products; in
+//! this layout each of them streams whole rows of lanes through vector
+//! registers, with the weights read in place (PyTorch's `[out, in]`
 //! row-major layout, broadcast one value at a time), so no operand is ever
 //! packed or transposed.
 //!
@@ -327,78 +328,51 @@ unsafe fn mul_lanes_impl<K: MulBlock>(
     let mut r = rows.start;
     while r < rows.end {
         let nr = ROWS.min(rows.end - r);
-        let vecs = if K::MASKED {
-            bp.div_ceil(LANES)
-        } else {
-            bp / LANES
-        };
         let mut v = 0;
-        while v < vecs {
-            let nv = VECS.min(vecs - v);
-            macro_rules! block {
-                ($($n:literal),*) => {
-                    match nv {
-                        $(
-                            $n => match nr {
-                                1 => K::block::<1, $n>(a, r, depth, x, bp, v, out, accumulate),
-                                2 => K::block::<2, $n>(a, r, depth, x, bp, v, out, accumulate),
-                                3 => K::block::<3, $n>(a, r, depth, x, bp, v, out, accumulate),
-                                4 => K::block::<4, $n>(a, r, depth, x, bp, v, out, accumulate),
-                                5 => K::block::<5, $n>(a, r, depth, x, bp, v, out, accumulate),
-                                _ => K::block::<ROWS, $n>(a, r, depth, x, bp, v, out, accumulate),
-                            },
-                        )*
-                        _ => unreachable!(),
-                    }
-                };
+        // Rows `r..r + nr` of `nv` vectors from `v`, `w` lanes each.
+        macro_rules! block {
+            ($nv:literal, $w:expr) => {
+                match nr {
+                    1 => K::block::<1, $nv, $w>(a, r, depth, x, bp, v, out, accumulate),
+                    2 => K::block::<2, $nv, $w>(a, r, depth, x, bp, v, out, accumulate),
+                    3 => K::block::<3, $nv, $w>(a, r, depth, x, bp, v, out, accumulate),
+                    4 => K::block::<4, $nv, $w>(a, r, depth, x, bp, v, out, accumulate),
+                    5 => K::block::<5, $nv, $w>(a, r, depth, x, bp, v, out, accumulate),
+                    _ => K::block::<ROWS, $nv, $w>(a, r, depth, x, bp, v, out, accumulate),
+                }
+            };
+        }
+        while v < bp / LANES {
+            let nv = VECS.min(bp / LANES - v);
+            match nv {
+                1 => block!(1, LANES),
+                2 => block!(2, LANES),
+                3 => block!(3, LANES),
+                4 => block!(4, LANES),
+                _ => unreachable!(),
             }
-            block!(1, 2, 3, 4);
             v += nv;
         }
         if v * LANES < bp {
-            match nr {
-                1 => K::half::<1>(a, r, depth, x, bp, v, out, accumulate),
-                2 => K::half::<2>(a, r, depth, x, bp, v, out, accumulate),
-                3 => K::half::<3>(a, r, depth, x, bp, v, out, accumulate),
-                4 => K::half::<4>(a, r, depth, x, bp, v, out, accumulate),
-                5 => K::half::<5>(a, r, depth, x, bp, v, out, accumulate),
-                _ => K::half::<ROWS>(a, r, depth, x, bp, v, out, accumulate),
-            }
+            block!(1, GRAIN);
         }
         r += nr;
     }
 }
 
 /// One block of [`mul_lanes`] on one instruction set: rows `r0..r0+R`,
-/// lane vectors `v0..v0+V`, as [`mul_block`] computes it.
+/// lane vectors `v0..v0+V`, the first `W` lanes of each (all [`LANES`], or
+/// a [`GRAIN`] for the last half vector, with `V = 1`), as [`mul_block`]
+/// computes it.
 trait MulBlock {
-    /// Whether [`block`](Self::block) runs a last half vector itself, as a
-    /// whole one under a mask (AVX-512: no extra pass over the weights);
-    /// else [`half`](Self::half) runs it.
-    const MASKED: bool = false;
-
     #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const R: usize, const V: usize>(
+    unsafe fn block<const R: usize, const V: usize, const W: usize>(
         a: Strided<'_>,
         r0: usize,
         depth: usize,
         x: &[f32],
         bp: usize,
         v0: usize,
-        out: &mut [f32],
-        accumulate: bool,
-    );
-
-    /// The lower half of lane vector `v` only (the last, when `BP` ends
-    /// there), as [`mul_block`] computes it.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn half<const R: usize>(
-        a: Strided<'_>,
-        r0: usize,
-        depth: usize,
-        x: &[f32],
-        bp: usize,
-        v: usize,
         out: &mut [f32],
         accumulate: bool,
     );
@@ -410,7 +384,7 @@ struct Plain<const FUSED: bool>;
 
 impl<const FUSED: bool> MulBlock for Plain<FUSED> {
     #[inline(always)]
-    unsafe fn block<const R: usize, const V: usize>(
+    unsafe fn block<const R: usize, const V: usize, const W: usize>(
         a: Strided<'_>,
         r0: usize,
         depth: usize,
@@ -420,21 +394,7 @@ impl<const FUSED: bool> MulBlock for Plain<FUSED> {
         out: &mut [f32],
         accumulate: bool,
     ) {
-        mul_block::<FUSED, R, V, LANES>(a, r0, depth, x, bp, v0, out, accumulate)
-    }
-
-    #[inline(always)]
-    unsafe fn half<const R: usize>(
-        a: Strided<'_>,
-        r0: usize,
-        depth: usize,
-        x: &[f32],
-        bp: usize,
-        v: usize,
-        out: &mut [f32],
-        accumulate: bool,
-    ) {
-        mul_block::<FUSED, R, 1, GRAIN>(a, r0, depth, x, bp, v, out, accumulate)
+        mul_block::<FUSED, R, V, W>(a, r0, depth, x, bp, v0, out, accumulate)
     }
 }
 
@@ -671,7 +631,7 @@ mod x86 {
 
     impl MulBlock for Avx2 {
         #[inline(always)]
-        unsafe fn block<const R: usize, const V: usize>(
+        unsafe fn block<const R: usize, const V: usize, const W: usize>(
             a: Strided<'_>,
             r0: usize,
             depth: usize,
@@ -682,22 +642,12 @@ mod x86 {
             accumulate: bool,
         ) {
             for j in 0..V {
-                mul_block_avx2::<R, 2>(a, r0, depth, x, bp, v0 + j, out, accumulate)
+                if W == LANES {
+                    mul_block_avx2::<R, 2>(a, r0, depth, x, bp, v0 + j, out, accumulate)
+                } else {
+                    mul_block_avx2::<R, 1>(a, r0, depth, x, bp, v0 + j, out, accumulate)
+                }
             }
-        }
-
-        #[inline(always)]
-        unsafe fn half<const R: usize>(
-            a: Strided<'_>,
-            r0: usize,
-            depth: usize,
-            x: &[f32],
-            bp: usize,
-            v: usize,
-            out: &mut [f32],
-            accumulate: bool,
-        ) {
-            mul_block_avx2::<R, 1>(a, r0, depth, x, bp, v, out, accumulate)
         }
     }
 
@@ -820,8 +770,9 @@ mod x86 {
     pub struct Avx512;
 
     impl MulBlock for Avx512 {
+        /// A half vector is one AVX2 register, which every AVX-512 CPU has.
         #[inline(always)]
-        unsafe fn block<const R: usize, const V: usize>(
+        unsafe fn block<const R: usize, const V: usize, const W: usize>(
             a: Strided<'_>,
             r0: usize,
             depth: usize,
@@ -831,22 +782,11 @@ mod x86 {
             out: &mut [f32],
             accumulate: bool,
         ) {
-            mul_block_avx512::<R, V>(a, r0, depth, x, bp, v0, out, accumulate)
-        }
-
-        /// A half vector is one AVX2 register, which every AVX-512 CPU has.
-        #[inline(always)]
-        unsafe fn half<const R: usize>(
-            a: Strided<'_>,
-            r0: usize,
-            depth: usize,
-            x: &[f32],
-            bp: usize,
-            v: usize,
-            out: &mut [f32],
-            accumulate: bool,
-        ) {
-            Avx2::half::<R>(a, r0, depth, x, bp, v, out, accumulate)
+            if W == LANES {
+                mul_block_avx512::<R, V>(a, r0, depth, x, bp, v0, out, accumulate)
+            } else {
+                <Avx2 as MulBlock>::block::<R, V, W>(a, r0, depth, x, bp, v0, out, accumulate)
+            }
         }
     }
 
