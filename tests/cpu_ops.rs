@@ -17,7 +17,7 @@ use wavelstm::cpu::lstm::{
     bias_and_input_grads, column_sums, lstm_forward, lstm_forward_reference, LstmCache, LstmShape,
     Pass,
 };
-use wavelstm::cpu::matmul::{gemm, gemm_reference, Op};
+use wavelstm::cpu::matmul::{gemm, gemm_bias, gemm_reference, Op};
 use wavelstm::cpu::network::{backward, forward, mse_loss, Workspace};
 use wavelstm::cpu::scalar::CpuReal;
 use wavelstm::model::{Activation, CellActivation, GateActivation, LstmOffsets, ModelConfig};
@@ -241,6 +241,81 @@ fn gemm_comparison_detects_a_wrong_element() {
     c1[17 * n + 5] *= 1.0 + 1e-3;
     let scale = vec![k as f64; m * n];
     assert!(worst(&to_f64(&c1), &to_f64(&c2), &scale) > tol::<f32>());
+}
+
+/// `gemm_bias` against what it stands for, C filled with the bias and then
+/// `gemm` with `alpha = beta = 1`: bit for bit, on every pair of operations,
+/// odd shapes, padded rows and inner lengths past one block of `p` (256),
+/// with NaN in C beforehand (its old value must never be read).
+fn gemm_bias_is_fill_then_gemm<T: CpuReal>(seed: u64) {
+    let shapes = [
+        (1, 1, 1),
+        (7, 5, 3),
+        (33, 100, 17),
+        (517, 131, 65),
+        (64, 1024, 300),
+        (19, 77, 513),
+    ];
+    let mut rng = SplitMix64::new(seed);
+    for (si, &(m, n, k)) in shapes.iter().enumerate() {
+        for &(op_a, op_b) in EVERY_OP_PAIR.iter() {
+            let pad = si % 3;
+            let (lda, ldb, ldc) = (
+                if op_a == Op::N { k } else { m } + pad,
+                if op_b == Op::N { n } else { k } + pad,
+                n + pad,
+            );
+            let a: Vec<T> = random(&mut rng, (m.max(k)) * lda, 1.0);
+            let b: Vec<T> = random(&mut rng, (n.max(k)) * ldb, 1.0);
+            let bias: Vec<T> = random(&mut rng, n, 1.0);
+            let mut want = vec![T::nan(); m * ldc];
+            for row in want.chunks_mut(ldc) {
+                row[..n].copy_from_slice(&bias);
+            }
+            let mut got = vec![T::nan(); m * ldc];
+            gemm(
+                op_a,
+                op_b,
+                m,
+                n,
+                k,
+                T::one(),
+                &a,
+                lda,
+                &b,
+                ldb,
+                T::one(),
+                &mut want,
+                ldc,
+            );
+            gemm_bias(op_a, op_b, m, n, k, &a, lda, &b, ldb, &bias, &mut got, ldc);
+            for i in 0..m {
+                for j in 0..n {
+                    let (g, w) = (got[i * ldc + j], want[i * ldc + j]);
+                    assert!(
+                        g.to_f64().unwrap().to_bits() == w.to_f64().unwrap().to_bits(),
+                        "gemm_bias {op_a:?}{op_b:?} {m}x{n}x{k}: C[{i}][{j}] = {g:?}, fill + gemm {w:?}"
+                    );
+                }
+                for j in n..ldc {
+                    assert!(
+                        got[i * ldc + j].is_nan(),
+                        "gemm_bias wrote into the padding of C"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gemm_bias_is_fill_then_gemm_f32() {
+    gemm_bias_is_fill_then_gemm::<f32>(300);
+}
+
+#[test]
+fn gemm_bias_is_fill_then_gemm_f64() {
+    gemm_bias_is_fill_then_gemm::<f64>(400);
 }
 
 fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {

@@ -32,7 +32,7 @@
 use super::activation::{cell, gate};
 use super::aligned::AlignedVec;
 pub use super::lstm_shape::LstmShape;
-use super::matmul::{gemm, Op};
+use super::matmul::{gemm, gemm_bias, Op};
 use super::recurrence::{self, BackwardBuffers, FoldedInput, ForwardBuffers};
 use super::scalar::CpuReal;
 use crate::model::LstmOffsets;
@@ -126,25 +126,19 @@ pub fn lstm_forward<T: CpuReal>(
         (w_in, bias) = recurrence::fold_input_weights(w_ih, b_ih, b_hh, h, s.i);
     } else {
         // Input projection for every timestep at once: a = x·W_ihᵀ + b_ih + b_hh.
-        let a = &mut cache.gates;
-        for row in a.chunks_exact_mut(h4) {
-            for ((r, &bi), &bh) in row.iter_mut().zip(b_ih).zip(b_hh) {
-                *r = bi + bh;
-            }
-        }
-        gemm(
+        let bias: Vec<T> = b_ih.iter().zip(b_hh).map(|(&bi, &bh)| bi + bh).collect();
+        gemm_bias(
             Op::N,
             Op::T,
             tb,
             h4,
             s.i,
-            T::one(),
             x,
             s.i,
             w_ih,
             s.i,
-            T::one(),
-            a,
+            &bias,
+            &mut cache.gates,
             h4,
         );
     }

@@ -9,7 +9,7 @@
 //! must agree with it to rounding (tests/cpu_ops.rs).
 
 pub use super::op::Op;
-use super::pack::Operand;
+use super::pack::{Base, Operand};
 use super::scalar::CpuReal;
 use super::send_ptr::SendPtr;
 use rayon::prelude::*;
@@ -143,7 +143,7 @@ pub fn gemm<T: CpuReal>(
     }
     if T::packed_is_fast() {
         let (a, b) = (Operand::new(op_a, a, lda), Operand::new(op_b, b, ldb));
-        super::pack::gemm_packed(m, n, k, alpha, a, b, beta, c, ldc);
+        super::pack::gemm_packed(m, n, k, alpha, a, b, Base::Scaled(beta), c, ldc);
         return;
     }
     let (rsa, csa) = strides(op_a, lda);
@@ -193,4 +193,51 @@ fn strides(op: Op, ld: usize) -> (isize, isize) {
         Op::N => (ld as isize, 1),
         Op::T => (1, ld as isize),
     }
+}
+
+/// `C = op(A)·op(B) + bias`, `bias[n]` added to every row of C: the same bits
+/// as filling each row of C with `bias` and calling [`gemm`] with
+/// `alpha = beta = 1`, which is what the tests hold it to. Our packed product
+/// adds the bias as it stores each tile, so C is written once and never
+/// read; the other paths fill C first.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bias<T: CpuReal>(
+    op_a: Op,
+    op_b: Op,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    lda: usize,
+    b: &[T],
+    ldb: usize,
+    bias: &[T],
+    c: &mut [T],
+    ldc: usize,
+) {
+    check_operands(op_a, op_b, m, n, k, a, lda, b, ldb, c, ldc);
+    assert_eq!(bias.len(), n, "gemm_bias: bias is not n long");
+    if m > 0 && n > 0 && k > 0 && T::packed_is_fast() {
+        let (a, b) = (Operand::new(op_a, a, lda), Operand::new(op_b, b, ldb));
+        super::pack::gemm_packed(m, n, k, T::one(), a, b, Base::Bias(bias), c, ldc);
+        return;
+    }
+    for row in c.chunks_mut(ldc).take(m) {
+        row[..n].copy_from_slice(bias);
+    }
+    gemm(
+        op_a,
+        op_b,
+        m,
+        n,
+        k,
+        T::one(),
+        a,
+        lda,
+        b,
+        ldb,
+        T::one(),
+        c,
+        ldc,
+    );
 }

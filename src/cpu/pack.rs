@@ -123,22 +123,49 @@ fn panel_from<T: CpuReal, const W: usize>(
     }
 }
 
-/// One row of a finished tile into C: `beta·C + alpha·acc` for the first
-/// block of `p`, `C + alpha·acc` after. One loop per case, so each vectorizes.
+/// What the first block of `p` of a product adds its sums to.
+#[derive(Clone, Copy)]
+pub enum Base<'a, T> {
+    /// `beta · C`, C's old value (not read when `beta` is 0, as in BLAS).
+    Scaled(T),
+    /// `bias[j]` in every row `i` of C, whose old value is never read: the
+    /// same bits as `Scaled(1)` on a C filled with `bias`, without writing C
+    /// first and reading it back (a `[T·B, 4H]` input projection is tens of
+    /// megabytes, which the second pass fetched from memory again).
+    Bias(&'a [T]),
+}
+
+/// One row of a finished tile into C, columns `col..col + dst.len()`:
+/// `base + alpha·acc` for the first block of `p`, `C + alpha·acc` after.
+/// One loop per case, so each vectorizes.
 #[inline(always)]
-fn store<T: CpuReal>(dst: &mut [T], acc: &[T], alpha: T, beta: T, first: bool) {
+fn store<T: CpuReal>(
+    dst: &mut [T],
+    acc: &[T],
+    alpha: T,
+    base: Base<'_, T>,
+    col: usize,
+    first: bool,
+) {
     let (one, zero) = (T::one(), T::zero());
-    match (first, alpha == one, beta == zero) {
-        (false, true, _) => dst.iter_mut().zip(acc).for_each(|(d, &v)| *d = *d + v),
-        (false, false, _) => dst
+    match (first, base) {
+        (false, _) if alpha == one => dst.iter_mut().zip(acc).for_each(|(d, &v)| *d = *d + v),
+        (false, _) => dst
             .iter_mut()
             .zip(acc)
             .for_each(|(d, &v)| *d = *d + alpha * v),
-        (true, _, true) => dst.iter_mut().zip(acc).for_each(|(d, &v)| *d = alpha * v),
-        (true, _, false) => dst
+        (true, Base::Scaled(beta)) if beta == zero => {
+            dst.iter_mut().zip(acc).for_each(|(d, &v)| *d = alpha * v)
+        }
+        (true, Base::Scaled(beta)) => dst
             .iter_mut()
             .zip(acc)
             .for_each(|(d, &v)| *d = beta * *d + alpha * v),
+        (true, Base::Bias(bias)) => dst
+            .iter_mut()
+            .zip(acc)
+            .zip(&bias[col..])
+            .for_each(|((d, &v), &b)| *d = b + alpha * v),
     }
 }
 
@@ -157,8 +184,9 @@ impl<'a, T> Operand<'a, T> {
     }
 }
 
-/// `C = alpha · op(A) · op(B) + beta · C` on packed panels (operands checked
-/// by the caller, `m, n, k > 0`). Each element is `beta·C + alpha·acc₀`, then
+/// `C = alpha · op(A) · op(B) + base` on packed panels (operands checked by
+/// the caller, `m, n, k > 0`, a bias `n` long). Each element is
+/// `base + alpha·acc₀` (`base` = `beta·C` or the column's bias), then
 /// `+ alpha·acc_j` for every further block of `KC` values of `p`, each `acc`
 /// summed in order of `p`: a fixed order that depends on `k` only.
 ///
@@ -175,7 +203,7 @@ pub fn gemm_packed<T: CpuReal>(
     alpha: T,
     a: Operand<'_, T>,
     b: Operand<'_, T>,
-    beta: T,
+    base: Base<'_, T>,
     c: &mut [T],
     ldc: usize,
 ) {
@@ -223,7 +251,8 @@ pub fn gemm_packed<T: CpuReal>(
                                 let dst = unsafe {
                                     std::slice::from_raw_parts_mut(cp.get().add(row), valid_c)
                                 };
-                                store(dst, &out[r * NR..r * NR + valid_c], alpha, beta, p0 == 0);
+                                let acc = &out[r * NR..r * NR + valid_c];
+                                store(dst, acc, alpha, base, c0 + j * NR, p0 == 0);
                             }
                         }
                     }
