@@ -298,8 +298,25 @@ impl<T: CpuReal> ForwardStep<'_, T> {
     /// task may touch units `q·UNITS_FWD..(q+1)·UNITS_FWD` of this timestep.
     #[inline(always)]
     unsafe fn panel(&self, q: usize) {
-        let h = self.s.h;
+        let (s, t) = (self.s, self.t);
+        let h = s.h;
         let (j0, units) = (q * UNITS_FWD, UNITS_FWD.min(h - q * UNITS_FWD));
+        if self.input.is_none() && t + 1 < s.t {
+            // The next timestep's input projection of this panel: four runs
+            // of a few values per row, a row of 4H apart, written by a
+            // product over all timesteps long ago: too scattered for the
+            // hardware to fetch ahead, so the gate math waited on them (the
+            // costliest instruction of its profile at seq-infer). Ask for
+            // them while this step's products run (a hint only; it changes
+            // no value).
+            let len = units * std::mem::size_of::<T>();
+            for b in 0..s.b {
+                let row4 = ((t + 1) * s.b + b) * 4 * h + j0;
+                for k in 0..4 {
+                    prefetch_raw(self.gates.get().add(row4 + k * h), len);
+                }
+            }
+        }
         let mut tiles = [[T::zero(); MR * NR]; GROUP];
         let row_blocks = self.s.b.div_ceil(MR);
         for g0 in (0..row_blocks).step_by(GROUP) {
@@ -644,17 +661,27 @@ impl<T: CpuReal> BackwardStep<'_, T> {
 /// Ask the cache for the first `bytes` of `xs` ahead of use.
 #[inline(always)]
 fn prefetch<T>(xs: &[T], bytes: usize) {
+    // SAFETY: the range lies inside `xs`.
+    unsafe { prefetch_raw(xs.as_ptr(), bytes.min(std::mem::size_of_val(xs))) }
+}
+
+/// Ask the cache for `bytes` from `p` on ahead of use.
+///
+/// # Safety
+/// The range must lie inside one allocation (a prefetch never faults nor
+/// changes memory, but the address arithmetic must stay in bounds).
+#[inline(always)]
+unsafe fn prefetch_raw<T>(p: *const T, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = xs.as_ptr().cast::<i8>();
-        for offset in (0..bytes.min(std::mem::size_of_val(xs))).step_by(64) {
-            // SAFETY: inside `xs`; a prefetch never faults nor changes memory.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(offset)) };
+        let p = p.cast::<i8>();
+        for offset in (0..bytes).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T0>(p.add(offset));
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (xs, bytes);
+    let _ = (p, bytes);
 }
 
 /// One panel of a timestep as a [`Kernel`], for [`ForwardStep::run`] and
