@@ -308,14 +308,11 @@ fn gemm_bias_is_fill_then_gemm<T: CpuReal>(seed: u64) {
     }
 }
 
+/// Only `f32` has a path of its own to check: in `f64` (and on the portable
+/// set) `gemm_bias` is the fill and `gemm` this test compares against.
 #[test]
 fn gemm_bias_is_fill_then_gemm_f32() {
     gemm_bias_is_fill_then_gemm::<f32>(300);
-}
-
-#[test]
-fn gemm_bias_is_fill_then_gemm_f64() {
-    gemm_bias_is_fill_then_gemm::<f64>(400);
 }
 
 fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
