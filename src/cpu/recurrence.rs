@@ -318,7 +318,7 @@ impl<T: CpuReal> ForwardStep<'_, T> {
             }
         }
         let mut tiles = [[T::zero(); MR * NR]; GROUP];
-        let row_blocks = self.s.b.div_ceil(MR);
+        let row_blocks = s.b.div_ceil(MR);
         for g0 in (0..row_blocks).step_by(GROUP) {
             let group = &mut tiles[..GROUP.min(row_blocks - g0)];
             if self.recur {
@@ -333,7 +333,7 @@ impl<T: CpuReal> ForwardStep<'_, T> {
             }
             for (i, tile) in group.iter().enumerate() {
                 let rb = g0 + i;
-                let rows = MR.min(self.s.b - rb * MR);
+                let rows = MR.min(s.b - rb * MR);
                 // Rows two at a time, the last alone when their number is odd.
                 // A full panel's loops have a constant length and compile
                 // to straight vector code; only the last panel may be short.
