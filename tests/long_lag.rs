@@ -104,3 +104,71 @@ fn a_long_stream_keeps_predicting_after_its_past_is_trimmed() {
     let gain = 10.0 * (sig / err).log10();
     assert!(gain > 30.0, "after the trim: {gain:.1} dB");
 }
+
+/// The FFT search with its kept transforms finds what the direct search of
+/// the module's doc finds, at every search, on shapes small enough for the
+/// direct one: odd sizes, a reach shorter than the stream (so transforms are
+/// dropped and the past is trimmed), a segment shorter and one longer than
+/// the template, on noise and on a noisy repeat.
+#[test]
+fn the_fft_search_finds_what_the_direct_search_finds() {
+    use wavelstm::long_lag::{reference_match, Shape};
+    let shapes = [
+        Shape {
+            block: 97,
+            template: 301,
+            min_lag: 150,
+            reach: 2000,
+            segment: 211,
+        },
+        Shape {
+            block: 256,
+            template: 512,
+            min_lag: 700,
+            reach: 3001,
+            segment: 1536,
+        },
+        Shape {
+            block: 128,
+            template: 64,
+            min_lag: 64,
+            reach: 100_000,
+            segment: 192,
+        },
+    ];
+    let mut rng = SplitMix64::new(11);
+    for shape in shapes {
+        for repeat in [false, true] {
+            let period = 3 * shape.template + 17;
+            let motif: Vec<f64> = (0..period).map(|_| rng.normal()).collect();
+            let n = 3 * shape.reach.min(4000) + 5 * shape.block;
+            let e: Vec<f64> = (0..n)
+                .map(|t| {
+                    let fresh = rng.normal();
+                    if repeat {
+                        motif[t % period] + 0.3 * fresh
+                    } else {
+                        fresh
+                    }
+                })
+                .collect();
+            let mut ll = LongLag::with_shape(shape);
+            let mut searches = 0;
+            for (t, &v) in e.iter().enumerate() {
+                ll.update(v);
+                let n = t + 1;
+                if n.is_multiple_of(shape.block) && n >= shape.template + shape.min_lag + 2 {
+                    searches += 1;
+                    let (got, want) = (ll.matched(), reference_match(&e[..n], shape));
+                    let (got, want) = (got.expect("a match"), want.expect("a match"));
+                    assert_eq!(got.lag, want.lag, "{shape:?}, repeat {repeat}, n {n}");
+                    assert_eq!(got, want, "{shape:?}, repeat {repeat}, n {n}");
+                    if repeat && n > period + shape.template + shape.min_lag {
+                        assert_eq!(want.lag % period, 0, "{shape:?}: lag {}", want.lag);
+                    }
+                }
+            }
+            assert!(searches > 20, "{shape:?}: {searches} searches");
+        }
+    }
+}
