@@ -6,12 +6,19 @@
 //! real-time factor at 44.1 kHz is (elem/s) / 44,100. The input is a
 //! second of the bundled piano clip (mono), so the solves see real music.
 //!
+//! `long_lag/search-at-full-reach` is the long-term predictor of the
+//! hybrid's `--long-lag` features over one block of residuals, the block's
+//! search included, once its past fills the whole reach (the most a search
+//! costs): elem/s / 44,100 is again the real-time factor, per channel.
+//!
 //! Run: `cargo bench --bench cascade`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
 use wavelstm::audio::{self, ChannelMode};
 use wavelstm::cascade::{Cascade, CascadeConfig, Nlms, NlmsConfig};
+use wavelstm::long_lag::{LongLag, BLOCK, REACH};
+use wavelstm::rng::SplitMix64;
 
 fn second_of_piano() -> Vec<f64> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -64,5 +71,37 @@ fn bench_cascade(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_cascade);
+fn bench_long_lag(c: &mut Criterion) {
+    // Noise: the search costs the same whatever it finds.
+    let mut rng = SplitMix64::new(1);
+    let mut warm = LongLag::new();
+    // Up to one residual before a search, with the whole reach behind it.
+    let fill = (REACH / BLOCK + 8) * BLOCK;
+    for _ in 0..fill {
+        warm.update(rng.normal());
+    }
+    let block: Vec<f64> = (0..BLOCK).map(|_| rng.normal()).collect();
+    let mut g = c.benchmark_group("long_lag");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(10)
+        .throughput(Throughput::Elements(BLOCK as u64));
+    g.bench_function("search-at-full-reach", |b| {
+        b.iter_batched(
+            || warm.clone(),
+            |mut ll| {
+                let mut acc = 0.0;
+                for &v in &block {
+                    acc += ll.predict().0;
+                    ll.update(black_box(v));
+                }
+                (acc, ll)
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_cascade, bench_long_lag);
 criterion_main!(benches);

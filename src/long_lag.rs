@@ -153,7 +153,10 @@ impl LongLag {
             shape.block > 0 && shape.template > 0 && shape.segment > 0,
             "{shape:?}"
         );
-        assert!((shape.segment + shape.template).is_multiple_of(2), "{shape:?}");
+        assert!(
+            (shape.segment + shape.template).is_multiple_of(2),
+            "{shape:?}"
+        );
         let mut planner = RealFftPlanner::<f64>::new();
         let size = shape.segment + shape.template;
         LongLag {

@@ -14,9 +14,9 @@ pub enum Preset {
     /// after the LSTM and after every dense layer 50-25-12-1, batch 100, 20 epochs,
     /// Adam lr 1e-3, the first 160,000 frames of each song.
     Seed,
-    /// The learned predictor over the cascade: --base cascade (see `hybrid`),
-    /// LSTM(64), stateful sequences of 256, batch 32, Adam lr 2e-3, cosine,
-    /// 40 epochs.
+    /// The learned predictor over the cascade: --base cascade (see `hybrid`)
+    /// with the long-lag features, LSTM(64), a logistic head, stateful
+    /// sequences of 256, batch 32, Adam lr 2e-3, cosine, 40 epochs.
     Hybrid,
 }
 
@@ -39,9 +39,9 @@ pub enum Base {
 /// The values of a run's options when they are not given.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Defaults {
-    /// The model, for one channel, without features, with the `mse` head
-    /// (what the data and the head options decide is set elsewhere: see
-    /// [`Defaults::model`] and `train_setup::resolve`).
+    /// The model, for one channel, without features; its head's kind, whose
+    /// scale the data sets (what the data and the head options decide is set
+    /// elsewhere: see [`Defaults::model`] and `train_setup::resolve`).
     pub model: ModelConfig,
     pub seq_len: usize,
     pub batch: usize,
@@ -57,6 +57,8 @@ pub struct Defaults {
     pub stateful: bool,
     /// Adam's learning rate (`None`: the optimizer's default).
     pub lr: Option<f64>,
+    /// The hybrid's long-lag features (with `Base::Cascade` only).
+    pub long_lag: bool,
 }
 
 impl Defaults {
@@ -87,6 +89,7 @@ impl Defaults {
             base: Base::None,
             stateful: false,
             lr: None,
+            long_lag: false,
         };
         match preset {
             None => plain,
@@ -115,7 +118,15 @@ impl Defaults {
             // part the 20-epoch figures of a 40-epoch run were no better, and a
             // 150-epoch run's (piano) no better past epoch 40 (BENCHMARKS.md);
             // one epoch, the plain default, is about 48 steps of a 10-s clip.
+            // The logistic head and the long-lag features: chosen on the same
+            // validation tails (BENCHMARKS.md, issue 11), the head for its bits
+            // on every clip, the features for the clips that repeat themselves.
             Some(Preset::Hybrid) => Defaults {
+                model: ModelConfig {
+                    output: Output::Logistic { scale: 1.0 },
+                    ..plain.model.clone()
+                },
+                long_lag: true,
                 base: Base::Cascade,
                 stateful: true,
                 lr: Some(2e-3),

@@ -58,13 +58,14 @@ pub struct TrainOptions {
     pub output_activation: Option<Activation>,
     pub leaky_slope: Option<f64>,
     /// The head's kind (its scale is the data's, set once the songs are read).
-    pub output: Output,
+    pub output: Option<Output>,
     /// Loss burn-in timesteps [default: `dataset::default_burn_in`].
     pub burn_in: Option<usize>,
     /// What the model's output is added to (`--base`; `--residual lpc` is `Lpc`).
     pub base: Option<Base>,
-    /// The hybrid's long-term predictor features (`--long-lag`, `--base cascade` only).
-    pub long_lag: bool,
+    /// The hybrid's long-term predictor features (`--long-lag`, `--no-long-lag`;
+    /// `--base cascade` only).
+    pub long_lag: Option<bool>,
     pub lr: Option<f64>,
     pub beta1: Option<f64>,
     pub beta2: Option<f64>,
@@ -84,11 +85,14 @@ pub fn resolve(
 ) -> Result<(RunConfig, Option<usize>)> {
     let d = Defaults::of(o.preset);
     let base = o.base.unwrap_or(d.base);
+    // A preset's long-lag features go with its base: asked for another base,
+    // they are dropped; asked for by name, they are refused there.
+    let long_lag = base == Base::Cascade && o.long_lag.unwrap_or(d.long_lag);
     let hybrid = HybridConfig {
-        long_lag: o.long_lag.then_some(LongLagConfig {}),
+        long_lag: long_lag.then_some(LongLagConfig {}),
         ..HybridConfig::default()
     };
-    if o.long_lag && base != Base::Cascade {
+    if o.long_lag == Some(true) && base != Base::Cascade {
         return Err(Error::config(
             "--long-lag is a feature of the model over the cascade: it needs --base cascade",
         ));
@@ -115,7 +119,7 @@ pub fn resolve(
             0
         },
         // A distribution head's scale is the data's, known once the songs are read.
-        output: o.output,
+        output: o.output.unwrap_or(d.model.output),
     };
     model.validate()?;
     if base == Base::Cascade && matches!(model.output, Output::Mulaw { .. }) {

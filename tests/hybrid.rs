@@ -13,8 +13,11 @@ use wavelstm::audio::{self, ChannelMode};
 use wavelstm::cascade::{self, CascadeConfig};
 use wavelstm::hybrid::{HybridConfig, HybridSignal, Stream};
 use wavelstm::long_lag::LongLagConfig;
+use wavelstm::model::Output;
+use wavelstm::preset::{Base, Preset};
 use wavelstm::residual::Residual;
 use wavelstm::rng::SplitMix64;
+use wavelstm::train_setup::{resolve, TrainOptions};
 
 /// A few seconds of the bundled piano, mono, in audio units.
 fn piano(name: &str) -> Vec<f32> {
@@ -230,6 +233,53 @@ fn bad_combinations_are_refused_with_a_clear_message() {
     }
 }
 
+/// What `--preset hybrid` sets and what overrides it: the logistic head and
+/// the long-lag features by default, each switched off by its option; on
+/// another base the long-lag features go (asked for there by name, they are
+/// refused: `bad_combinations_are_refused_with_a_clear_message`).
+#[test]
+fn the_hybrid_preset_sets_its_head_and_features_and_options_override_them() {
+    let resolved = |o: TrainOptions| {
+        let (cfg, _) = resolve(
+            &TrainOptions {
+                preset: Some(Preset::Hybrid),
+                ..o
+            },
+            44100,
+            1,
+        )
+        .unwrap();
+        let long_lag = match &cfg.residual {
+            Residual::Cascade { hybrid } => Some(hybrid.long_lag.is_some()),
+            _ => None,
+        };
+        (cfg.model.output, long_lag, cfg.model.features)
+    };
+    let f = HybridConfig::default().features();
+    assert_eq!(
+        resolved(TrainOptions::default()),
+        (Output::Logistic { scale: 1.0 }, Some(true), f + 2)
+    );
+    assert_eq!(
+        resolved(TrainOptions {
+            output: Some(Output::Mse),
+            long_lag: Some(false),
+            ..TrainOptions::default()
+        }),
+        (Output::Mse, Some(false), f)
+    );
+    assert_eq!(
+        resolved(TrainOptions {
+            base: Some(Base::None),
+            ..TrainOptions::default()
+        }),
+        (Output::Logistic { scale: 1.0 }, None, 0)
+    );
+    let (plain, _) = resolve(&TrainOptions::default(), 44100, 1).unwrap();
+    assert_eq!(plain.model.output, Output::Mse);
+    assert_eq!(plain.residual, Residual::None);
+}
+
 /// `train --preset hybrid` of the small model on the CPU, sequences of 64,
 /// with `extra` options after; it must succeed.
 fn train_hybrid(clip: &Path, model: &Path, extra: &[&str]) {
@@ -248,9 +298,19 @@ fn a_hybrid_model_trains_evaluates_and_generates() {
     let Residual::Cascade { hybrid } = &ck.config.residual else {
         panic!("no cascade in the checkpoint: {:?}", ck.config.residual)
     };
-    assert_eq!(*hybrid, HybridConfig::default());
+    // The preset's: the long-lag features and a logistic head.
+    let want = HybridConfig {
+        long_lag: Some(LongLagConfig {}),
+        ..HybridConfig::default()
+    };
+    assert_eq!(*hybrid, want);
     assert_eq!(ck.config.model.features, hybrid.features());
     assert_eq!(ck.config.model.frame, 1);
+    assert!(
+        matches!(ck.config.model.output, Output::Logistic { .. }),
+        "{:?}",
+        ck.config.model.output
+    );
 
     let v = eval_json(&model, &clip, &["--device", "cpu"]);
     let song = &v["songs"][0];

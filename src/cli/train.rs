@@ -136,7 +136,7 @@ pub(super) struct TrainArgs {
     /// Negative slope of LeakyReLU [default: 0.3].
     #[arg(long)]
     leaky_slope: Option<f64>,
-    /// What the head predicts [default: mse].
+    /// What the head predicts [default: mse; hybrid preset: logistic].
     #[arg(long, value_enum)]
     output: Option<OutputHead>,
     /// What the model's output is added to [default: none; hybrid preset: cascade].
@@ -150,9 +150,12 @@ pub(super) struct TrainArgs {
     /// With --base cascade: two more features, a long-term predictor of the
     /// cascade's residual (the lag, seconds back, whose past best matches the
     /// last 8192 residuals, searched every 2048) and its match's correlation.
-    /// For music that repeats itself; the search costs ~0.09 s per 2048 samples (generation then runs at ~0.4x real time).
-    #[arg(long)]
+    /// For music that repeats itself [default: off; hybrid preset: on].
+    #[arg(long, conflicts_with = "no_long_lag")]
     long_lag: bool,
+    /// Without the long-lag features (under --preset hybrid).
+    #[arg(long)]
+    no_long_lag: bool,
 
     /// Adam learning rate [default: 1e-3].
     #[arg(long)]
@@ -215,14 +218,18 @@ impl TrainArgs {
             output_activation: self.output_activation,
             leaky_slope: self.leaky_slope,
             // A distribution head's scale is the data's, set once the songs are read.
-            output: match self.output {
-                None | Some(OutputHead::Mse) => Output::Mse,
-                Some(OutputHead::Mulaw) => Output::Mulaw { scale: 1.0 },
-                Some(OutputHead::Laplace) => Output::Laplace { scale: 1.0 },
-                Some(OutputHead::Logistic) => Output::Logistic { scale: 1.0 },
-            },
+            output: self.output.map(|h| match h {
+                OutputHead::Mse => Output::Mse,
+                OutputHead::Mulaw => Output::Mulaw { scale: 1.0 },
+                OutputHead::Laplace => Output::Laplace { scale: 1.0 },
+                OutputHead::Logistic => Output::Logistic { scale: 1.0 },
+            }),
             burn_in: self.burn_in,
-            long_lag: self.long_lag,
+            long_lag: match (self.long_lag, self.no_long_lag) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
             base: match (self.base, self.residual) {
                 (_, Some(Base::Cascade)) => {
                     return Err(Error::config(
