@@ -133,10 +133,15 @@ pub fn summary(d: &DemoRun) -> String {
             "model, its own law", "", ""
         ));
     }
+    // A head with a law of its own is coded by it, as a codec would.
+    let (bits, by) = match v.model_bits_per_sample {
+        Some(own) => (own, " (its own law)"),
+        None => (v.model.bits_per_sample, ""),
+    };
     t.push_str(&format!(
-        "  the model against the cascade: {:+.2} dB, {:+.3} bits/sample\n",
+        "  the model against the cascade: {:+.2} dB, {:+.3} bits/sample{by}\n",
         v.model.gain_db - v.cascade.gain_db,
-        v.model.bits_per_sample - v.cascade.bits_per_sample
+        bits - v.cascade.bits_per_sample
     ));
     t.push_str(&format!(
         "\ngeneration: {:.1} s after a {:.1} s prime, in {:.1} s: {:.2}x real time\n\
