@@ -767,6 +767,49 @@ fn a_tile_cut_into_blocks_of_p_gives_the_bits_of_one() {
     }
 }
 
+/// The two vector tiles split the 8 × 32 block into different passes, but
+/// each element is still one chain of fused multiply-adds from zero in the
+/// order of `p`, so they agree to the bit: a pass that summed part of `p`
+/// apart, or read a row of A twice, would show here even inside the
+/// tolerance of the naive check.
+#[test]
+fn the_avx2_and_avx512_tiles_give_the_same_bits() {
+    use wavelstm::cpu::isa::Isa;
+    use wavelstm::cpu::tile::{tile_f32_on, Start, MR, NR};
+    if !Isa::Avx512.supported() {
+        eprintln!("skipped: this CPU has no AVX-512 to hold the AVX2 tile against");
+        return;
+    }
+    let mut rng = SplitMix64::new(47);
+    for &k in &[1, 3, 64, 255, 1031] {
+        let a: Vec<f32> = random(&mut rng, k * MR, 1.0);
+        let b: Vec<f32> = random(&mut rng, k * NR, 1.0);
+        let run = |isa, start, seed: &[f32; MR * NR]| {
+            let mut out = *seed;
+            // SAFETY: the panels hold k·MR and k·NR values; the CPU runs `isa`.
+            unsafe { tile_f32_on(isa, k, a.as_ptr(), b.as_ptr(), &mut out, start) };
+            out
+        };
+        let first: [f32; MR * NR] = std::array::from_fn(|i| i as f32 * 0.37 - 40.0);
+        for start in [Start::Zero, Start::Out] {
+            let (wide, narrow) = (
+                run(Isa::Avx512, start, &first),
+                run(Isa::Avx2Fma, start, &first),
+            );
+            let differ: Vec<usize> = (0..MR * NR)
+                .filter(|&i| wide[i].to_bits() != narrow[i].to_bits())
+                .collect();
+            assert!(
+                differ.is_empty(),
+                "k {k} {start:?}: {} sums differ, first at ({}, {})",
+                differ.len(),
+                differ[0] / NR,
+                differ[0] % NR
+            );
+        }
+    }
+}
+
 /// `WAVELSTM_ISA` picks the instruction set every fast kernel runs on (CI
 /// runs these tests once per variant the machine supports); when it is set,
 /// it must be what the kernels use, or those runs would test the default

