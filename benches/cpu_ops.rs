@@ -1,4 +1,5 @@
-//! CPU ops at the workload shapes of issue 5, forward and backward apart.
+//! CPU ops at the workload shapes of issue 5, forward and backward apart, and
+//! the register tile under them on each instruction set.
 //!
 //! Throughput is reported as criterion's "elem/s" with one element per FLOP
 //! (`wavelstm::flops`), so `Gelem/s` reads as GFLOP/s. Workloads (input 1,
@@ -71,6 +72,48 @@ fn quick(c: &mut Criterion) -> criterion::BenchmarkGroup<'_, criterion::measurem
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     g
+}
+
+/// The register tile the fast products are made of, alone, on each vector
+/// instruction set this CPU runs: both panels (`k·MR` and `k·NR` values)
+/// stay in L1, so this is the tile's own rate on one core, the ceiling of
+/// the products below. The portable tile is left out: it is a plain loop
+/// whose speed is whatever its caller's inlining makes of it (here it came
+/// out scalar, about six times slower than inside the recurrence), so the
+/// products measure it instead.
+fn bench_tile(c: &mut Criterion) {
+    use wavelstm::cpu::isa::Isa;
+    use wavelstm::cpu::tile::{tile_f32_on, Start, MR, NR};
+    let mut g = quick(c);
+    let mut rng = SplitMix64::new(3);
+    for k in [64, 256] {
+        let (a, b) = (random(&mut rng, k * MR), random(&mut rng, k * NR));
+        let mut out = [0.0f32; MR * NR];
+        g.throughput(Throughput::Elements((2 * MR * NR * k) as u64));
+        for isa in Isa::all_supported() {
+            if isa == Isa::Portable {
+                continue;
+            }
+            let id = BenchmarkId::new(format!("tile/{isa:?}"), k);
+            g.bench_function(id, |bench| {
+                bench.iter(|| {
+                    // SAFETY: the panels hold k·MR and k·NR values; the CPU runs `isa`.
+                    unsafe {
+                        tile_f32_on(
+                            isa,
+                            k,
+                            black_box(a.as_ptr()),
+                            b.as_ptr(),
+                            &mut out,
+                            Start::Zero,
+                        )
+                    };
+                    black_box(out[0])
+                })
+            });
+        }
+    }
+    g.finish();
 }
 
 /// The two products a layer is made of: the input projection of all
@@ -224,5 +267,5 @@ fn bench_step(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_gemm, bench_lstm, bench_step);
+criterion_group!(benches, bench_tile, bench_gemm, bench_lstm, bench_step);
 criterion_main!(benches);
