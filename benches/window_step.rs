@@ -47,6 +47,9 @@ fn bench_step(c: &mut Criterion) {
         bench.iter(|| step.forward(cfg, &layout, &params, black_box(&x)).len())
     });
     g.throughput(Throughput::Elements(2 * fwd as u64));
+    // The backward reads the last forward's state; a filter that runs this
+    // one alone must still find it.
+    step.forward(cfg, &layout, &params, &x);
     g.bench_function("backward/seed", |bench| {
         bench.iter(|| {
             step.backward(cfg, &layout, &params, black_box(&dpred), &mut grads);

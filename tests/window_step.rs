@@ -657,3 +657,36 @@ fn two_part_step_is_the_same_bits_on_one_or_two_threads() {
         );
     }
 }
+
+/// A backward with no forward before it, or with another batch's `dpred`,
+/// is a caller's mistake; it must say so, not fail on an index inside the
+/// head (as it did when a bench filter ran the backward alone).
+#[test]
+#[should_panic(expected = "WindowStep::backward: dpred holds 7 values")]
+fn a_backward_without_its_forward_says_so() {
+    let cfg = &models()[0];
+    let layout = cfg.layout();
+    let params = init_params(cfg, &mut SplitMix64::new(3));
+    let mut grads = vec![0.0f32; layout.total];
+    let dpred = vec![0.5f32; 7 * cfg.outputs()];
+    WindowStep::default().backward(cfg, &layout, &params, &dpred, &mut grads);
+}
+
+#[test]
+#[should_panic(expected = "the last forward's batch 5")]
+fn a_backward_of_another_batch_says_so() {
+    let cfg = &models()[0];
+    let layout = cfg.layout();
+    let mut rng = SplitMix64::new(4);
+    let params = init_params(cfg, &mut rng);
+    let mut grads = vec![0.0f32; layout.total];
+    let mut step = WindowStep::default();
+    step.forward(
+        cfg,
+        &layout,
+        &params,
+        &random(&mut rng, 5 * cfg.input_size()),
+    );
+    let dpred = vec![0.5f32; 6 * cfg.outputs()];
+    step.backward(cfg, &layout, &params, &dpred, &mut grads);
+}

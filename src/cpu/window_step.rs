@@ -144,6 +144,15 @@ impl WindowStep {
         dpred: &[f32],
         grads: &mut [f32],
     ) {
+        // Without it the first read of the forward's state would be an
+        // index out of bounds deep in the head, which says nothing.
+        assert!(
+            self.b > 0 && dpred.len() == self.b * cfg.outputs(),
+            "WindowStep::backward: dpred holds {} values, the last forward's batch {} × {} outputs",
+            dpred.len(),
+            self.b,
+            cfg.outputs()
+        );
         // SAFETY: as in `forward`.
         unsafe {
             dispatch(
