@@ -53,7 +53,7 @@
 //!   makes the frozen synthesis put out the prime's long-term spectrum:
 //!   white, the frozen filter's own spectrum left the piano's top octaves
 //!   a floor 35 dB over the song's (LSD 27.6 dB; coloured, 7.5 dB);
-//! - at the end of each of the first [`SETTLE_SECONDS`] seconds of the
+//! - at the end of each of the first `SETTLE_SECONDS` (2) seconds of the
 //!   take the held gains move by the ratio of the prime's RMS to the
 //!   take's own: the network's share of the level, which the calibration
 //!   leaves out, is seen only there (generated audio only: still causal);

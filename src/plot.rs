@@ -298,7 +298,7 @@ pub fn prediction_plot(
     })
 }
 
-/// Magnitude STFT of `x`: Hann window of [`STFT_LEN`], hop `hop`, frame `k`
+/// Magnitude STFT of `x`: Hann window of `STFT_LEN` (1024), hop `hop`, frame `k`
 /// covering `x[k·hop .. k·hop + STFT_LEN)` (zeros past the end).
 /// Returns `[frames, STFT_LEN/2 + 1]`, frame-major.
 pub fn stft(x: &[f32], hop: usize) -> Vec<f32> {

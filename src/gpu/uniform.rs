@@ -1,5 +1,5 @@
 //! Typed kernel parameters: each shader's `Params` uniform is one
-//! `#[repr(C)]` Pod struct in Rust (declared with [`uniform!`] beside the
+//! `#[repr(C)]` Pod struct in Rust (declared with `uniform!` beside the
 //! op's builder in `src/gpu/ops/`), and the WGSL `struct Params` is generated
 //! from it and put in front of the shader's source (`kernels::source`), so
 //! the two layouts cannot drift apart by hand. `tests/gpu_shaders.rs` checks

@@ -14,7 +14,7 @@ uniform! {
         pub targets: u32,
         pub dhead: u32,
         pub per_row: u32,
-        /// Index in `stats` of the loss ring (this step's slot is stats[SLOT]).
+        /// Index in `stats` of the loss ring (this step's slot is `stats[SLOT]`).
         pub loss: u32,
         /// One target bin's width, unless `delta_at` (`[R]` in `acts`) gives one per target.
         pub delta: f32,

@@ -11,7 +11,7 @@ uniform! {
         pub pred: u32,
         pub targets: u32,
         pub dpred: u32,
-        /// Index in `stats` of the loss ring (this step's slot is stats[SLOT]).
+        /// Index in `stats` of the loss ring (this step's slot is `stats[SLOT]`).
         pub loss: u32,
         /// Lanes B, targets a row, and the burn-in timesteps (0: every row counts).
         pub b: u32,

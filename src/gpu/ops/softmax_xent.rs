@@ -13,7 +13,7 @@ uniform! {
         pub targets: u32,
         pub dlogits: u32,
         pub per_row: u32,
-        /// Index in `stats` of the loss ring (this step's slot is stats[SLOT]).
+        /// Index in `stats` of the loss ring (this step's slot is `stats[SLOT]`).
         pub loss: u32,
         pub scale: f32,
         /// Distributions a row, lanes B, and the burn-in timesteps (0: every row counts).
