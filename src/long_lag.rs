@@ -125,6 +125,27 @@ pub struct LongLag {
     first_kept: usize,
     fwd: Arc<dyn RealToComplex<f64>>,
     inv: Arc<dyn ComplexToReal<f64>>,
+    scratch: Scratch,
+}
+
+/// A search's working buffers, kept from one search to the next: the
+/// window energies alone are 4 MiB at full reach, and freshly allocated
+/// every block they cost the generation a page fault per few samples.
+#[derive(Clone, Default)]
+struct Scratch {
+    /// A transform's real input, `segment + template`.
+    input: Vec<f64>,
+    /// The template's spectrum, conjugated in use.
+    template: Vec<Complex<f64>>,
+    /// A segment's spectrum that is not kept (the newest, still growing).
+    fresh: Vec<Complex<f64>>,
+    /// A segment's spectrum times the template's, then its inverse.
+    product: Vec<Complex<f64>>,
+    correlation: Vec<f64>,
+    /// Running sums of squares over the windows searched.
+    energy: Vec<f64>,
+    /// What the transforms work in.
+    fft: Vec<Complex<f64>>,
 }
 
 impl std::fmt::Debug for LongLag {
@@ -159,6 +180,19 @@ impl LongLag {
         );
         let mut planner = RealFftPlanner::<f64>::new();
         let size = shape.segment + shape.template;
+        let (fwd, inv) = (
+            planner.plan_fft_forward(size),
+            planner.plan_fft_inverse(size),
+        );
+        let scratch = Scratch {
+            input: fwd.make_input_vec(),
+            template: fwd.make_output_vec(),
+            fresh: fwd.make_output_vec(),
+            product: inv.make_input_vec(),
+            correlation: inv.make_output_vec(),
+            energy: Vec::new(),
+            fft: vec![Complex::default(); fwd.get_scratch_len().max(inv.get_scratch_len())],
+        };
         LongLag {
             shape,
             past: Vec::new(),
@@ -166,8 +200,9 @@ impl LongLag {
             found: None,
             kept: VecDeque::new(),
             first_kept: 0,
-            fwd: planner.plan_fft_forward(size),
-            inv: planner.plan_fft_inverse(size),
+            fwd,
+            inv,
+            scratch,
         }
     }
 
@@ -207,26 +242,24 @@ impl LongLag {
 
     /// Residual `i` (absolute index), which must still be kept.
     fn at(&self, i: usize) -> f64 {
-        self.past[i + self.past.len() - self.seen]
+        at(&self.past, self.seen, i)
     }
 
-    /// The transform of segment `k`'s input, zero past the residuals taken.
-    fn transform(&self, k: usize) -> Vec<Complex<f64>> {
-        let Shape {
-            segment, template, ..
-        } = self.shape;
-        let from = k * segment;
-        let mut input = vec![0.0; segment + template];
-        for (j, v) in input.iter_mut().enumerate() {
-            if from + j < self.seen {
-                *v = self.at(from + j);
-            }
+    /// The transform of segment `k`'s input, zero past the residuals taken,
+    /// into the scratch's `fresh`.
+    fn transform(&mut self, k: usize) {
+        let from = k * self.shape.segment;
+        let sc = &mut self.scratch;
+        for (j, v) in sc.input.iter_mut().enumerate() {
+            *v = if from + j < self.seen {
+                at(&self.past, self.seen, from + j)
+            } else {
+                0.0
+            };
         }
-        let mut out = self.fwd.make_output_vec();
         self.fwd
-            .process(&mut input, &mut out)
+            .process_with_scratch(&mut sc.input, &mut sc.fresh, &mut sc.fft)
             .expect("the transform's buffers have its size");
-        out
     }
 
     fn search(&mut self) {
@@ -246,49 +279,57 @@ impl LongLag {
             self.first_kept = k_lo;
         }
         while (self.first_kept + self.kept.len()) * segment + size <= n {
-            let t = self.transform(self.first_kept + self.kept.len());
-            self.kept.push_back(t);
+            self.transform(self.first_kept + self.kept.len());
+            self.kept.push_back(self.scratch.fresh.clone());
         }
-        // The template's transform, conjugated: a correlation, not a convolution.
+        // The template's transform (the template, then zeros), conjugated
+        // in use: a correlation, not a convolution.
         let t0 = n - template;
-        let mut q = vec![0.0; size];
-        for (i, v) in q[..template].iter_mut().enumerate() {
-            *v = self.at(t0 + i);
+        let (seen, sc) = (self.seen, &mut self.scratch);
+        for (i, v) in sc.input.iter_mut().enumerate() {
+            *v = if i < template {
+                at(&self.past, seen, t0 + i)
+            } else {
+                0.0
+            };
         }
-        let mut tq = self.fwd.make_output_vec();
         self.fwd
-            .process(&mut q, &mut tq)
+            .process_with_scratch(&mut sc.input, &mut sc.template, &mut sc.fft)
             .expect("the transform's buffers have its size");
         // Window energies by running sums over the residuals the windows cover.
         let base = *starts.start();
-        let mut energy = Vec::with_capacity(starts.end() + template + 1 - base);
-        energy.push(0.0);
+        sc.energy.clear();
+        sc.energy.push(0.0);
+        let mut sum = 0.0;
         for i in base..starts.end() + template {
-            let v = self.at(i);
-            energy.push(energy[energy.len() - 1] + v * v);
+            let v = at(&self.past, seen, i);
+            sum += v * v;
+            sc.energy.push(sum);
         }
         let template_energy: f64 = (t0..n).map(|i| self.at(i).powi(2)).sum();
         let (mut best, mut best_s) = (f64::NEG_INFINITY, None);
-        let mut product = self.inv.make_input_vec();
-        let mut c = self.inv.make_output_vec();
         for k in k_lo..=k_hi {
-            let fresh;
-            let h = if k >= self.first_kept && k < self.first_kept + self.kept.len() {
+            let is_kept = k >= self.first_kept && k < self.first_kept + self.kept.len();
+            if !is_kept {
+                self.transform(k);
+            }
+            let sc = &mut self.scratch;
+            let h = if is_kept {
                 &self.kept[k - self.first_kept]
             } else {
-                fresh = self.transform(k);
-                &fresh
+                &sc.fresh
             };
-            for ((p, a), b) in product.iter_mut().zip(h).zip(&tq) {
+            for ((p, a), b) in sc.product.iter_mut().zip(h).zip(&sc.template) {
                 *p = a * b.conj();
             }
             // Both ends of a real signal's half spectrum are real.
-            product[0].im = 0.0;
-            let last = product.len() - 1;
-            product[last].im = 0.0;
+            sc.product[0].im = 0.0;
+            let last = sc.product.len() - 1;
+            sc.product[last].im = 0.0;
             self.inv
-                .process(&mut product, &mut c)
+                .process_with_scratch(&mut sc.product, &mut sc.correlation, &mut sc.fft)
                 .expect("the transform's buffers have its size");
+            let (energy, c) = (&sc.energy, &sc.correlation);
             let from = (k * segment).max(base);
             let to = ((k + 1) * segment - 1).min(*starts.end());
             for s in from..=to {
@@ -310,6 +351,12 @@ impl LongLag {
             }
         }
     }
+}
+
+/// Residual `i` (absolute index) of the `seen` taken, of which `past` holds
+/// the last; it must still be kept.
+fn at(past: &[f64], seen: usize, i: usize) -> f64 {
+    past[i + past.len() - seen]
 }
 
 /// The match at window start `s` once `n` residuals are in: its
