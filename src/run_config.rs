@@ -41,7 +41,7 @@ pub struct RunConfig {
 #[serde(rename_all = "kebab-case")]
 pub enum LrSchedule {
     Constant,
-    /// Half a cosine from `lr` down to `lr`·[`COSINE_FLOOR`] over the planned
+    /// Half a cosine from `lr` down to 2 % of it (`COSINE_FLOOR`) over the planned
     /// steps (Loshchilov & Hutter, "SGDR", ICLR 2017, without restarts), then
     /// flat. The small final steps let the weights settle: on a quiet passage a
     /// tiny offset in the output costs many dB of prediction gain.
