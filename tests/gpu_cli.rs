@@ -165,3 +165,22 @@ fn devices_lists_the_adapter_and_a_wrong_name_lists_them_all() {
         "nothing is written when the device is refused"
     );
 }
+
+/// Without a desktop session, Mesa's device-select layer made libwayland
+/// print "error: XDG_RUNTIME_DIR is invalid ..." on every adapter probe;
+/// the binary turns that layer off when there is no session.
+#[test]
+fn probing_the_adapters_prints_no_display_error_without_a_session() {
+    if !have_gpu() {
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wavelstm"))
+        .arg("devices")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("NODEVICE_SELECT")
+        .output()
+        .expect("run wavelstm devices");
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
+}
