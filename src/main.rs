@@ -8,7 +8,7 @@ fn main() {
 /// (a server, a container, CI) that connection fails and libwayland prints
 /// "error: XDG_RUNTIME_DIR is invalid or not set in the environment." at
 /// every adapter probe: it reads like our own failure, and the demo showed
-/// it three times. We choose the adapter ourselves (`--device`,
+/// it eight times. We choose the adapter ourselves (`--device`,
 /// `--adapter`), so without a session the layer is turned off
 /// (`NODEVICE_SELECT`, Mesa's switch for it); in a desktop session, or when
 /// the user set the switch, nothing changes. This runs before any thread
