@@ -131,7 +131,7 @@ pub struct LongLag {
 /// A search's working buffers, kept from one search to the next: the
 /// window energies alone are 4 MiB at full reach, and freshly allocated
 /// every block they cost the generation a page fault per few samples.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Scratch {
     /// A transform's real input, `segment + template`.
     input: Vec<f64>,
@@ -245,10 +245,10 @@ impl LongLag {
         at(&self.past, self.seen, i)
     }
 
-    /// The transform of segment `k`'s input, zero past the residuals taken,
-    /// into the scratch's `fresh`.
-    fn transform(&mut self, k: usize) {
-        let from = k * self.shape.segment;
+    /// The transform of the residuals from `from` on, zero past the last
+    /// taken, into `out`: a segment's input from `k·segment`, the template's
+    /// from `n − template`.
+    fn transform(&mut self, from: usize, out: &mut [Complex<f64>]) {
         let sc = &mut self.scratch;
         for (j, v) in sc.input.iter_mut().enumerate() {
             *v = if from + j < self.seen {
@@ -258,7 +258,7 @@ impl LongLag {
             };
         }
         self.fwd
-            .process_with_scratch(&mut sc.input, &mut sc.fresh, &mut sc.fft)
+            .process_with_scratch(&mut sc.input, out, &mut sc.fft)
             .expect("the transform's buffers have its size");
     }
 
@@ -279,23 +279,18 @@ impl LongLag {
             self.first_kept = k_lo;
         }
         while (self.first_kept + self.kept.len()) * segment + size <= n {
-            self.transform(self.first_kept + self.kept.len());
-            self.kept.push_back(self.scratch.fresh.clone());
+            let mut t = self.fwd.make_output_vec();
+            self.transform((self.first_kept + self.kept.len()) * segment, &mut t);
+            self.kept.push_back(t);
         }
-        // The template's transform (the template, then zeros), conjugated
-        // in use: a correlation, not a convolution.
+        // The template's transform (the template, then zeros: the last
+        // residual taken is its end), conjugated in use: a correlation, not
+        // a convolution.
         let t0 = n - template;
+        let mut tq = std::mem::take(&mut self.scratch.template);
+        self.transform(t0, &mut tq);
+        self.scratch.template = tq;
         let (seen, sc) = (self.seen, &mut self.scratch);
-        for (i, v) in sc.input.iter_mut().enumerate() {
-            *v = if i < template {
-                at(&self.past, seen, t0 + i)
-            } else {
-                0.0
-            };
-        }
-        self.fwd
-            .process_with_scratch(&mut sc.input, &mut sc.template, &mut sc.fft)
-            .expect("the transform's buffers have its size");
         // Window energies by running sums over the residuals the windows cover.
         let base = *starts.start();
         sc.energy.clear();
@@ -311,7 +306,9 @@ impl LongLag {
         for k in k_lo..=k_hi {
             let is_kept = k >= self.first_kept && k < self.first_kept + self.kept.len();
             if !is_kept {
-                self.transform(k);
+                let mut fresh = std::mem::take(&mut self.scratch.fresh);
+                self.transform(k * segment, &mut fresh);
+                self.scratch.fresh = fresh;
             }
             let sc = &mut self.scratch;
             let h = if is_kept {

@@ -193,9 +193,9 @@ mod x86 {
     /// half of the columns, then rows `6..8` on all 32. Twelve chains of
     /// fused multiply-adds in flight hide the FMA's latency (4 cycles on
     /// Zen 3 and Zen 5, two pipes: eight chains is the bare minimum), and a
-    /// row of A is broadcast once per 16 columns, not once per 8. Measured
-    /// on one Zen 5 core with the panels in L1: 122-124 GFLOP/s, 98 % of
-    /// its AVX2 peak, against 107-111 for four 4 × 16 quarters.
+    /// row of A is broadcast once per 16 columns, not once per 8. On one
+    /// Zen 5 core with the panels in L1 (`cargo bench --bench cpu_ops --
+    /// tile`): 112-114 GFLOP/s, against 104-106 for four 4 × 16 quarters.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn tile_avx2(tile: TileF32<'_>) {
         let (k, a, b, start, o) = (tile.k, tile.a, tile.b, tile.start, tile.out.as_mut_ptr());
