@@ -507,7 +507,15 @@ fn dense_forward_matches_reference() {
 #[test]
 fn column_sums_match_a_plain_loop() {
     let mut rng = SplitMix64::new(31);
-    for &(rows, cols) in &[(1, 1), (5, 63), (17, 64), (300, 65), (9, 400)] {
+    for &(rows, cols) in &[
+        (1, 1),
+        (5, 63),
+        (17, 64),
+        (300, 65),
+        (9, 400),
+        (70, 1030),
+        (200, 1100),
+    ] {
         let m: Vec<f64> = random(&mut rng, rows * cols, 1.0);
         let mut got = vec![f64::NAN; cols];
         column_sums(&m, cols, &mut got);
@@ -529,6 +537,9 @@ fn bias_and_input_grads_match_plain_loops() {
         (17, 64, 1),
         (300, 400, 4),
         (9, 130, 2),
+        // More than one block of columns, serial and parallel.
+        (40, 1100, 2),
+        (70, 1030, 1),
     ] {
         let da: Vec<f64> = random(&mut rng, rows * cols, 1.0);
         let x: Vec<f64> = random(&mut rng, rows * i, 1.0);
