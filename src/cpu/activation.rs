@@ -115,23 +115,29 @@ pub fn exp_f32(x: f32) -> f32 {
 
 /// Apply `kind` in place.
 ///
-/// Written as a select, not a conditional store, so that it vectorizes.
+/// Every value is multiplied by a selected factor (1 is exact) and stored:
+/// written as `if x < 0 { x·slope } else { x }` the compiler made the
+/// select a masked store, which AMD's cores run many times slower than a
+/// plain one (on Zen 3 the seed step's leaky ReLUs took 8 % of its time).
 #[inline]
 pub fn activate<T: CpuReal>(kind: Activation, slope: T, xs: &mut [T]) {
     if kind == Activation::LeakyRelu {
         for x in xs {
-            *x = if *x < T::zero() { *x * slope } else { *x };
+            let factor = if *x < T::zero() { slope } else { T::one() };
+            *x = *x * factor;
         }
     }
 }
 
 /// Multiply the gradient `dy` by the derivative of `kind`, given the outputs `y`.
 /// (With a slope in [0, 1) the output is negative exactly where the input was.)
+/// A factor and a plain store, as in [`activate`].
 #[inline]
 pub fn activate_backward<T: CpuReal>(kind: Activation, slope: T, y: &[T], dy: &mut [T]) {
     if kind == Activation::LeakyRelu {
         for (d, &v) in dy.iter_mut().zip(y) {
-            *d = if v <= T::zero() { *d * slope } else { *d };
+            let factor = if v <= T::zero() { slope } else { T::one() };
+            *d = *d * factor;
         }
     }
 }

@@ -255,9 +255,13 @@ pub fn sum_lanes(y: &[f32], rows: std::ops::Range<usize>, bp: usize, out: &mut [
                 *a += x;
             }
         }
-        // A half vector: its upper lanes add nothing.
-        for (a, &x) in acc.iter_mut().zip(vecs.remainder()) {
-            *a += x;
+        // A half vector: its upper lanes add nothing. (In whole halves, so
+        // the compiler knows the length: a remainder of unknown length
+        // became masked stores.)
+        for half in vecs.remainder().chunks_exact(GRAIN) {
+            for (a, &x) in acc.iter_mut().zip(half) {
+                *a += x;
+            }
         }
         out[r] = hsum(acc);
     }
