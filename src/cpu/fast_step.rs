@@ -6,17 +6,18 @@
 //! - The LSTM weights are repacked once (`PackedLayer`): the four gate rows
 //!   of each unit side by side, each row `[W_ih row | W_hh row]`, the two
 //!   biases summed. A thread that owns a range of units then owns one
-//!   contiguous block of weights, multiplies it by the concatenated
-//!   `[x | h_prev]` of every lane in one `gemv` call, and finishes those
-//!   units' gate math while the pre-activations are still in L1.
+//!   contiguous block of weights, stored in the order the product reads it
+//!   (`gemv_blocked`), multiplies it by the concatenated `[x | h_prev]` of
+//!   every lane in one call, and finishes those units' gate math while the
+//!   pre-activations are still in L1.
 //! - The units are split into fixed contiguous parts run by a
 //!   [`StepThreads`] team (the caller and one worker per further part):
-//!   for a hidden-256 layer each core streams 512 KiB of weights that stay
-//!   in its own L2 from one step to the next.
-//! - Each packed row, and each lane of `[x | h_prev]`, starts on a cache
-//!   line (`cpu::aligned`): with rows of `I + H` values back to back, every
-//!   other vector load straddled two lines, about a fifth of the product's
-//!   time at `H = 256`.
+//!   for a hidden-256 layer each core streams 544 KiB of weights, which
+//!   stay in its own L2 from one step to the next where L2 holds them.
+//! - Every weight vector the product loads, and each lane of `[x | h_prev]`,
+//!   starts on a cache line or half of one (`cpu::aligned`): with rows of
+//!   `I + H` values back to back, every other vector load straddled two
+//!   lines, about a fifth of the product's time at `H = 256`.
 //! - Every buffer is kept between steps: nothing is allocated once the
 //!   first step of a lane count has run.
 //!
@@ -29,6 +30,7 @@ use super::activation::{cell_slice, gate_slice};
 use super::aligned::{aligned_len, AlignedVec};
 use super::dense::{head_activation, Head};
 use super::gemv::{gemv_on, GemvShape};
+use super::gemv_blocked::{gemv_blocked, BlockedRows};
 use super::isa::{dispatch, isa, Isa, Kernel};
 use super::send_ptr::SendPtr;
 use super::step_threads::StepThreads;
@@ -40,15 +42,17 @@ use std::sync::Mutex;
 /// cross-core handoff it costs (about a microsecond) at every step.
 const MIN_MACS_PER_PART: usize = 1 << 15;
 
-/// One LSTM layer's weights, rows of `cols = I + H` values `ld` apart (`cols`
-/// rounded up to whole cache lines), part by part: the rows of part `p`
-/// (units `u0..u1`) are rows `4·u0..4·u1`, gate by gate (i, f, g, o), unit
-/// by unit within a gate. So a part's pre-activations come out as four
-/// contiguous blocks, one per activation.
+/// One LSTM layer's weights, part by part: part `p` (units `u0..u1`) holds
+/// rows of `cols = I + H` values, gate by gate (i, f, g, o), unit by unit
+/// within a gate, stored for one sequential stream (`gemv_blocked`); its
+/// biases are `bias[4·u0..4·u1]` in the same order. So a part's
+/// pre-activations come out as four contiguous blocks, one per activation.
+/// `ld` is the lanes' stride in `[x | h_prev]`: `cols` rounded up to whole
+/// cache lines.
 struct PackedLayer {
     cols: usize,
     ld: usize,
-    w: AlignedVec<f32>,
+    parts: Vec<BlockedRows>,
     bias: Vec<f32>,
 }
 
@@ -116,26 +120,32 @@ impl FastStep {
             .iter()
             .map(|off| {
                 let (ni, cols) = (off.input, off.input + nh);
-                let ld = aligned_len(cols);
-                let mut w = AlignedVec::zeroed(4 * nh * ld);
-                let mut rows = w.chunks_exact_mut(ld);
                 let mut bias = Vec::with_capacity(4 * nh);
-                for p in 0..n_parts {
-                    for g in 0..4 {
-                        for j in units(p) {
-                            let r = g * nh + j;
-                            let row = rows.next().expect("4·H packed rows");
-                            row[..ni].copy_from_slice(
-                                &params[off.w_ih + r * ni..off.w_ih + (r + 1) * ni],
-                            );
-                            row[ni..cols].copy_from_slice(
-                                &params[off.w_hh + r * nh..off.w_hh + (r + 1) * nh],
-                            );
-                            bias.push(params[off.b_ih + r] + params[off.b_hh + r]);
+                let parts = (0..n_parts)
+                    .map(|p| {
+                        // The part's rows `[W_ih row | W_hh row]`, back to back.
+                        let mut rows = Vec::with_capacity(4 * units(p).len() * cols);
+                        for g in 0..4 {
+                            for j in units(p) {
+                                let r = g * nh + j;
+                                rows.extend_from_slice(
+                                    &params[off.w_ih + r * ni..off.w_ih + (r + 1) * ni],
+                                );
+                                rows.extend_from_slice(
+                                    &params[off.w_hh + r * nh..off.w_hh + (r + 1) * nh],
+                                );
+                                bias.push(params[off.b_ih + r] + params[off.b_hh + r]);
+                            }
                         }
-                    }
+                        BlockedRows::pack(isa, 4 * units(p).len(), cols, &rows, cols)
+                    })
+                    .collect();
+                PackedLayer {
+                    cols,
+                    ld: aligned_len(cols),
+                    parts,
+                    bias,
                 }
-                PackedLayer { cols, ld, w, bias }
             })
             .collect();
         let dense = layout
@@ -210,7 +220,7 @@ impl FastStep {
                 // part `p` alone touches its units' columns of them during
                 // it (the parts' units are disjoint), and `z` holds the copy
                 // of `h_k` the products read.
-                unsafe { lstm_part(isa, cfg, layer, b, z, state, &mut part) };
+                unsafe { lstm_part(isa, cfg, layer, p, b, z, state, &mut part) };
             });
         }
 
@@ -270,27 +280,21 @@ impl State {
 ///
 /// # Safety
 /// As [`State::lane`] for every lane of `b` and `part.units`.
+#[allow(clippy::too_many_arguments)]
 unsafe fn lstm_part(
     isa: Isa,
     cfg: &ModelConfig,
     layer: &PackedLayer,
+    p: usize,
     b: usize,
     z: &[f32],
     state: State,
     part: &mut Part,
 ) {
     let n = part.units.len();
-    let rows = 4 * part.units.start..4 * part.units.end;
     part.pre.resize(4 * n * b, 0.0);
-    let shape = GemvShape {
-        rows: 4 * n,
-        cols: layer.cols,
-        lanes: b,
-        ld: layer.ld,
-    };
-    let w = &layer.w[rows.start * layer.ld..rows.end * layer.ld];
-    gemv_on(isa, shape, w, z, &mut part.pre);
-    let bias = &layer.bias[rows];
+    gemv_blocked(&layer.parts[p], z, layer.ld, b, &mut part.pre);
+    let bias = &layer.bias[4 * part.units.start..4 * part.units.end];
     // SAFETY: `dispatch` checks the instruction set; the state as the
     // caller guarantees.
     dispatch(

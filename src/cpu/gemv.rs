@@ -156,11 +156,15 @@ pub fn gemv_portable(s: GemvShape, w: &[f32], x: &[f32], out: &mut [f32]) {
 
 /// The kernel's reduction of eight partial sums: halves, then quarters, then pairs.
 #[inline]
-fn reduce8(a: [f32; 8]) -> f32 {
+pub(super) fn reduce8(a: [f32; 8]) -> f32 {
     let q = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
     let d = [q[0] + q[2], q[1] + q[3]];
     d[0] + d[1]
 }
+
+/// The AVX2 kernel's reduction of eight partial sums, for `gemv_blocked`.
+#[cfg(target_arch = "x86_64")]
+pub(super) use x86::reduce as x86_reduce;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -327,7 +331,7 @@ mod x86 {
     /// The same reduction as `super::reduce8`: halves, quarters, pairs.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    fn reduce(v: __m256) -> f32 {
+    pub(in crate::cpu) fn reduce(v: __m256) -> f32 {
         let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
         let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
         _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<0b01>(d, d)))

@@ -8,6 +8,7 @@ pub mod dense;
 pub mod engine;
 pub mod fast_step;
 pub mod gemv;
+pub mod gemv_blocked;
 pub mod isa;
 pub mod lanes;
 pub mod law_nll;
