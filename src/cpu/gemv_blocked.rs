@@ -186,12 +186,16 @@ impl Kernel for GemvBlocked<'_> {
 }
 
 /// One block's tile: rows `i0..i0+R` of the block starting at `base`, of
-/// height `h`.
+/// height `h`. `fetch`: the tile is the first to read these rows, so it
+/// prefetches ahead; the tiles of further lanes find them in L1, and their
+/// prefetches would only take load slots from a product that is then
+/// bound by arithmetic.
 #[derive(Clone, Copy)]
 struct Tile {
     base: usize,
     h: usize,
     i0: usize,
+    fetch: bool,
 }
 
 /// Walk `w`'s blocks in the tiles `gemv` uses (eight rows of one lane, four
@@ -206,29 +210,34 @@ macro_rules! blocked_tiles {
         while r0 < w.rows {
             let h = w.height(r0);
             let base = (r0 / BLOCK_ROWS) * w.block_len;
-            let at = |i0: usize| Tile { base, h, i0 };
+            let at = |i0: usize, l: usize| Tile {
+                base,
+                h,
+                i0,
+                fetch: l == 0,
+            };
             let mut i = 0;
             if lanes == 1 && h == BLOCK_ROWS {
-                $tile::<8, 1>(w, at(0), x, ldx, lanes, &mut out[r0..]);
+                $tile::<8, 1>(w, at(0, 0), x, ldx, lanes, &mut out[r0..]);
                 i = BLOCK_ROWS;
             }
             while i + 4 <= h {
                 let mut l = 0;
                 while l + 2 <= lanes {
                     let o = &mut out[(r0 + i) * lanes + l..];
-                    $tile::<4, 2>(w, at(i), &x[l * ldx..], ldx, lanes, o);
+                    $tile::<4, 2>(w, at(i, l), &x[l * ldx..], ldx, lanes, o);
                     l += 2;
                 }
                 if l < lanes {
                     let o = &mut out[(r0 + i) * lanes + l..];
-                    $tile::<4, 1>(w, at(i), &x[l * ldx..], ldx, lanes, o);
+                    $tile::<4, 1>(w, at(i, l), &x[l * ldx..], ldx, lanes, o);
                 }
                 i += 4;
             }
             while i < h {
                 for l in 0..lanes {
                     let o = &mut out[(r0 + i) * lanes + l..];
-                    $tile::<1, 1>(w, at(i), &x[l * ldx..], ldx, lanes, o);
+                    $tile::<1, 1>(w, at(i, l), &x[l * ldx..], ldx, lanes, o);
                 }
                 i += 1;
             }
@@ -364,7 +373,7 @@ mod x86 {
         let mut acc = [[_mm256_setzero_ps(); L]; R];
         let mut p = 0;
         while p < w.body() {
-            if R * 8 >= LINE {
+            if t.fetch && R * 8 >= LINE {
                 prefetch(wp, R * 8);
             }
             let mut xv = [_mm256_setzero_ps(); L];
@@ -424,7 +433,9 @@ mod x86 {
         let mut acc = [[_mm512_setzero_ps(); L]; R];
         let mut p = 0;
         while p < w.body() {
-            prefetch(wp, R * 16);
+            if t.fetch {
+                prefetch(wp, R * 16);
+            }
             let mut xv = [_mm512_setzero_ps(); L];
             for (j, v) in xv.iter_mut().enumerate() {
                 // SAFETY: j < L and p + 16 <= cols: inside x's first L lanes (checked).
