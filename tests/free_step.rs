@@ -44,6 +44,26 @@ fn strided(rng: &mut SplitMix64, n: usize, cols: usize, ld: usize) -> Vec<f32> {
     v
 }
 
+/// A `rows × cols` by `lanes` product's shape with fresh operands, rows and
+/// lanes `ld` apart (the gaps NaN, as [`strided`]).
+fn operands(
+    rng: &mut SplitMix64,
+    rows: usize,
+    cols: usize,
+    lanes: usize,
+    ld: usize,
+) -> (GemvShape, Vec<f32>, Vec<f32>) {
+    let s = GemvShape {
+        rows,
+        cols,
+        lanes,
+        ld,
+    };
+    let w = strided(rng, rows, cols, ld);
+    let x = strided(rng, lanes, cols, ld);
+    (s, w, x)
+}
+
 #[test]
 fn gemv_twins_agree_on_every_shape() {
     let mut rng = SplitMix64::new(11);
@@ -53,14 +73,7 @@ fn gemv_twins_agree_on_every_shape() {
             for lanes in [1, 3, 8] {
                 // Back to back, and padded as the step pads its rows.
                 for ld in [cols, aligned_len(cols), cols + 3] {
-                    let s = GemvShape {
-                        rows,
-                        cols,
-                        lanes,
-                        ld,
-                    };
-                    let w = strided(&mut rng, rows, cols, ld);
-                    let x = strided(&mut rng, lanes, cols, ld);
+                    let (s, w, x) = operands(&mut rng, rows, cols, lanes, ld);
                     let mut want = vec![0.0; rows * lanes];
                     gemv_reference(s, &w, &x, &mut want);
                     let (w, x) = (&w[..], &x[..]);
@@ -160,14 +173,7 @@ fn gemv_blocked_gives_the_bits_of_gemv() {
                 if rows > 100 && (lanes == 3 || ld == cols + 3) {
                     continue; // the large shape once per stride kind is enough
                 }
-                let s = GemvShape {
-                    rows,
-                    cols,
-                    lanes,
-                    ld,
-                };
-                let w = strided(&mut rng, rows, cols, ld);
-                let x = strided(&mut rng, lanes, cols, ld);
+                let (s, w, x) = operands(&mut rng, rows, cols, lanes, ld);
                 let mut packings = vec![Isa::Portable];
                 packings.extend(Isa::all_supported());
                 for isa in packings {

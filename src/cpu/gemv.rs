@@ -162,9 +162,9 @@ pub(super) fn reduce8(a: [f32; 8]) -> f32 {
     d[0] + d[1]
 }
 
-/// The AVX2 kernel's reduction of eight partial sums, for `gemv_blocked`.
+/// The kernels' reductions of eight and of sixteen partial sums, for `gemv_blocked`.
 #[cfg(target_arch = "x86_64")]
-pub(super) use x86::reduce as x86_reduce;
+pub(super) use x86::{reduce as x86_reduce, reduce512 as x86_reduce512};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -315,17 +315,22 @@ mod x86 {
         }
         for (i, row) in acc.iter().enumerate() {
             for (j, &a) in row.iter().enumerate() {
-                let half = _mm256_add_ps(
-                    _mm512_castps512_ps256(a),
-                    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a))),
-                );
-                let mut sum = reduce(half);
+                let mut sum = reduce512(a);
                 for q in body..cols {
                     sum += w[i * ld + q] * x[j * ld + q];
                 }
                 out[i * s.lanes + j] = sum;
             }
         }
+    }
+
+    /// Sixteen partial sums folded to eight (element `k` plus element
+    /// `k + 8`), then reduced as [`reduce`].
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    pub(in crate::cpu) fn reduce512(a: __m512) -> f32 {
+        let high = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
+        reduce(_mm256_add_ps(_mm512_castps512_ps256(a), high))
     }
 
     /// The same reduction as `super::reduce8`: halves, quarters, pairs.

@@ -332,7 +332,7 @@ fn tile_portable<const R: usize, const L: usize>(
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{add_tail, check_tile, BlockedRows, Tile, BLOCK_ROWS, PREFETCH_AHEAD};
-    use crate::cpu::gemv::x86_reduce as reduce;
+    use crate::cpu::gemv::{x86_reduce as reduce, x86_reduce512 as reduce512};
     use std::arch::x86_64::*;
 
     /// Values in a cache line.
@@ -368,50 +368,71 @@ mod x86 {
         }
     }
 
-    /// `R` rows of a block times `L` lanes, eight partial sums each.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn tile<const R: usize, const L: usize>(
-        w: &BlockedRows,
-        t: Tile,
-        x: &[f32],
-        ldx: usize,
-        lanes: usize,
-        out: &mut [f32],
-    ) {
-        check_tile::<R, L>(w, t, x, ldx, lanes, out);
-        let chunk = t.h * 8;
-        let (xp, mut wp) = (x.as_ptr(), w.w[t.base + t.i0 * 8..].as_ptr());
-        let mut acc = [[_mm256_setzero_ps(); L]; R];
-        let mut p = 0;
-        while p < w.body() {
-            if t.fetch && R * 8 >= LINE {
-                prefetch(wp, R * 8);
-            }
-            let mut xv = [_mm256_setzero_ps(); L];
-            for (j, v) in xv.iter_mut().enumerate() {
-                // SAFETY: j < L and p + 8 <= cols: inside x's first L lanes (checked).
-                *v = unsafe { _mm256_loadu_ps(xp.add(j * ldx + p)) };
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                // SAFETY: row i0 + i < h of a chunk inside the block (checked);
-                // chunk rows are 32-byte aligned.
-                let wv = unsafe { _mm256_load_ps(wp.add(i * 8)) };
-                for (a, &xj) in row.iter_mut().zip(&xv) {
-                    *a = _mm256_fmadd_ps(wv, xj, *a);
+    /// One tile on one register width, written once for both widths:
+    /// `R` rows of a block times `L` lanes, a register of `$width` partial
+    /// sums each, reduced by `$reduce` to the bits of `gemv`'s tile on the
+    /// same instruction set. Single-row AVX2 tiles read half a line a
+    /// chunk and leave the prefetching to the tiles that read whole lines.
+    macro_rules! blocked_tile {
+        ($name:ident, $features:literal, $width:literal, $zero:ident, $loadu:ident,
+         $load:ident, $fmadd:ident, $reduce:ident) => {
+            #[target_feature(enable = $features)]
+            #[inline]
+            fn $name<const R: usize, const L: usize>(
+                w: &BlockedRows,
+                t: Tile,
+                x: &[f32],
+                ldx: usize,
+                lanes: usize,
+                out: &mut [f32],
+            ) {
+                check_tile::<R, L>(w, t, x, ldx, lanes, out);
+                let chunk = t.h * $width;
+                let (xp, mut wp) = (x.as_ptr(), w.w[t.base + t.i0 * $width..].as_ptr());
+                let mut acc = [[$zero(); L]; R];
+                let mut p = 0;
+                while p < w.body() {
+                    if t.fetch && R * $width >= LINE {
+                        prefetch(wp, R * $width);
+                    }
+                    let mut xv = [$zero(); L];
+                    for (j, v) in xv.iter_mut().enumerate() {
+                        // SAFETY: j < L and p + width <= cols: inside x's
+                        // first L lanes (checked).
+                        *v = unsafe { $loadu(xp.add(j * ldx + p)) };
+                    }
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        // SAFETY: row i0 + i < h of a chunk inside the block
+                        // (checked); chunk rows are register-aligned.
+                        let wv = unsafe { $load(wp.add(i * $width)) };
+                        for (a, &xj) in row.iter_mut().zip(&xv) {
+                            *a = $fmadd(wv, xj, *a);
+                        }
+                    }
+                    // Past the body this points into the tail or beyond the
+                    // block; it is not read there.
+                    wp = wp.wrapping_add(chunk);
+                    p += $width;
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    for (j, &a) in row.iter().enumerate() {
+                        out[i * lanes + j] = add_tail(w, t, i, &x[j * ldx..], $reduce(a));
+                    }
                 }
             }
-            // Past the body this points into the tail or beyond the
-            // block; it is not read there.
-            wp = wp.wrapping_add(chunk);
-            p += 8;
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (j, &a) in row.iter().enumerate() {
-                out[i * lanes + j] = add_tail(w, t, i, &x[j * ldx..], reduce(a));
-            }
-        }
+        };
     }
+
+    blocked_tile!(
+        tile,
+        "avx2,fma",
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_load_ps,
+        _mm256_fmadd_ps,
+        reduce
+    );
 
     /// # Safety
     /// The CPU must support AVX-512F; the buffers must hold the shape (as
@@ -428,52 +449,14 @@ mod x86 {
         blocked_tiles!(tile512, w, x, ldx, lanes, out)
     }
 
-    /// [`tile`] in 16 lanes, folded to eight partial sums as `gemv_avx512` folds them.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[inline]
-    fn tile512<const R: usize, const L: usize>(
-        w: &BlockedRows,
-        t: Tile,
-        x: &[f32],
-        ldx: usize,
-        lanes: usize,
-        out: &mut [f32],
-    ) {
-        check_tile::<R, L>(w, t, x, ldx, lanes, out);
-        let chunk = t.h * 16;
-        let (xp, mut wp) = (x.as_ptr(), w.w[t.base + t.i0 * 16..].as_ptr());
-        let mut acc = [[_mm512_setzero_ps(); L]; R];
-        let mut p = 0;
-        while p < w.body() {
-            if t.fetch {
-                prefetch(wp, R * 16);
-            }
-            let mut xv = [_mm512_setzero_ps(); L];
-            for (j, v) in xv.iter_mut().enumerate() {
-                // SAFETY: j < L and p + 16 <= cols: inside x's first L lanes (checked).
-                *v = unsafe { _mm512_loadu_ps(xp.add(j * ldx + p)) };
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                // SAFETY: row i0 + i < h of a chunk inside the block (checked);
-                // chunk rows are 64-byte aligned.
-                let wv = unsafe { _mm512_load_ps(wp.add(i * 16)) };
-                for (a, &xj) in row.iter_mut().zip(&xv) {
-                    *a = _mm512_fmadd_ps(wv, xj, *a);
-                }
-            }
-            // Past the body this points into the tail or beyond the
-            // block; it is not read there.
-            wp = wp.wrapping_add(chunk);
-            p += 16;
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (j, &a) in row.iter().enumerate() {
-                let half = _mm256_add_ps(
-                    _mm512_castps512_ps256(a),
-                    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a))),
-                );
-                out[i * lanes + j] = add_tail(w, t, i, &x[j * ldx..], reduce(half));
-            }
-        }
-    }
+    blocked_tile!(
+        tile512,
+        "avx512f,avx2,fma",
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_load_ps,
+        _mm512_fmadd_ps,
+        reduce512
+    );
 }
