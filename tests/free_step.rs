@@ -159,6 +159,10 @@ fn gemv_blocked_gives_the_bits_of_gemv() {
         (1, 1),
         (3, 7),
         (8, 8),
+        // Whole blocks of rows shorter than a register: a tile's start lies
+        // past the last block's few values.
+        (8, 2),
+        (16, 5),
         (9, 15),
         (13, 16),
         (12, 17),

@@ -388,7 +388,10 @@ mod x86 {
             ) {
                 check_tile::<R, L>(w, t, x, ldx, lanes, out);
                 let chunk = t.h * $width;
-                let (xp, mut wp) = (x.as_ptr(), w.w[t.base + t.i0 * $width..].as_ptr());
+                // The tile's first chunk row; with no whole chunk (`cols`
+                // below the width) this may lie past the buffer, and is not read.
+                let xp = x.as_ptr();
+                let mut wp = w.w.as_ptr().wrapping_add(t.base + t.i0 * $width);
                 let mut acc = [[$zero(); L]; R];
                 let mut p = 0;
                 while p < w.body() {
