@@ -233,42 +233,64 @@ mod x86 {
     }
 
     /// `R` rows of `w` times `L` lanes of `x`; result `(i, j)` goes to
-    /// `out[i·lanes + j]`.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn tile<const R: usize, const L: usize>(s: GemvShape, w: &[f32], x: &[f32], out: &mut [f32]) {
-        check_tile::<R, L>(s, w, x, out);
-        let (cols, ld) = (s.cols, s.ld);
-        let body = cols - cols % 8;
-        let (wp, xp) = (w.as_ptr(), x.as_ptr());
-        let mut acc = [[_mm256_setzero_ps(); L]; R];
-        let mut p = 0;
-        while p < body {
-            let mut xv = [_mm256_setzero_ps(); L];
-            for (j, v) in xv.iter_mut().enumerate() {
-                // SAFETY: j < L and p + 8 <= cols, so this reads inside x's
-                // first L lanes (checked above).
-                *v = unsafe { _mm256_loadu_ps(xp.add(j * ld + p)) };
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                // SAFETY: as above, inside w's first R rows.
-                let wv = unsafe { _mm256_loadu_ps(wp.add(i * ld + p)) };
-                for (a, &xj) in row.iter_mut().zip(&xv) {
-                    *a = _mm256_fmadd_ps(wv, xj, *a);
+    /// `out[i·lanes + j]`. Written once for both register widths: a
+    /// register of `$width` partial sums per result, reduced by `$reduce`,
+    /// then the `cols % $width` leftover products added in order.
+    macro_rules! gemv_tile {
+        ($name:ident, $features:literal, $width:literal, $zero:ident, $loadu:ident,
+         $fmadd:ident, $reduce:ident) => {
+            #[target_feature(enable = $features)]
+            #[inline]
+            fn $name<const R: usize, const L: usize>(
+                s: GemvShape,
+                w: &[f32],
+                x: &[f32],
+                out: &mut [f32],
+            ) {
+                check_tile::<R, L>(s, w, x, out);
+                let (cols, ld) = (s.cols, s.ld);
+                let body = cols - cols % $width;
+                let (wp, xp) = (w.as_ptr(), x.as_ptr());
+                let mut acc = [[$zero(); L]; R];
+                let mut p = 0;
+                while p < body {
+                    let mut xv = [$zero(); L];
+                    for (j, v) in xv.iter_mut().enumerate() {
+                        // SAFETY: j < L and p + width <= cols, so this reads
+                        // inside x's first L lanes (checked above).
+                        *v = unsafe { $loadu(xp.add(j * ld + p)) };
+                    }
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        // SAFETY: as above, inside w's first R rows.
+                        let wv = unsafe { $loadu(wp.add(i * ld + p)) };
+                        for (a, &xj) in row.iter_mut().zip(&xv) {
+                            *a = $fmadd(wv, xj, *a);
+                        }
+                    }
+                    p += $width;
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    for (j, &a) in row.iter().enumerate() {
+                        let mut sum = $reduce(a);
+                        for q in body..cols {
+                            sum += w[i * ld + q] * x[j * ld + q];
+                        }
+                        out[i * s.lanes + j] = sum;
+                    }
                 }
             }
-            p += 8;
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (j, &a) in row.iter().enumerate() {
-                let mut sum = reduce(a);
-                for q in body..cols {
-                    sum += w[i * ld + q] * x[j * ld + q];
-                }
-                out[i * s.lanes + j] = sum;
-            }
-        }
+        };
     }
+
+    gemv_tile!(
+        tile,
+        "avx2,fma",
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_fmadd_ps,
+        reduce
+    );
 
     /// [`gemv_avx2_fma`] with 16-lane registers: the same tiles, each weight
     /// vector twice as long, so a row's stream takes half the instructions.
@@ -282,47 +304,15 @@ mod x86 {
         tiles!(tile512, s, w, x, out)
     }
 
-    /// [`tile`] in 16 lanes.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[inline]
-    fn tile512<const R: usize, const L: usize>(
-        s: GemvShape,
-        w: &[f32],
-        x: &[f32],
-        out: &mut [f32],
-    ) {
-        check_tile::<R, L>(s, w, x, out);
-        let (cols, ld) = (s.cols, s.ld);
-        let body = cols - cols % 16;
-        let (wp, xp) = (w.as_ptr(), x.as_ptr());
-        let mut acc = [[_mm512_setzero_ps(); L]; R];
-        let mut p = 0;
-        while p < body {
-            let mut xv = [_mm512_setzero_ps(); L];
-            for (j, v) in xv.iter_mut().enumerate() {
-                // SAFETY: j < L and p + 16 <= cols, so this reads inside x's
-                // first L lanes (checked above).
-                *v = unsafe { _mm512_loadu_ps(xp.add(j * ld + p)) };
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                // SAFETY: as above, inside w's first R rows.
-                let wv = unsafe { _mm512_loadu_ps(wp.add(i * ld + p)) };
-                for (a, &xj) in row.iter_mut().zip(&xv) {
-                    *a = _mm512_fmadd_ps(wv, xj, *a);
-                }
-            }
-            p += 16;
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (j, &a) in row.iter().enumerate() {
-                let mut sum = reduce512(a);
-                for q in body..cols {
-                    sum += w[i * ld + q] * x[j * ld + q];
-                }
-                out[i * s.lanes + j] = sum;
-            }
-        }
-    }
+    gemv_tile!(
+        tile512,
+        "avx512f,avx2,fma",
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_fmadd_ps,
+        reduce512
+    );
 
     /// Sixteen partial sums folded to eight (element `k` plus element
     /// `k + 8`), then reduced as [`reduce`].

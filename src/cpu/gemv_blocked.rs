@@ -371,8 +371,8 @@ mod x86 {
     /// One tile on one register width, written once for both widths:
     /// `R` rows of a block times `L` lanes, a register of `$width` partial
     /// sums each, reduced by `$reduce` to the bits of `gemv`'s tile on the
-    /// same instruction set. Single-row AVX2 tiles read half a line a
-    /// chunk and leave the prefetching to the tiles that read whole lines.
+    /// same instruction set. Single-row AVX2 tiles (the few rows a short
+    /// block leaves) read half a line a chunk and do not prefetch.
     macro_rules! blocked_tile {
         ($name:ident, $features:literal, $width:literal, $zero:ident, $loadu:ident,
          $load:ident, $fmadd:ident, $reduce:ident) => {
