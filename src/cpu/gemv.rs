@@ -166,6 +166,33 @@ pub(super) fn reduce8(a: [f32; 8]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 pub(super) use x86::{reduce as x86_reduce, reduce512 as x86_reduce512};
 
+/// Sixteen-lane registers on AVX2, for `gemv_blocked`'s tests as for ours.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(super) use x86::wide16;
+
+/// One row times one lane summed as the AVX-512 tiles sum it, in plain
+/// Rust: sixteen partial sums of fused multiply-adds over the whole
+/// registers, folded to eight (`k + 8` onto `k`), reduced as [`reduce8`],
+/// then the `cols % 16` leftover products added in order (multiplied and
+/// added apart, as the tiles' scalar tail does). The order written down
+/// once, so that the AVX-512 source can be held to it where it cannot run.
+#[cfg(test)]
+pub(super) fn dot16(w: &[f32], x: &[f32]) -> f32 {
+    assert_eq!(w.len(), x.len(), "dot16: lengths");
+    let body = w.len() - w.len() % 16;
+    let mut acc = [0.0f32; 16];
+    for (wc, xc) in w[..body].chunks_exact(16).zip(x[..body].chunks_exact(16)) {
+        for k in 0..16 {
+            acc[k] = wc[k].mul_add(xc[k], acc[k]);
+        }
+    }
+    let mut sum = reduce8(std::array::from_fn(|k| acc[k] + acc[k + 8]));
+    for (&wp, &xp) in w[body..].iter().zip(&x[body..]) {
+        sum += wp * xp;
+    }
+    sum
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::GemvShape;
@@ -330,5 +357,138 @@ mod x86 {
         let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
         let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
         _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<0b01>(d, d)))
+    }
+
+    /// A register of sixteen lanes as two AVX2 halves, for the tests: with
+    /// it the AVX-512 tiles' source (`gemv_tile!` here, `blocked_tile!` in
+    /// `gemv_blocked`) is compiled at width 16 for AVX2, so its indexing
+    /// runs on every x86 machine the tests run on, not only on those with
+    /// AVX-512. Lane by lane it computes what the AVX-512 instructions
+    /// compute: a fused multiply-add rounds once per lane at either width,
+    /// and `reduce16` adds the halves as `reduce512` does.
+    #[cfg(test)]
+    pub(in crate::cpu) mod wide16 {
+        use super::reduce;
+        use std::arch::x86_64::*;
+
+        #[derive(Clone, Copy)]
+        pub struct V16(__m256, __m256);
+
+        #[target_feature(enable = "avx2,fma")]
+        pub fn zero16() -> V16 {
+            V16(_mm256_setzero_ps(), _mm256_setzero_ps())
+        }
+
+        /// # Safety
+        /// Sixteen values at `p` are readable.
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn loadu16(p: *const f32) -> V16 {
+            unsafe { V16(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) }
+        }
+
+        /// As [`loadu16`], and `p` must be on 64 bytes: `_mm512_load_ps`
+        /// faults otherwise, so the emulation refuses it too.
+        ///
+        /// # Safety
+        /// As [`loadu16`].
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn load16(p: *const f32) -> V16 {
+            assert_eq!(p as usize % 64, 0, "load16: unaligned");
+            unsafe { V16(_mm256_load_ps(p), _mm256_load_ps(p.add(8))) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        pub fn fmadd16(a: V16, b: V16, c: V16) -> V16 {
+            V16(
+                _mm256_fmadd_ps(a.0, b.0, c.0),
+                _mm256_fmadd_ps(a.1, b.1, c.1),
+            )
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        pub fn reduce16(a: V16) -> f32 {
+            reduce(_mm256_add_ps(a.0, a.1))
+        }
+    }
+
+    /// The AVX-512 tiles' source at width 16 on AVX2 registers, held to
+    /// [`dot16`](super::dot16), the order the AVX-512 instance sums in; on
+    /// a machine with AVX-512 the real instance is held to it as well.
+    #[cfg(test)]
+    mod tests {
+        use super::super::{dot16, gemv_on};
+        use super::wide16::{fmadd16, loadu16, reduce16, zero16};
+        use super::*;
+        use crate::cpu::isa::Isa;
+        use crate::rng::SplitMix64;
+
+        gemv_tile!(tile16, "avx2,fma", 16, zero16, loadu16, fmadd16, reduce16);
+
+        /// # Safety
+        /// The CPU must support AVX2 and FMA.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn gemv_wide16(s: GemvShape, w: &[f32], x: &[f32], out: &mut [f32]) {
+            s.check(w, x, out);
+            tiles!(tile16, s, w, x, out)
+        }
+
+        #[test]
+        fn the_avx512_tile_source_sums_in_the_avx512_order() {
+            if !Isa::Avx2Fma.supported() {
+                eprintln!("skipped: this CPU has no AVX2+FMA to emulate 16 lanes on");
+                return;
+            }
+            let mut rng = SplitMix64::new(41);
+            let mut checked = 0;
+            for (rows, cols) in [
+                (1, 1),
+                (3, 15),
+                (8, 16),
+                (9, 17),
+                (13, 33),
+                (37, 257),
+                (16, 272),
+            ] {
+                for lanes in 1..=5 {
+                    for pad in [0, 5] {
+                        let s = GemvShape {
+                            rows,
+                            cols,
+                            lanes,
+                            ld: cols + pad,
+                        };
+                        let w: Vec<f32> = (0..rows * s.ld)
+                            .map(|_| rng.uniform(-1.0, 1.0) as f32)
+                            .collect();
+                        let x: Vec<f32> = (0..lanes * s.ld)
+                            .map(|_| rng.uniform(-1.0, 1.0) as f32)
+                            .collect();
+                        let mut out = vec![f32::NAN; rows * lanes];
+                        // SAFETY: AVX2+FMA checked above.
+                        unsafe { gemv_wide16(s, &w, &x, &mut out) };
+                        let mut real = vec![f32::NAN; rows * lanes];
+                        if Isa::Avx512.supported() {
+                            gemv_on(Isa::Avx512, s, &w, &x, &mut real);
+                        }
+                        for r in 0..rows {
+                            for l in 0..lanes {
+                                let want = dot16(
+                                    &w[r * s.ld..r * s.ld + cols],
+                                    &x[l * s.ld..l * s.ld + cols],
+                                );
+                                let got = out[r * lanes + l];
+                                assert_eq!(got.to_bits(), want.to_bits(), "{s:?} ({r}, {l})");
+                                if Isa::Avx512.supported() {
+                                    let hw = real[r * lanes + l];
+                                    assert_eq!(hw.to_bits(), want.to_bits(), "AVX-512 {s:?}");
+                                }
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(checked > 1000);
+        }
     }
 }

@@ -462,4 +462,95 @@ mod x86 {
         _mm512_fmadd_ps,
         reduce512
     );
+
+    /// The AVX-512 tile's source at width 16 on AVX2 registers
+    /// (`gemv::wide16`), over weights packed for AVX-512, held to `dot16`,
+    /// the order the AVX-512 instance sums in: the layout's offsets, the
+    /// short blocks and rows shorter than a register run on every x86
+    /// machine the tests run on. Where AVX-512 is present the real kernel
+    /// is held to the same bits.
+    #[cfg(test)]
+    mod tests {
+        use super::super::gemv_blocked;
+        use super::*;
+        use crate::cpu::aligned::aligned_len;
+        use crate::cpu::gemv::dot16;
+        use crate::cpu::gemv::wide16::{fmadd16, load16, loadu16, reduce16, zero16};
+        use crate::cpu::isa::Isa;
+        use crate::rng::SplitMix64;
+
+        blocked_tile!(tile16, "avx2,fma", 16, zero16, loadu16, load16, fmadd16, reduce16);
+
+        /// # Safety
+        /// The CPU must support AVX2 and FMA; the buffers hold the shape.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn blocked_wide16(
+            w: &BlockedRows,
+            x: &[f32],
+            ldx: usize,
+            lanes: usize,
+            out: &mut [f32],
+        ) {
+            assert_eq!(w.width, 16, "blocked_wide16: packed for {:?}", w.isa);
+            blocked_tiles!(tile16, w, x, ldx, lanes, out)
+        }
+
+        #[test]
+        fn the_avx512_blocked_tile_source_sums_in_the_avx512_order() {
+            if !Isa::Avx2Fma.supported() {
+                eprintln!("skipped: this CPU has no AVX2+FMA to emulate 16 lanes on");
+                return;
+            }
+            let mut rng = SplitMix64::new(43);
+            let mut checked = 0;
+            let shapes = [
+                (8, 2),
+                (16, 5),
+                (1, 1),
+                (3, 16),
+                (13, 17),
+                (8, 31),
+                (37, 33),
+                (64, 257),
+                (24, 272),
+            ];
+            for (rows, cols) in shapes {
+                let ld = cols + 3;
+                let src: Vec<f32> = (0..rows * ld)
+                    .map(|_| rng.uniform(-1.0, 1.0) as f32)
+                    .collect();
+                let w = BlockedRows::pack(Isa::Avx512, rows, cols, &src, ld);
+                for lanes in 1..=4 {
+                    for ldx in [cols, aligned_len(cols)] {
+                        let x: Vec<f32> = (0..lanes * ldx)
+                            .map(|_| rng.uniform(-1.0, 1.0) as f32)
+                            .collect();
+                        let mut out = vec![f32::NAN; rows * lanes];
+                        // SAFETY: AVX2+FMA checked above; the shapes fit.
+                        unsafe { blocked_wide16(&w, &x, ldx, lanes, &mut out) };
+                        let mut real = vec![f32::NAN; rows * lanes];
+                        if Isa::Avx512.supported() {
+                            gemv_blocked(&w, &x, ldx, lanes, &mut real);
+                        }
+                        for r in 0..rows {
+                            for l in 0..lanes {
+                                let want =
+                                    dot16(&src[r * ld..r * ld + cols], &x[l * ldx..l * ldx + cols]);
+                                let got = out[r * lanes + l];
+                                let at =
+                                    format!("{rows}x{cols}, {lanes} lanes, ldx {ldx}: ({r}, {l})");
+                                assert_eq!(got.to_bits(), want.to_bits(), "{at}");
+                                if Isa::Avx512.supported() {
+                                    let hw = real[r * lanes + l];
+                                    assert_eq!(hw.to_bits(), want.to_bits(), "AVX-512 {at}");
+                                }
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(checked > 1000);
+        }
+    }
 }
