@@ -86,7 +86,7 @@ fn bench_tile(c: &mut Criterion) {
     use wavelstm::cpu::tile::{tile_f32_on, Start, MR, NR};
     let mut g = quick(c);
     let mut rng = SplitMix64::new(3);
-    for k in [64, 256] {
+    for k in [64, 128, 256] {
         let (a, b) = (random(&mut rng, k * MR), random(&mut rng, k * NR));
         let mut out = [0.0f32; MR * NR];
         g.throughput(Throughput::Elements((2 * MR * NR * k) as u64));

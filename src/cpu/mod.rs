@@ -26,4 +26,5 @@ pub mod send_ptr;
 pub mod step;
 pub mod step_threads;
 pub mod tile;
+pub mod tile_group;
 pub mod window_step;

@@ -15,6 +15,7 @@ use super::op::Op;
 use super::scalar::{CpuReal, Scratch};
 use super::send_ptr::SendPtr;
 use super::tile::{Start, MR, NR};
+use super::tile_group::{tiles_over, GROUP};
 use rayon::prelude::*;
 
 const KC: usize = 256;
@@ -230,29 +231,34 @@ pub fn gemm_packed<T: CpuReal>(
             let (rows, cols) = ((m - r0).min(MC), (n - c0).min(task_cols));
             let a_len = rows.div_ceil(MR) * MR * k.min(KC);
             T::with_scratch(Scratch::Task, a_len, |ap| {
-                let mut out = [T::zero(); MR * NR];
+                let mut tiles = [[T::zero(); MR * NR]; GROUP];
+                let row_panels = rows.div_ceil(MR);
                 for p0 in (0..k).step_by(KC) {
                     let kc = (k - p0).min(KC);
                     pack_a(a.op, a.data, a.ld, r0, rows, p0, kc, ap);
                     for j in 0..cols.div_ceil(NR) {
                         let bj = bp[((c0 / NR + j) * k + p0) * NR..].as_ptr();
                         let valid_c = (cols - j * NR).min(NR);
-                        for i in 0..rows.div_ceil(MR) {
-                            // SAFETY: the A panel holds kc·MR values, the B
+                        for g0 in (0..row_panels).step_by(GROUP) {
+                            let group = &mut tiles[..GROUP.min(row_panels - g0)];
+                            // SAFETY: each A panel holds kc·MR values, the B
                             // panel from row p0 on (k - p0)·NR ≥ kc·NR.
                             unsafe {
-                                T::tile(kc, ap[i * kc * MR..].as_ptr(), bj, &mut out, Start::Zero)
+                                let a0 = ap[g0 * kc * MR..].as_ptr();
+                                tiles_over(kc, a0, kc * MR, bj, group, Start::Zero)
                             };
-                            let valid_r = (rows - i * MR).min(MR);
-                            for r in 0..valid_r {
-                                let row = (r0 + i * MR + r) * ldc + c0 + j * NR;
-                                // SAFETY: inside this task's block of C, which the
-                                // caller checked lies inside `c`.
-                                let dst = unsafe {
-                                    std::slice::from_raw_parts_mut(cp.get().add(row), valid_c)
-                                };
-                                let acc = &out[r * NR..r * NR + valid_c];
-                                store(dst, acc, alpha, base, c0 + j * NR, p0 == 0);
+                            for (g, out) in group.iter().enumerate() {
+                                let i = g0 + g;
+                                for r in 0..(rows - i * MR).min(MR) {
+                                    let row = (r0 + i * MR + r) * ldc + c0 + j * NR;
+                                    // SAFETY: inside this task's block of C, which
+                                    // the caller checked lies inside `c`.
+                                    let dst = unsafe {
+                                        std::slice::from_raw_parts_mut(cp.get().add(row), valid_c)
+                                    };
+                                    let acc = &out[r * NR..r * NR + valid_c];
+                                    store(dst, acc, alpha, base, c0 + j * NR, p0 == 0);
+                                }
                             }
                         }
                     }

@@ -32,52 +32,13 @@ use super::scalar::CpuReal;
 use super::send_ptr::SendPtr;
 use super::step_threads::StepThreads;
 use super::tile::{Start, MR, NR};
+use super::tile_group::{tiles_over, GROUP};
 use rayon::prelude::*;
 
 /// Units per forward panel: their four gates fill the `NR` columns.
 const UNITS_FWD: usize = NR / 4;
 /// Below this many multiply-adds a timestep runs on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 17;
-/// Values of `p` per block of a panel's products: a block of its `W_hh`
-/// panel (`KC × NR`, 16 KB in `f32`) stays in L1 (32 KB on Zen 3, 48 KB on
-/// recent Intel) while the tiles of a group of row blocks are run over it.
-/// A whole `W_hh` panel is `H × NR` forward and `4H × NR` backward, 32 KB
-/// and up at hidden 256: read from L2 again for every row block, it held
-/// the AVX2 tile to three quarters of the speed it has from L1.
-const KC: usize = 128;
-/// Row blocks whose tiles a panel holds at once, so that each block of
-/// `W_hh` is read from L2 once per group rather than once per row block.
-const GROUP: usize = 8;
-
-/// `tiles[i] = Σ_p a_i[p·MR + r] · b[p·NR + c]` for the `tiles.len()` A
-/// panels `a_i = a + i·a_stride`, over `k` values of `p` in blocks of [`KC`]:
-/// the chain of one [`CpuReal::tile`] over all of `k`, the same bits.
-///
-/// # Safety
-/// Each A panel must hold `k·MR` and `b` `k·NR` readable elements.
-#[inline(always)]
-unsafe fn tiles_over<T: CpuReal>(
-    k: usize,
-    a: *const T,
-    a_stride: usize,
-    b: *const T,
-    tiles: &mut [[T; MR * NR]],
-) {
-    for p0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - p0);
-        let start = if p0 == 0 { Start::Zero } else { Start::Out };
-        for (i, tile) in tiles.iter_mut().enumerate() {
-            T::tile(
-                kc,
-                a.add(i * a_stride + p0 * MR),
-                b.add(p0 * NR),
-                tile,
-                start,
-            );
-        }
-    }
-}
-
 /// Runs a timestep's panels. A time loop is hundreds of rounds of tens of
 /// microseconds each, so the rounds go to a fixed spinning team
 /// (`cpu::step_threads`) rather than rayon, whose idle workers go back to
@@ -329,6 +290,7 @@ impl<T: CpuReal> ForwardStep<'_, T> {
                     h * MR,
                     self.w[q * h * NR..].as_ptr(),
                     group,
+                    Start::Zero,
                 );
             }
             for (i, tile) in group.iter().enumerate() {
@@ -610,6 +572,7 @@ impl<T: CpuReal> BackwardStep<'_, T> {
                     h4 * MR,
                     self.w[q * h4 * NR..].as_ptr(),
                     group,
+                    Start::Zero,
                 );
             }
             for (i, tile) in group.iter().enumerate() {
