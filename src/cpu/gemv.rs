@@ -193,6 +193,32 @@ pub(super) fn dot16(w: &[f32], x: &[f32]) -> f32 {
     sum
 }
 
+/// Holds `out` and, where given, `real` (both `[rows, lanes]`) to `want(r,
+/// l)`, the [`dot16`] of row `r` and lane `l`, bit for bit; `what` names
+/// the case in a failure. Returns how many values it checked.
+#[cfg(test)]
+pub(super) fn assert_dot16_bits(
+    what: &str,
+    out: &[f32],
+    real: Option<&[f32]>,
+    lanes: usize,
+    want: impl Fn(usize, usize) -> f32,
+) -> usize {
+    for (e, &got) in out.iter().enumerate() {
+        let (r, l) = (e / lanes, e % lanes);
+        let want = want(r, l);
+        assert_eq!(got.to_bits(), want.to_bits(), "{what}: ({r}, {l})");
+        if let Some(real) = real {
+            assert_eq!(
+                real[e].to_bits(),
+                want.to_bits(),
+                "AVX-512 {what}: ({r}, {l})"
+            );
+        }
+    }
+    out.len()
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::GemvShape;
@@ -416,7 +442,7 @@ mod x86 {
     /// a machine with AVX-512 the real instance is held to it as well.
     #[cfg(test)]
     mod tests {
-        use super::super::{dot16, gemv_on};
+        use super::super::{assert_dot16_bits, dot16, gemv_on};
         use super::wide16::{fmadd16, loadu16, reduce16, zero16};
         use super::*;
         use crate::cpu::isa::Isa;
@@ -466,25 +492,16 @@ mod x86 {
                         let mut out = vec![f32::NAN; rows * lanes];
                         // SAFETY: AVX2+FMA checked above.
                         unsafe { gemv_wide16(s, &w, &x, &mut out) };
-                        let mut real = vec![f32::NAN; rows * lanes];
-                        if Isa::Avx512.supported() {
+                        let real = Isa::Avx512.supported().then(|| {
+                            let mut real = vec![f32::NAN; rows * lanes];
                             gemv_on(Isa::Avx512, s, &w, &x, &mut real);
-                        }
-                        for r in 0..rows {
-                            for l in 0..lanes {
-                                let want = dot16(
-                                    &w[r * s.ld..r * s.ld + cols],
-                                    &x[l * s.ld..l * s.ld + cols],
-                                );
-                                let got = out[r * lanes + l];
-                                assert_eq!(got.to_bits(), want.to_bits(), "{s:?} ({r}, {l})");
-                                if Isa::Avx512.supported() {
-                                    let hw = real[r * lanes + l];
-                                    assert_eq!(hw.to_bits(), want.to_bits(), "AVX-512 {s:?}");
-                                }
-                                checked += 1;
-                            }
-                        }
+                            real
+                        });
+                        let (ld, what) = (s.ld, format!("{s:?}"));
+                        checked +=
+                            assert_dot16_bits(&what, &out, real.as_deref(), lanes, |r, l| {
+                                dot16(&w[r * ld..r * ld + cols], &x[l * ld..l * ld + cols])
+                            });
                     }
                 }
             }

@@ -474,8 +474,8 @@ mod x86 {
         use super::super::gemv_blocked;
         use super::*;
         use crate::cpu::aligned::aligned_len;
-        use crate::cpu::gemv::dot16;
         use crate::cpu::gemv::wide16::{fmadd16, load16, loadu16, reduce16, zero16};
+        use crate::cpu::gemv::{assert_dot16_bits, dot16};
         use crate::cpu::isa::Isa;
         use crate::rng::SplitMix64;
 
@@ -528,25 +528,16 @@ mod x86 {
                         let mut out = vec![f32::NAN; rows * lanes];
                         // SAFETY: AVX2+FMA checked above; the shapes fit.
                         unsafe { blocked_wide16(&w, &x, ldx, lanes, &mut out) };
-                        let mut real = vec![f32::NAN; rows * lanes];
-                        if Isa::Avx512.supported() {
+                        let real = Isa::Avx512.supported().then(|| {
+                            let mut real = vec![f32::NAN; rows * lanes];
                             gemv_blocked(&w, &x, ldx, lanes, &mut real);
-                        }
-                        for r in 0..rows {
-                            for l in 0..lanes {
-                                let want =
-                                    dot16(&src[r * ld..r * ld + cols], &x[l * ldx..l * ldx + cols]);
-                                let got = out[r * lanes + l];
-                                let at =
-                                    format!("{rows}x{cols}, {lanes} lanes, ldx {ldx}: ({r}, {l})");
-                                assert_eq!(got.to_bits(), want.to_bits(), "{at}");
-                                if Isa::Avx512.supported() {
-                                    let hw = real[r * lanes + l];
-                                    assert_eq!(hw.to_bits(), want.to_bits(), "AVX-512 {at}");
-                                }
-                                checked += 1;
-                            }
-                        }
+                            real
+                        });
+                        let what = format!("{rows}x{cols}, {lanes} lanes, ldx {ldx}");
+                        checked +=
+                            assert_dot16_bits(&what, &out, real.as_deref(), lanes, |r, l| {
+                                dot16(&src[r * ld..r * ld + cols], &x[l * ldx..l * ldx + cols])
+                            });
                     }
                 }
             }
