@@ -570,6 +570,13 @@ impl TwoPartStep {
         }
     }
 
+    /// `job(0)` and `job(1)` on the step's threads (one after the other
+    /// when it has one): for work between steps too small for the pool,
+    /// such as the optimizer's.
+    pub fn run_halves(&self, job: &(dyn Fn(usize) + Sync)) {
+        run_parts(&self.team, job)
+    }
+
     /// As [`WindowStep::forward`].
     pub fn forward(
         &mut self,

@@ -3,7 +3,7 @@
 //! carried state it leaves, and the `W_hh` it lets Adam skip.
 
 use super::{diverged, Carry, CpuEngine};
-use crate::cpu::adam::{adam_step, clip_over};
+use crate::cpu::adam::{adam_step_halves, clip_over};
 use crate::cpu::window_step::TwoPartStep;
 use crate::dataset::Batch;
 use crate::engine::StepStats;
@@ -84,16 +84,17 @@ impl CpuEngine {
         } else {
             whole
         };
-        for r in ranges {
-            adam_step(
-                &adam,
-                self.step,
-                &mut self.params[r.clone()],
-                &self.grads[r.clone()],
-                &mut self.m[r.clone()],
-                &mut self.v[r.clone()],
-            );
-        }
+        let window = self.window.as_ref().expect("made above");
+        adam_step_halves(
+            &adam,
+            self.step,
+            ranges,
+            &mut self.params,
+            &self.grads,
+            &mut self.m,
+            &mut self.v,
+            |job| window.run_halves(job),
+        );
         self.window_carry = true;
         self.done.push(StepStats { loss, grad_norm });
         Ok(())
