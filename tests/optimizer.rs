@@ -279,6 +279,70 @@ fn moments_match_pytorch_formula_to_f32_rounding() {
     }
 }
 
+/// [`adam_step_halves`] over `ranges` of an `n`-long buffer, run one half
+/// after the other and both at once, for three steps: asserts it gives the
+/// bits of one [`adam_step`] per range; returns how many parameters moved.
+fn halves_against_one_step_per_range(n: usize, ranges: &[std::ops::Range<usize>]) -> usize {
+    use wavelstm::cpu::adam::adam_step_halves;
+    let cfg = AdamConfig {
+        weight_decay: 0.01,
+        ..AdamConfig::default()
+    };
+    let start = || {
+        let p: Vec<f32> = (0..n).map(|i| (i as f32 * 0.61).cos()).collect();
+        (p, vec![0.0f32; n], vec![0.0f32; n])
+    };
+    let (mut want_p, mut want_m, mut want_v) = start();
+    let (mut seq_p, mut seq_m, mut seq_v) = start();
+    let (mut par_p, mut par_m, mut par_v) = start();
+    for (t, g) in grads(n, 3).iter().enumerate() {
+        let g: Vec<f32> = g.iter().map(|&x| x as f32).collect();
+        let t = t as u64 + 1;
+        for r in ranges {
+            let r = r.clone();
+            adam_step(
+                &cfg,
+                t,
+                &mut want_p[r.clone()],
+                &g[r.clone()],
+                &mut want_m[r.clone()],
+                &mut want_v[r],
+            );
+        }
+        let one_by_one = |job: &(dyn Fn(usize) + Sync)| {
+            job(1);
+            job(0);
+        };
+        adam_step_halves(
+            &cfg, t, ranges, &mut seq_p, &g, &mut seq_m, &mut seq_v, one_by_one,
+        );
+        let at_once = |job: &(dyn Fn(usize) + Sync)| {
+            std::thread::scope(|s| {
+                s.spawn(|| job(1));
+                job(0);
+            })
+        };
+        adam_step_halves(
+            &cfg, t, ranges, &mut par_p, &g, &mut par_m, &mut par_v, at_once,
+        );
+    }
+    for (name, p, m, v) in [
+        ("one half after the other", &seq_p, &seq_m, &seq_v),
+        ("both halves at once", &par_p, &par_m, &par_v),
+    ] {
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(
+            same(p, &want_p) && same(m, &want_m) && same(v, &want_v),
+            "{ranges:?}, {name}: differs from one step per range"
+        );
+    }
+    want_p
+        .iter()
+        .zip(start().0)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count()
+}
+
 /// The optimizer of the window step cuts the elements of its ranges in two
 /// halves for two threads: over ranges of odd lengths with gaps between
 /// them (where the cut falls inside a range, at a range's end, or leaves a
@@ -287,12 +351,7 @@ fn moments_match_pytorch_formula_to_f32_rounding() {
 #[test]
 fn adam_in_two_halves_gives_the_bits_of_one_step_per_range() {
     use std::ops::Range;
-    use wavelstm::cpu::adam::adam_step_halves;
     let n = 1201;
-    let cfg = AdamConfig {
-        weight_decay: 0.01,
-        ..AdamConfig::default()
-    };
     let (whole, one) = (0..n, 5..6);
     let sets: [&[Range<usize>]; 5] = [
         std::slice::from_ref(&whole),
@@ -301,63 +360,19 @@ fn adam_in_two_halves_gives_the_bits_of_one_step_per_range() {
         std::slice::from_ref(&one),
         &[],
     ];
-    let steps = grads(n, 3);
     for ranges in sets {
-        let start = || {
-            let p: Vec<f32> = (0..n).map(|i| (i as f32 * 0.61).cos()).collect();
-            (p, vec![0.0f32; n], vec![0.0f32; n])
-        };
-        let (mut want_p, mut want_m, mut want_v) = start();
-        let (mut seq_p, mut seq_m, mut seq_v) = start();
-        let (mut par_p, mut par_m, mut par_v) = start();
-        for (t, g) in steps.iter().enumerate() {
-            let g: Vec<f32> = g.iter().map(|&x| x as f32).collect();
-            let t = t as u64 + 1;
-            for r in ranges {
-                let r = r.clone();
-                adam_step(
-                    &cfg,
-                    t,
-                    &mut want_p[r.clone()],
-                    &g[r.clone()],
-                    &mut want_m[r.clone()],
-                    &mut want_v[r],
-                );
-            }
-            let one_by_one = |job: &(dyn Fn(usize) + Sync)| {
-                job(1);
-                job(0);
-            };
-            adam_step_halves(
-                &cfg, t, ranges, &mut seq_p, &g, &mut seq_m, &mut seq_v, one_by_one,
-            );
-            let at_once = |job: &(dyn Fn(usize) + Sync)| {
-                std::thread::scope(|s| {
-                    s.spawn(|| job(1));
-                    job(0);
-                })
-            };
-            adam_step_halves(
-                &cfg, t, ranges, &mut par_p, &g, &mut par_m, &mut par_v, at_once,
-            );
-        }
-        let moved = want_p
-            .iter()
-            .zip(start().0)
-            .filter(|(a, b)| a.to_bits() != b.to_bits())
-            .count();
+        let moved = halves_against_one_step_per_range(n, ranges);
         let len: usize = ranges.iter().map(Range::len).sum();
         assert_eq!(moved, len, "{ranges:?}: every parameter in a range moves");
-        for (name, p, m, v) in [
-            ("one half after the other", &seq_p, &seq_m, &seq_v),
-            ("both halves at once", &par_p, &par_m, &par_v),
-        ] {
-            let same =
-                |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(
-                same(p, &want_p) && same(m, &want_m) && same(v, &want_v),
-                "{ranges:?}, {name}: differs from one step per range"
-            );
-        }
     }
+}
+
+/// A range long enough for the pool (which `adam_step_halves` hands it to,
+/// as `adam_step` would): the same bits as one step over it.
+#[test]
+fn adam_in_two_halves_gives_the_same_bits_on_a_range_for_the_pool() {
+    let n = 70_001;
+    let all_but_one = 1..n;
+    let moved = halves_against_one_step_per_range(n, std::slice::from_ref(&all_but_one));
+    assert!(moved > n * 99 / 100, "only {moved} of {n} parameters moved");
 }

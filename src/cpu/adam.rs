@@ -131,11 +131,8 @@ pub fn adam_step_on(
     assert!(t >= 1, "Adam steps count from 1");
     assert!(params.len() == grads.len() && m.len() == grads.len() && v.len() == grads.len());
     let k = StepConstants::new(cfg, t);
-    let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
-        // SAFETY: the update reads and writes only the slices it is handed;
-        // `dispatch` checks the instruction set.
-        unsafe { dispatch(isa, Update { k: &k, p, g, m, v }) }
-    };
+    let update =
+        |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| update_on(isa, &k, p, g, m, v);
     if params.len() < PARALLEL_MIN {
         update(params, grads, m, v);
     } else {
@@ -145,6 +142,13 @@ pub fn adam_step_on(
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
             .for_each(|((p, g), (m, v))| update(p, g, m, v));
     }
+}
+
+/// [`update`] over one stretch, compiled for `isa`.
+fn update_on(isa: Isa, k: &StepConstants, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    // SAFETY: the update reads and writes only the slices it is handed;
+    // `dispatch` checks the instruction set.
+    unsafe { dispatch(isa, Update { k, p, g, m, v }) }
 }
 
 /// One piece of the four buffers, the same elements of each.
@@ -159,7 +163,9 @@ type Piece<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
 /// parameters are too few for a fork-join of the pool, yet their square
 /// roots and two divisions each took about a seventh of the calling
 /// thread's time in its step (a profile on a Zen 4), while the other core
-/// waited. The window step's two threads are awake already.
+/// waited. The window step's two threads are awake already. Ranges of
+/// [`PARALLEL_MIN`] elements or more go to the pool as [`adam_step`] sends
+/// them, which may have more than two threads.
 #[allow(clippy::too_many_arguments)]
 pub fn adam_step_halves(
     cfg: &AdamConfig,
@@ -171,10 +177,24 @@ pub fn adam_step_halves(
     v: &mut [f32],
     run: impl FnOnce(&(dyn Fn(usize) + Sync)),
 ) {
+    let total: usize = ranges.iter().map(Range::len).sum();
+    if total >= PARALLEL_MIN {
+        for r in ranges {
+            let r = r.clone();
+            adam_step(
+                cfg,
+                t,
+                &mut params[r.clone()],
+                &grads[r.clone()],
+                &mut m[r.clone()],
+                &mut v[r],
+            );
+        }
+        return;
+    }
     assert!(t >= 1, "Adam steps count from 1");
     assert!(params.len() == grads.len() && m.len() == grads.len() && v.len() == grads.len());
     let (isa, k) = (isa(), StepConstants::new(cfg, t));
-    let total: usize = ranges.iter().map(Range::len).sum();
     // A whole number of 64-byte lines before the cut, so that the two
     // threads never write the same line of an aligned buffer.
     let cut = total / 2 / 16 * 16;
@@ -206,9 +226,7 @@ pub fn adam_step_halves(
     run(&|part| {
         let mut pieces = halves[part].lock().unwrap_or_else(PoisonError::into_inner);
         for (p, g, m, v) in pieces.iter_mut() {
-            // SAFETY: the update reads and writes only the slices it is
-            // handed; `isa()` is supported here.
-            unsafe { dispatch(isa, Update { k: &k, p, g, m, v }) }
+            update_on(isa, &k, p, g, m, v)
         }
     });
 }
