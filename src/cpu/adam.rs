@@ -163,9 +163,9 @@ type Piece<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
 /// parameters are too few for a fork-join of the pool, yet their square
 /// roots and two divisions each took about a seventh of the calling
 /// thread's time in its step (a profile on a Zen 4), while the other core
-/// waited. The window step's two threads are awake already. Ranges of
-/// [`PARALLEL_MIN`] elements or more go to the pool as [`adam_step`] sends
-/// them, which may have more than two threads.
+/// waited. The window step's two threads are awake already. Ranges long
+/// enough for the pool (as many elements as [`adam_step`] shares out) go to
+/// it as [`adam_step`] sends them: it may have more than two threads.
 #[allow(clippy::too_many_arguments)]
 pub fn adam_step_halves(
     cfg: &AdamConfig,
